@@ -1,0 +1,78 @@
+"""Typed dynamic segments shared by routes (``/item/<id:int>``) and signals (``a.b.<id:int>``).
+
+A segment is written ``<name>`` or ``<name:type>``; each type has a regular expression that the raw
+text must match in full and a function that converts the text to the value handed to handlers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ParamType:
+    name: str
+    pattern: str
+    convert: Callable[[str], Any]
+    #: ``path`` may span several segments; every other type matches inside one segment.
+    multi_segment: bool = False
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+    def parse(self, text: str) -> Any:
+        """Return the converted value, or raise ``ValueError`` when ``text`` is not of this type."""
+        if self.regex.fullmatch(text) is None:
+            raise ValueError(f"{text!r} is not a valid {self.name}")
+        return self.convert(text)
+
+
+def _ymd(text: str) -> date:
+    return datetime.strptime(text, "%Y-%m-%d").date()
+
+
+PARAM_TYPES: dict[str, ParamType] = {
+    t.name: t
+    for t in (
+        ParamType("str", r"[^/]+", str),
+        ParamType("int", r"-?\d+", int),
+        ParamType("float", r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", float),
+        ParamType("alpha", r"[A-Za-z]+", str),
+        ParamType("slug", r"[a-z0-9]+(?:-[a-z0-9]+)*", str),
+        ParamType(
+            "uuid",
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            uuid.UUID,
+        ),
+        ParamType("ymd", r"\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])", _ymd),
+        ParamType("path", r"[^/].*?", str, multi_segment=True),
+    )
+}
+
+_SEGMENT = re.compile(r"^<([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?>$")
+
+
+def parse_segment(segment: str) -> tuple[str, ParamType] | None:
+    """``"<id:int>"`` -> ``("id", int type)``; a static segment -> ``None``.
+
+    Raises ``ValueError`` naming the known types when the type is unknown.
+    """
+    if not (segment.startswith("<") and segment.endswith(">")):
+        return None
+    m = _SEGMENT.match(segment)
+    if m is None:
+        raise ValueError(f"Invalid dynamic segment {segment!r}: write <name> or <name:type>")
+    name, type_name = m.group(1), m.group(2) or "str"
+    try:
+        return name, PARAM_TYPES[type_name]
+    except KeyError:
+        known = ", ".join(sorted(PARAM_TYPES))
+        raise ValueError(
+            f"Unknown parameter type {type_name!r} in {segment!r}; known types: {known}"
+        ) from None
