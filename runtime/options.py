@@ -1,0 +1,47 @@
+"""What the launcher was asked to do: one value shared by the CLI, app.run and the supervisor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from runtime.loader import AppRef
+
+ReplMode = Literal["off", "enter", "open"]
+
+
+@dataclass
+class RunOptions:
+    """Every serving option, after the command line or ``app.run()`` arguments were validated.
+
+    ``access_log`` and ``noisy_exceptions`` are ``None`` when not given, so that debug mode can turn
+    access logs on unless ``--no-access-logs`` was given.
+    """
+
+    target: AppRef
+    host: str = "127.0.0.1"
+    port: int = 8000
+    unix: str | None = None
+    workers: int = 1
+    single_process: bool = False
+    debug: bool = False
+    access_log: bool | None = None
+    noisy_exceptions: bool | None = None
+    auto_reload: bool = False
+    reload_dirs: list[str] = field(default_factory=list)
+    motd: bool = True
+    verbosity: int = 0
+    backlog: int = 100
+    repl: ReplMode = "off"
+    repl_commands: list[str] = field(default_factory=list)
+
+    @property
+    def effective_access_log(self) -> bool:
+        return self.debug if self.access_log is None else self.access_log
+
+    @property
+    def url(self) -> str:
+        if self.unix:
+            return f"http://unix:{self.unix}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
