@@ -7,6 +7,8 @@ import pytest
 
 from runtime.params import PARAM_TYPES, parse_segment
 
+UUID_TEXT = "12345678-1234-5678-1234-567812345678"
+
 
 @pytest.mark.parametrize(
     ("type_name", "text", "value"),
@@ -17,7 +19,7 @@ from runtime.params import PARAM_TYPES, parse_segment
         ("float", "3", 3.0),
         ("alpha", "abcXYZ", "abcXYZ"),
         ("slug", "hello-world-2", "hello-world-2"),
-        ("uuid", "12345678-1234-5678-1234-567812345678", uuid.UUID("12345678-1234-5678-1234-567812345678")),
+        ("uuid", UUID_TEXT, uuid.UUID(UUID_TEXT)),
         ("ymd", "2024-02-29", date(2024, 2, 29)),
         ("path", "a/b/c.txt", "a/b/c.txt"),
     ],
