@@ -1,0 +1,227 @@
+"""``client``: an HTTP client bound to the running server, for typing in the console.
+
+Requests run on worker threads, each with its own ``httpx.Client``, so a call never blocks the loop
+that supervises the workers. Called from the console thread, ``client.get("/")`` waits for the
+response and returns it (``client.get("/").json()`` works); ``await client.get("/")`` works too.
+Called on a loop that must keep serving (``--single-process``), the call returns at once with a
+response that is still on its way; the console awaits it before showing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import httpx
+
+BODY_LIMIT = 2000
+
+
+class LiveResponse:
+    """An ``httpx.Response`` (every attribute is forwarded) with a readable repr and ``await``."""
+
+    def __init__(
+        self,
+        future: concurrent.futures.Future[tuple[httpx.Response, float]],
+        on_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._future = future
+        self._on_loop = on_loop
+
+    def __await__(self) -> Generator[Any, None, LiveResponse]:
+        if not self._future.done():
+            yield from asyncio.wrap_future(self._future).__await__()
+        self._future.result()  # raise the request's error here
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def _result(self) -> tuple[httpx.Response, float]:
+        if not self._future.done() and _running_loop() is self._on_loop is not None:
+            raise RuntimeError(
+                "the response is still on its way, and waiting here would stop this loop from "
+                "serving it: write `await client.get(...)` (or use the value in the next line)"
+            )
+        return self._future.result()
+
+    @property
+    def response(self) -> httpx.Response:
+        return self._result()[0]
+
+    @property
+    def elapsed_ms(self) -> float:
+        return self._result()[1] * 1000
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._result()[0], name)
+
+    def __repr__(self) -> str:
+        if not self._future.done():
+            return "<response on its way: await it>"
+        try:
+            response, elapsed = self._future.result()
+        except Exception as exc:
+            return f"<request failed: {exc!r}>"
+        return render(response, elapsed)
+
+
+def render(response: httpx.Response, elapsed: float, limit: int = BODY_LIMIT) -> str:
+    """Status line, headers, body (JSON pretty-printed, long bodies cut), and elapsed time."""
+    reason = response.reason_phrase or ""
+    lines = [f"{response.http_version} {response.status_code} {reason}".rstrip()]
+    lines += [f"{name}: {value}" for name, value in response.headers.items()]
+    lines.append("")
+    body = _body_text(response)
+    if len(body) > limit:
+        rest = len(body) - limit
+        body = body[:limit] + f"\n... ({rest} more characters; .text has all of it)"
+    if body:
+        lines.append(body)
+    lines.append(f"({elapsed * 1000:.1f} ms)")
+    return "\n".join(lines)
+
+
+def _body_text(response: httpx.Response) -> str:
+    content = response.content
+    if not content:
+        return ""
+    ctype = response.headers.get("content-type", "")
+    if "json" in ctype:
+        try:
+            return json.dumps(response.json(), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    if ctype.startswith("text/") or "json" in ctype or "xml" in ctype or not ctype:
+        try:
+            return content.decode(response.encoding or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return f"<{len(content)} bytes of {ctype or 'binary data'}>"
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+WaitReady = Callable[[float], bool]
+
+
+class LiveClient:
+    """``client.get/post/put/patch/delete/head/options/request`` against the live server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        uds: str | None = None,
+        wait_ready: WaitReady | None = None,
+        protected_loop: asyncio.AbstractEventLoop | None = None,
+        timeout: float = 30.0,
+        ready_timeout: float = 10.0,
+        threads: int = 4,
+    ) -> None:
+        self.base_url = base_url
+        self._uds = uds
+        self._wait_ready = wait_ready
+        self._protected_loop = protected_loop
+        self._timeout = timeout
+        self._ready_timeout = ready_timeout
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "vivace-client")
+        self._pending: set[LiveResponse] = set()
+
+    def __repr__(self) -> str:
+        return f"<client for {self.base_url}: client.get('/'), await client.post('/x', json=...)>"
+
+    def _http(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            transport = httpx.HTTPTransport(uds=self._uds) if self._uds else None
+            client = httpx.Client(
+                base_url=self.base_url, transport=transport, timeout=self._timeout
+            )
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> tuple[httpx.Response, float]:
+        deadline = time.monotonic() + self._ready_timeout
+        if self._wait_ready is not None and not self._wait_ready(self._ready_timeout):
+            raise TimeoutError(
+                f"no server worker became ready within {self._ready_timeout:.0f} s; "
+                "see `workers` and `logs.tail()`"
+            )
+        http = self._http()
+        while True:
+            started = time.perf_counter()
+            try:
+                response = http.request(method, url, **kwargs)
+            except httpx.ConnectError:
+                # the socket is not accepting yet (a restart in progress): retry, bounded
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+                continue
+            return response, time.perf_counter() - started
+
+    def request(self, method: str, url: str = "/", **kwargs: Any) -> LiveResponse:
+        future = self._pool.submit(self._send, method.upper(), url, kwargs)
+        loop = _running_loop()
+        if loop is not None and loop is self._protected_loop:
+            live = LiveResponse(future, on_loop=loop)
+            self._pending.add(live)
+            return live
+        future.result()  # raise connection errors where the call was typed
+        return LiveResponse(future)
+
+    def get(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("DELETE", url, **kwargs)
+
+    def head(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str = "/", **kwargs: Any) -> LiveResponse:
+        return self.request("OPTIONS", url, **kwargs)
+
+    async def settle(self) -> None:
+        """Await the responses started on a protected loop (run after every console statement)."""
+        while self._pending:
+            live = self._pending.pop()
+            try:
+                await live
+            except Exception:
+                pass  # shown when the response is used
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()

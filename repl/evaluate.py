@@ -1,0 +1,251 @@
+"""Run console input: compile with top-level ``await``, await awaitable results, report an Outcome.
+
+No prompt_toolkit here: the evaluator is driven by the UI, by scripted mode and by tests alike.
+``Evaluator.run`` runs on whatever loop calls it; ``ThreadRunner`` gives it a loop of its own on a
+console thread, so that blocking calls in user code (``client.get("/")``) never stall the loop that
+supervises the workers and prints their output.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import concurrent.futures
+import ctypes
+import inspect
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any, Protocol
+
+FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_THIS_FILE = __file__
+
+
+@dataclass
+class Outcome:
+    """What one input did: a value to show, an error, or a request to leave the console."""
+
+    value: object = None
+    has_value: bool = False
+    error: BaseException | None = None
+    exit_code: int | None = None  # set when the input raised SystemExit (``exit()``)
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.cancelled
+
+    def format_error(self) -> str:
+        if self.cancelled:
+            return "KeyboardInterrupt: statement cancelled\n"
+        if self.error is None:
+            return ""
+        return format_exception(self.error)
+
+
+def format_exception(exc: BaseException) -> str:
+    """A traceback without the evaluator's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == _THIS_FILE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def is_complete(source: str) -> bool:
+    """True when ``source`` is a whole statement (scripted mode uses it to group lines)."""
+    try:
+        compile(source + "\n", "<console>", "exec", FLAGS | ast.PyCF_ONLY_AST)
+    except SyntaxError:
+        return False
+    return not source.rstrip().endswith(":")
+
+
+def split_statements(source: str) -> list[str]:
+    """Top-level statements of a script, each as its own source text (decorators included)."""
+    tree = compile(source, "<stdin>", "exec", FLAGS | ast.PyCF_ONLY_AST)
+    assert isinstance(tree, ast.Module)
+    lines = source.splitlines(keepends=True)
+    chunks = []
+    for node in tree.body:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        end = node.end_lineno or node.lineno
+        chunks.append("".join(lines[start - 1 : end]))
+    return chunks
+
+
+class Evaluator:
+    """Evaluate inputs in one namespace, Python console style (the value of a last expression)."""
+
+    def __init__(self, namespace: dict[str, Any], filename: str = "<console>") -> None:
+        self.namespace = namespace
+        self.filename = filename
+        self.after_statement: list[Callable[[], Awaitable[None]]] = []
+
+    def compile(self, source: str) -> tuple[CodeType | None, CodeType | None]:
+        """(statements, last expression) code objects; raises SyntaxError."""
+        tree = compile(source, self.filename, "exec", FLAGS | ast.PyCF_ONLY_AST)
+        assert isinstance(tree, ast.Module)
+        body: CodeType | None = None
+        last: CodeType | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            expr = ast.Expression(tree.body[-1].value)
+            last = compile(expr, self.filename, "eval", FLAGS)
+            tree.body = tree.body[:-1]
+        if tree.body:
+            body = compile(tree, self.filename, "exec", FLAGS)
+        return body, last
+
+    async def _execute(self, code: CodeType) -> object:
+        result = eval(code, self.namespace)
+        if code.co_flags & inspect.CO_COROUTINE:
+            result = await result
+        return result
+
+    async def run(self, source: str) -> Outcome:
+        """Run one input. CancelledError (Ctrl+C) propagates; everything else is in the Outcome."""
+        try:
+            body, last = self.compile(source)
+            if body is not None:
+                await self._execute(body)
+            value: object = None
+            if last is not None:
+                value = await self._execute(last)
+                if inspect.isawaitable(value):
+                    value = await value
+            for hook in self.after_statement:
+                await hook()
+        except SystemExit as exc:
+            code = exc.code
+            return Outcome(exit_code=code if isinstance(code, int) else (0 if code is None else 1))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            return Outcome(error=exc)
+        if last is not None and value is not None:
+            self.namespace["_"] = value
+            return Outcome(value=value, has_value=True)
+        return Outcome()
+
+
+class Runner(Protocol):
+    """Where statements run: the current loop, or a console thread with its own loop."""
+
+    async def run(self, source: str) -> Outcome: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LoopRunner:
+    """Statements run as tasks on the calling loop (``--single-process``: the serving loop)."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self._task: asyncio.Task[Outcome] | None = None
+
+    async def run(self, source: str) -> Outcome:
+        self._task = asyncio.get_running_loop().create_task(self.evaluator.run(source))
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if self._task.cancelled() and not _current_cancelling():
+                return Outcome(cancelled=True)
+            self._task.cancel()
+            raise
+        finally:
+            self._task = None
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def close(self) -> None:
+        self.cancel()
+
+
+def _current_cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+class ThreadRunner:
+    """Statements run on a console thread's own loop; the caller's loop only awaits the result."""
+
+    def __init__(self, evaluator: Evaluator, name: str = "vivace-console") -> None:
+        self.evaluator = evaluator
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        self._task: asyncio.Task[Outcome] | None = None
+        self._future: concurrent.futures.Future[Outcome] | None = None
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            while True:
+                try:
+                    self.loop.run_forever()
+                    break
+                except KeyboardInterrupt:  # a late Ctrl+C landed between statements
+                    continue
+        finally:
+            self.loop.close()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    async def _run_here(self, source: str) -> Outcome:
+        self._task = asyncio.current_task()
+        try:
+            return await self.evaluator.run(source)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            return Outcome(cancelled=True)
+        finally:
+            self._task = None
+
+    async def run(self, source: str) -> Outcome:
+        future = asyncio.run_coroutine_threadsafe(self._run_here(source), self.loop)
+        self._future = future
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        finally:
+            self._future = None
+
+    def cancel(self) -> None:
+        """Cancel the running statement: its task, then blocking Python code via an async exception.
+
+        The exception is only sent when the statement is still running a moment later, i.e. when it
+        is stuck in synchronous code that task cancellation cannot reach.
+        """
+        task = self._task
+        if task is None:
+            return
+        self.loop.call_soon_threadsafe(task.cancel)
+
+        def interrupt() -> None:
+            ident = self._thread.ident
+            if ident is not None and self._task is task and not task.done():
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+                )
+
+        timer = threading.Timer(0.3, interrupt)
+        timer.daemon = True
+        timer.start()
+
+    def close(self) -> None:
+        self.cancel()
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
