@@ -2,11 +2,38 @@
 
 ``AppRef`` is a small picklable value: every worker process loads its own ``App`` from it (the app
 module is imported again in each process, as lifecycle.md section 1 says).
+
+``parse_target`` turns the command line's ``TARGET`` into an ``AppRef`` (it may import the parent
+package of a dotted name to tell ``pkg.module`` from ``pkg.module.app``); ``load_app`` imports the
+module and returns the ``App``, raising ``LoadError`` with a message that says what to type instead.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from runtime.exceptions import LoadError
+
+if TYPE_CHECKING:
+    from runtime.app import App
+
+DEFAULT_ATTR = "app"
+
+HINTS = (
+    "  Example File: project/server.py -> app\n"
+    "  Example Module: project.server:app\n"
+    "  Example Factory: project.server:create_app()"
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +47,9 @@ class AppRef:
     * ``simple_dir``: serve a directory's files (``--simple DIR``).
     * ``cwd``: put on ``sys.path`` first, as the CLI does in the main process.
     * ``factory_args``: unknown ``--options`` passed through to a factory.
+    * ``namespace``: the parsed command line (``vars(argparse.Namespace)``) handed to a factory that
+      takes one argument; ``None`` outside the CLI.
+    * ``text``: the target as the user typed it, for error messages.
     """
 
     module: str | None = None
@@ -29,3 +59,243 @@ class AppRef:
     simple_dir: str | None = None
     cwd: str | None = None
     factory_args: tuple[str, ...] = field(default_factory=tuple)
+    namespace: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    text: str | None = field(default=None, compare=False, hash=False)
+
+    def describe(self) -> str:
+        """The target in the form the command line accepts."""
+        if self.simple_dir is not None:
+            return f"--simple {self.simple_dir}"
+        where = self.module if self.module is not None else (self.path or "?")
+        attr = self.attr or DEFAULT_ATTR
+        return f"{where}:{attr}{'()' if self.factory else ''}"
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` names an importable module (imports its parent packages, not itself)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except Exception:  # the parent package failed to import: load_app will report it
+        return False
+
+
+def parse_target(
+    text: str,
+    *,
+    factory: bool = False,
+    simple: bool = False,
+    cwd: str | None = None,
+    factory_args: tuple[str, ...] = (),
+    namespace: dict[str, Any] | None = None,
+) -> AppRef:
+    """Parse a command-line ``TARGET`` (cli.md section 1).
+
+    ``pkg.module:app``, ``pkg.module.app`` (split at the last dot unless ``pkg.module.app`` is
+    itself a module), ``pkg.module`` (its ``app``), ``pkg.module:create_app()`` (a factory), a
+    directory path (``./static``) or any directory with ``simple=True``.
+    """
+    cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
+    text = text.strip()
+    if not text:
+        raise LoadError("The target is empty.\n" + HINTS)
+    if simple or (_looks_like_path(text) and Path(cwd, text).is_dir()):
+        directory = Path(cwd, text).resolve()
+        if not directory.is_dir():
+            raise LoadError(
+                f"--simple needs a directory, and {text!r} is not one.\n"
+                "  Example: vivace --simple ./public"
+            )
+        if factory:
+            raise LoadError("--factory cannot be used with a directory target (--simple).")
+        return AppRef(simple_dir=str(directory), cwd=cwd, text=text)
+    if _looks_like_path(text) or text.endswith(".py"):
+        hint = text.removesuffix(".py").replace("\\", "/").strip("./").replace("/", ".")
+        raise LoadError(
+            f"{text!r} is neither a directory nor a module name. Give the module with dots and the "
+            f"app after a colon, for example: vivace {hint or 'project.server'}:app\n" + HINTS
+        )
+    module: str
+    attr: str | None
+    if ":" in text:
+        module, attr = text.rsplit(":", 1)
+    elif "." in text:
+        _add_to_path(cwd)
+        if _is_module(text):
+            module, attr = text, None
+        else:
+            module, attr = text.rsplit(".", 1)
+    else:
+        module, attr = text, None
+    if attr is not None and attr.endswith("()"):
+        factory = True
+        attr = attr[:-2]
+    if not module or attr == "" or not all(part.isidentifier() for part in module.split(".")):
+        raise LoadError(f"{text!r} is not a valid target.\n" + HINTS)
+    if attr is not None and not attr.isidentifier():
+        raise LoadError(f"{attr!r} in {text!r} is not a Python name.\n" + HINTS)
+    return AppRef(
+        module=module,
+        attr=attr,
+        factory=factory,
+        cwd=cwd,
+        factory_args=tuple(factory_args),
+        namespace=namespace,
+        text=text,
+    )
+
+
+def _add_to_path(cwd: str | None) -> None:
+    if cwd and (not sys.path or sys.path[0] != cwd):
+        if cwd in sys.path:
+            sys.path.remove(cwd)
+        sys.path.insert(0, cwd)
+
+
+def _app_class() -> type[App]:
+    try:
+        from runtime.app import App
+    except ImportError as exc:
+        raise LoadError(f"vivace's App class cannot be imported: {exc}") from None
+    return App
+
+
+def _user_error(what: str, exc: BaseException) -> LoadError:
+    """A LoadError for an exception raised by the user's own code, with its traceback."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return LoadError(f"{what}:\n{tb.rstrip()}")
+
+
+def _import_module(ref: AppRef, name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (name == missing or name.startswith(missing + ".")):
+            here = ref.cwd or os.getcwd()
+            raise LoadError(
+                f"No module named {missing} found.\n{HINTS}\n"
+                f"  (looked in {here} and on sys.path; run vivace from your project's directory)"
+            ) from None
+        raise _user_error(f"Importing {name!r} failed", exc) from None
+    except SyntaxError as exc:
+        raise _user_error(f"{name!r} has a syntax error", exc) from None
+    except Exception as exc:
+        raise _user_error(f"Importing {name!r} failed", exc) from None
+
+
+def _import_path(path: str) -> ModuleType:
+    """The running script's module: ``__main__`` itself, or imported again as ``__mp_main__``."""
+    main = sys.modules.get("__main__")
+    if main is not None and os.path.abspath(getattr(main, "__file__", "") or "") == path:
+        return main
+    existing = sys.modules.get("__mp_main__")
+    if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path:
+        return existing
+    if not os.path.isfile(path):
+        raise LoadError(f"The script {path!r} does not exist any more.")
+    spec = importlib.util.spec_from_file_location("__mp_main__", path)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"{path!r} cannot be imported as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__mp_main__"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules["__mp_main__"]
+        raise _user_error(f"Running {path!r} failed", exc) from None
+    return module
+
+
+def _candidates(module: ModuleType, app_cls: type) -> list[str]:
+    return sorted(name for name, value in vars(module).items() if isinstance(value, app_cls))
+
+
+def _call_factory(ref: AppRef, name: str, factory: Any) -> Any:
+    if not callable(factory):
+        raise LoadError(
+            f"{name} was given as a factory but it is a {type(factory).__name__}, not a callable. "
+            f"Drop --factory (and the trailing '()') to use it as the app."
+        )
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    positional = [
+        p
+        for p in params or ()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    args: tuple[Any, ...] = ()
+    if positional:
+        namespace = argparse.Namespace(**(ref.namespace or {}))
+        if ref.namespace is None:
+            namespace.target = ref.describe()
+        args = (namespace,)
+    try:
+        result = factory(*args)
+    except Exception as exc:
+        raise _user_error(f"The factory {name}() raised an exception", exc) from None
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        raise LoadError(f"The factory {name}() is async; it must return the App directly.")
+    return result
+
+
+def load_app(ref: AppRef) -> App:
+    """Import (or build) the app ``ref`` names; ``LoadError`` says what is wrong and what to do."""
+    _add_to_path(ref.cwd)
+    if ref.simple_dir is not None:
+        from runtime.simple import create_simple_app
+
+        return create_simple_app(Path(ref.simple_dir))
+    if ref.path is not None:
+        module = _import_path(os.path.abspath(ref.path))
+        label = ref.path
+    elif ref.module is not None:
+        module = _import_module(ref, ref.module)
+        label = ref.module
+    else:
+        raise LoadError("The app reference names neither a module nor a script.")
+    app_cls = _app_class()
+    attr = ref.attr or DEFAULT_ATTR
+    name = f"{label}:{attr}"
+    missing = object()
+    value = getattr(module, attr, missing)
+    if value is missing:
+        found = _candidates(module, app_cls)
+        also = ""
+        if found:
+            also = "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found) + "?"
+        if ref.attr is None:
+            raise LoadError(
+                "Looks like you only supplied a module name. vivace tried to locate an "
+                f"application instance named {label}:app, but was unable to locate an application "
+                "instance. Please provide a path to a global instance of App(), or a callable that "
+                f"will return an App() instance.{also}"
+            )
+        raise LoadError(f"Module {label!r} has no attribute {attr!r}.{also}\n{HINTS}")
+    if ref.factory or inspect.isfunction(value):
+        value = _call_factory(ref, name, value)
+    if not isinstance(value, app_cls):
+        type_name = type(value).__name__
+        message = f"Module is not a vivace app, it is a {type_name}"
+        if isinstance(value, ModuleType):
+            message += f"\n  Perhaps you meant {value.__name__}:app?"
+        else:
+            found = _candidates(module, app_cls)
+            if found:
+                message += "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found)
+                message += "?"
+            else:
+                message += f"\n  {name} must be an App instance or a function returning one."
+        raise LoadError(message)
+    return value
+
+
+__all__ = ["AppRef", "load_app", "parse_target"]

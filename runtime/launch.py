@@ -1,0 +1,280 @@
+"""The composition root: from validated ``RunOptions`` to a serving process.
+
+``run(app, options, console=...)`` is shared by the command line and ``app.run()``: it applies the
+settings the main process owns (debug, access log, noisy exceptions, auto-reload, verbosity, banner)
+and hands over to the single-process server or to the worker manager. ``run_app`` is what
+``App.run(...)`` calls: it validates the Sanic-style keyword arguments (cli.md section 5), finds how
+worker processes can import the app again, and runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from runtime import log
+from runtime.loader import AppRef
+from runtime.options import RunOptions
+
+if TYPE_CHECKING:
+    from runtime.app import App
+
+Console = Callable[..., Awaitable[Any]]
+
+SINGLE_PROCESS_ERROR = "Single process cannot be run with multiple workers or auto-reload"
+FAST_WORKERS_ERROR = "You cannot use both fast=True and workers=X"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (``--fast``): the affinity mask where there is one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def settings_for(options: RunOptions) -> dict[str, Any]:
+    """The config keys the launcher sets in the main process and in every worker (cli.md 6).
+
+    ``ACCESS_LOG`` and ``NOISY_EXCEPTIONS`` are only present when the flags (or debug mode, for the
+    access log) decide them; otherwise the app's own configuration stands.
+    """
+    settings: dict[str, Any] = {
+        "DEBUG": options.debug,
+        "AUTO_RELOAD": options.auto_reload,
+        "VERBOSITY": options.verbosity,
+        "MOTD": options.motd,
+    }
+    if options.access_log is not None or options.debug:
+        settings["ACCESS_LOG"] = options.effective_access_log
+    if options.noisy_exceptions is not None:
+        settings["NOISY_EXCEPTIONS"] = options.noisy_exceptions
+    return settings
+
+
+def apply_settings(app: App, options: RunOptions) -> None:
+    """Apply ``settings_for(options)`` to ``app.config`` and configure logging for this process."""
+    app.config.update(settings_for(options))
+    log.configure(debug=options.debug, verbosity=options.verbosity)
+
+
+def check_reload_dirs(dirs: Iterable[str]) -> list[str]:
+    """Absolute reload directories; a missing one is logged (reload.md 1) and still kept."""
+    result: list[str] = []
+    for directory in dirs:
+        if not Path(directory).is_dir():
+            log.reload_logger.warning("Directory %s could not be located", directory)
+        result.append(os.path.abspath(directory))
+    return result
+
+
+def run(app: App, options: RunOptions, *, console: Console | None = None) -> int:
+    """Serve ``app`` as ``options`` say; returns the process exit code (cli.md section 7)."""
+    apply_settings(app, options)
+    try:
+        if options.single_process:
+            from runtime.server import serve_single
+        else:
+            from runtime.supervisor.main import serve_multiprocess
+    except ImportError as exc:  # a part of vivace that is not installed or not built yet
+        log.error_logger.error("vivace cannot serve: %s", exc)
+        return 1
+    try:
+        if options.single_process:
+            return serve_single(
+                app,
+                host=options.host,
+                port=options.port,
+                unix=options.unix,
+                debug=options.debug,
+                access_log=options.effective_access_log,
+                motd=options.motd,
+                backlog=options.backlog,
+                console=console,
+            )
+        return serve_multiprocess(app, options, console=console)
+    except OSError as exc:  # the server reports bind errors itself; this is the safety net
+        log.error_logger.error("Cannot serve on %s: %s", options.url, exc.strerror or exc)
+        return 1
+
+
+# --- app.run() ---------------------------------------------------------------------------------
+
+
+def _in_runtime(frame: FrameType) -> bool:
+    name = frame.f_globals.get("__name__")
+    return isinstance(name, str) and (name == "runtime" or name.startswith("runtime."))
+
+
+def _ref_from_globals(namespace: Mapping[str, Any], attr: str) -> AppRef | None:
+    cwd = os.getcwd()
+    name = namespace.get("__name__")
+    if name == "__main__" or name == "__mp_main__":
+        spec = namespace.get("__spec__")
+        spec_name = getattr(spec, "name", None)
+        if isinstance(spec_name, str) and spec_name and name == "__main__":
+            return AppRef(module=spec_name, attr=attr, cwd=cwd)  # python -m pkg.module
+        file = namespace.get("__file__")
+        if isinstance(file, str) and file:
+            return AppRef(path=os.path.abspath(file), attr=attr, cwd=cwd)
+        return None
+    if isinstance(name, str) and name:
+        return AppRef(module=name, attr=attr, cwd=cwd)
+    return None
+
+
+def find_app_ref(app: object, frame: FrameType | None = None) -> AppRef | None:
+    """How another process can import ``app`` again: the module-level variable that holds it.
+
+    Looks at the calling frames first (the script that called ``app.run()``), then every loaded
+    module. ``None`` when the app is not bound to a module-level name anywhere.
+    """
+    current: FrameType | None = frame if frame is not None else sys._getframe(1)
+    while current is not None:
+        if not _in_runtime(current):
+            for attr, value in list(current.f_globals.items()):
+                if value is app and not attr.startswith("__"):
+                    ref = _ref_from_globals(current.f_globals, attr)
+                    if ref is not None:
+                        return ref
+        current = current.f_back
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            if value is app and not attr.startswith("__"):
+                ref = _ref_from_globals(namespace, attr)
+                if ref is not None:
+                    return ref
+    return None
+
+
+def _not_supported(what: str) -> NotImplementedError:
+    return NotImplementedError(f"app.run({what}) is not supported yet by vivace")
+
+
+def options_from_run_args(
+    app: object,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    dev: bool = False,
+    debug: bool = False,
+    auto_reload: bool | None = None,
+    version: int | str | tuple[int, ...] = 1,
+    ssl: object = None,
+    sock: object = None,
+    workers: int = 1,
+    protocol: object = None,
+    backlog: int = 100,
+    register_sys_signals: bool = True,
+    access_log: bool | None = None,
+    unix: str | None = None,
+    reload_dir: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+    noisy_exceptions: bool | None = None,
+    motd: bool = True,
+    fast: bool = False,
+    verbosity: int = 0,
+    motd_display: Mapping[str, str] | None = None,
+    auto_tls: bool = False,
+    single_process: bool = False,
+    coffee: bool = False,
+    **unexpected: Any,
+) -> RunOptions:
+    """Validate ``app.run(...)`` arguments (cli.md sections 4 and 5) into ``RunOptions``."""
+    if "loop" in unexpected:
+        raise TypeError(
+            "app.run() does not take loop=: vivace creates the event loop of every worker. To "
+            "serve on a loop you own, run the app under an ASGI server (every App is an ASGI app)."
+        )
+    if unexpected:
+        names = ", ".join(sorted(unexpected))
+        raise TypeError(f"app.run() got unexpected keyword argument(s): {names}")
+    if fast and workers != 1:
+        raise RuntimeError(FAST_WORKERS_ERROR)
+    if ssl is not None or auto_tls:
+        raise _not_supported("ssl=..." if ssl is not None else "auto_tls=True")
+    if sock is not None:
+        raise _not_supported("sock=...")
+    if protocol is not None:
+        raise _not_supported("protocol=...")
+    versions = version if isinstance(version, tuple) else (version,)
+    if any(str(v) != "1" for v in versions):
+        raise _not_supported(f"version={version!r}; only HTTP/1.1 (version=1) is")
+    if not register_sys_signals:
+        raise _not_supported("register_sys_signals=False")
+    if motd_display is not None:
+        raise _not_supported("motd_display=...")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
+    if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+        raise ValueError(f"port must be a number from 0 to 65535, not {port!r}")
+    if dev:
+        debug = True
+        auto_reload = True
+    dirs: list[str] = []
+    if reload_dir is not None:
+        given = reload_dir if isinstance(reload_dir, list) else [reload_dir]
+        dirs = check_reload_dirs(os.fspath(d) for d in given)
+        auto_reload = True
+    reload = bool(auto_reload)
+    if single_process and (reload or workers > 1):
+        raise RuntimeError(SINGLE_PROCESS_ERROR)
+    if fast:
+        workers = available_cpus()
+    ref = find_app_ref(app)
+    if ref is None:
+        if not single_process:
+            raise RuntimeError(
+                "app.run() starts worker processes that import your app again, so the App must be "
+                "created at module level (app = App(...)) and app.run() called under "
+                "'if __name__ == \"__main__\":'. Or use app.run(single_process=True)."
+            )
+        ref = AppRef(cwd=os.getcwd())
+    return RunOptions(
+        target=ref,
+        host=host or "127.0.0.1",
+        port=8000 if port is None else port,
+        unix=unix,
+        workers=workers,
+        single_process=single_process,
+        debug=debug,
+        access_log=access_log,
+        noisy_exceptions=noisy_exceptions,
+        auto_reload=reload,
+        reload_dirs=dirs,
+        motd=motd,
+        verbosity=verbosity,
+        backlog=backlog,
+    )
+
+
+def run_app(app: App, *args: Any, **kwargs: Any) -> int:
+    """What ``App.run(...)`` calls: validate, build ``RunOptions`` and serve.
+
+    Returns 0 after a normal shutdown; any other exit code ends the script with ``SystemExit``.
+    """
+    options = options_from_run_args(app, *args, **kwargs)
+    log.configure(debug=options.debug, verbosity=options.verbosity)
+    code = run(app, options)
+    if code != 0:
+        raise SystemExit(code)
+    return code
+
+
+__all__ = [
+    "FAST_WORKERS_ERROR",
+    "SINGLE_PROCESS_ERROR",
+    "apply_settings",
+    "available_cpus",
+    "find_app_ref",
+    "options_from_run_args",
+    "run",
+    "run_app",
+    "settings_for",
+]
