@@ -1,0 +1,376 @@
+"""Responses: what a handler returns. They never touch a socket; the server writes them.
+
+``header_items()`` gives the head (headers, then Content-Type, then one Set-Cookie per cookie);
+the server adds Content-Length (or chunked framing for streams), Date and Connection. A
+non-streaming response has ``body: bytes``; a streaming one (``is_streaming``) has
+``async stream_body(write)``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from runtime.cookies import CookieJar
+from runtime.datastructures import Headers
+
+__all__ = [
+    "BaseHTTPResponse",
+    "HTTPResponse",
+    "JSONResponse",
+    "Response",
+    "ResponseStream",
+    "StreamingResponse",
+    "empty",
+    "html",
+    "json",
+    "raw",
+    "redirect",
+    "stream",
+    "text",
+]
+
+HeadersArg = Headers | Mapping[str, Any] | None
+Write = Callable[[bytes], Awaitable[None]]
+
+_CONTENT_TYPE = b"content-type"
+_SET_COOKIE = b"set-cookie"
+_compact = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _headers(headers: HeadersArg) -> Headers:
+    if headers is None:
+        return Headers()
+    if isinstance(headers, Headers):
+        return headers
+    return Headers(headers)
+
+
+def _status(status: int) -> int:
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        raise ValueError(f"HTTP status must be an int from 100 to 999, got {status!r}")
+    return status
+
+
+class BaseHTTPResponse:
+    """Status, headers, content type and cookies shared by every response."""
+
+    __slots__ = ("_cookies", "content_type", "headers", "status")
+
+    is_streaming = False
+
+    def __init__(
+        self, status: int = 200, headers: HeadersArg = None, content_type: str | None = None
+    ) -> None:
+        self.status = _status(status)
+        self.headers = _headers(headers)
+        self.content_type = content_type
+        self._cookies: CookieJar | None = None
+
+    @property
+    def cookies(self) -> CookieJar:
+        """The cookies this response sets (``response.cookies.add_cookie(...)``)."""
+        jar = self._cookies
+        if jar is None:
+            jar = self._cookies = CookieJar()
+        return jar
+
+    def add_cookie(
+        self,
+        key: str,
+        value: str,
+        *,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = True,
+        max_age: int | None = None,
+        expires: datetime | None = None,
+        httponly: bool = False,
+        samesite: str | None = "Lax",
+        partitioned: bool = False,
+        comment: str | None = None,
+    ) -> Any:
+        """Set a cookie (validated; see ``runtime.cookies.Cookie``). Returns the ``Cookie``."""
+        return self.cookies.add_cookie(
+            key,
+            value,
+            path=path,
+            domain=domain,
+            secure=secure,
+            max_age=max_age,
+            expires=expires,
+            httponly=httponly,
+            samesite=samesite,
+            partitioned=partitioned,
+            comment=comment,
+        )
+
+    def delete_cookie(
+        self, key: str, *, path: str = "/", domain: str | None = None, secure: bool = True
+    ) -> None:
+        """Make the browser drop cookie ``key`` (sent with ``Max-Age=0``)."""
+        self.cookies.delete_cookie(key, path=path, domain=domain, secure=secure)
+
+    def header_items(self) -> list[tuple[bytes, bytes]]:
+        """Headers, Content-Type (unless a header sets it) and Set-Cookie lines, encoded.
+
+        A Content-Length header is left out for non-streaming responses (the server computes it
+        from the body); a streaming response keeps one the handler set.
+        """
+        headers = self.headers
+        if headers:
+            items = headers.raw()
+            if not self.is_streaming and "content-length" in headers:
+                items = [p for p in items if p[0].lower() != b"content-length"]
+            has_type = "content-type" in headers
+        else:
+            items = []
+            has_type = False
+        content_type = self.content_type
+        if content_type is not None and not has_type:
+            items.append((_CONTENT_TYPE, content_type.encode("latin-1")))
+        jar = self._cookies
+        if jar:
+            for cookie in jar:
+                items.append((_SET_COOKIE, cookie.encode().encode("latin-1")))
+        return items
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.status} {self.content_type}>"
+
+
+class HTTPResponse(BaseHTTPResponse):
+    """A complete response: ``body`` is bytes (a str body is encoded as UTF-8)."""
+
+    __slots__ = ("body",)
+
+    def __init__(
+        self,
+        body: bytes | bytearray | memoryview | str | None = None,
+        status: int = 200,
+        headers: HeadersArg = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.status = _status(status)
+        self.headers = _headers(headers)
+        self.content_type = content_type
+        self._cookies = None
+        if body is None:
+            self.body = b""
+        elif isinstance(body, bytes):
+            self.body = body
+        elif isinstance(body, str):
+            self.body = body.encode()
+        elif isinstance(body, (bytearray, memoryview)):
+            self.body = bytes(body)
+        else:
+            raise TypeError(
+                f"Response body must be bytes or str, got {type(body).__name__}; "
+                "use json() for objects"
+            )
+
+
+Response = HTTPResponse
+
+
+class JSONResponse(HTTPResponse):
+    """A JSON response; ``raw_body`` keeps the object that was serialised."""
+
+    __slots__ = ("raw_body",)
+
+    def __init__(
+        self,
+        body: Any = None,
+        status: int = 200,
+        headers: HeadersArg = None,
+        content_type: str = "application/json",
+        dumps: Callable[..., str | bytes] | None = None,
+        **dumps_kwargs: Any,
+    ) -> None:
+        self.raw_body = body
+        if dumps is not None:
+            data = dumps(body, **dumps_kwargs)
+        elif dumps_kwargs:
+            dumps_kwargs.setdefault("separators", (",", ":"))
+            dumps_kwargs.setdefault("ensure_ascii", False)
+            data = _json.dumps(body, **dumps_kwargs)
+        else:
+            data = _compact(body)
+        super().__init__(data, status, headers, content_type)
+
+
+def json(
+    body: Any,
+    status: int = 200,
+    headers: HeadersArg = None,
+    content_type: str = "application/json",
+    dumps: Callable[..., str | bytes] | None = None,
+    **dumps_kwargs: Any,
+) -> JSONResponse:
+    """``body`` serialised as compact JSON (UTF-8). ``dumps`` swaps the serialiser (e.g. orjson)."""
+    return JSONResponse(body, status, headers, content_type, dumps, **dumps_kwargs)
+
+
+def text(
+    body: str,
+    status: int = 200,
+    headers: HeadersArg = None,
+    content_type: str = "text/plain; charset=utf-8",
+) -> HTTPResponse:
+    """A plain-text response; ``body`` must be a ``str``."""
+    if not isinstance(body, str):
+        raise TypeError(
+            f"text() takes a str body, got {type(body).__name__}; "
+            "use raw() for bytes or json() for other objects"
+        )
+    return HTTPResponse(body.encode(), status, headers, content_type)
+
+
+def html(
+    body: Any,
+    status: int = 200,
+    headers: HeadersArg = None,
+    content_type: str = "text/html; charset=utf-8",
+) -> HTTPResponse:
+    """An HTML response from a str, bytes, or an object with ``__html__`` or ``_repr_html_``."""
+    if not isinstance(body, (str, bytes)):
+        if hasattr(body, "__html__"):
+            body = body.__html__()
+        elif hasattr(body, "_repr_html_"):
+            body = body._repr_html_()
+        else:
+            raise TypeError(
+                f"html() takes a str, bytes or an object with __html__, got {type(body).__name__}"
+            )
+    return HTTPResponse(body, status, headers, content_type)
+
+
+def raw(
+    body: bytes | bytearray | memoryview,
+    status: int = 200,
+    headers: HeadersArg = None,
+    content_type: str = "application/octet-stream",
+) -> HTTPResponse:
+    """A response with a bytes body, sent as is."""
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"raw() takes bytes, got {type(body).__name__}; "
+            "use text() for str or json() for objects"
+        )
+    return HTTPResponse(body, status, headers, content_type)
+
+
+def empty(status: int = 204, headers: HeadersArg = None) -> HTTPResponse:
+    """A response without a body (204 No Content by default)."""
+    return HTTPResponse(b"", status, headers, None)
+
+
+def redirect(
+    to: str,
+    headers: HeadersArg = None,
+    status: int = 302,
+    content_type: str = "text/html; charset=utf-8",
+) -> HTTPResponse:
+    """Redirect to ``to`` (a path or URL; unsafe characters are percent-encoded)."""
+    if not isinstance(to, str):
+        raise TypeError(f"redirect() takes a str URL, got {type(to).__name__}")
+    location = quote(to, safe=":/%#?&=@[]!$&'()*+,;~")
+    response = HTTPResponse(b"", status, headers, content_type)
+    response.headers["Location"] = location
+    return response
+
+
+class _Streaming(BaseHTTPResponse):
+    __slots__ = ()
+
+    is_streaming = True
+
+    async def stream_body(self, write: Write) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _chunk(data: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"Streamed data must be bytes or str, got {type(data).__name__}")
+
+
+class StreamingResponse(_Streaming):
+    """Streams the chunks of an async iterable (e.g. an async generator) as they come."""
+
+    __slots__ = ("content",)
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes | str],
+        status: int = 200,
+        headers: HeadersArg = None,
+        content_type: str | None = "text/plain; charset=utf-8",
+    ) -> None:
+        if not hasattr(content, "__aiter__"):
+            raise TypeError(
+                f"StreamingResponse needs an async iterable (e.g. an async generator), "
+                f"got {type(content).__name__}"
+            )
+        super().__init__(status, headers, content_type)
+        self.content = content
+
+    async def stream_body(self, write: Write) -> None:
+        async for data in self.content:
+            chunk = _chunk(data)
+            if chunk:  # an empty chunk would end a chunked body early
+                await write(chunk)
+
+
+class ResponseStream(_Streaming):
+    """Streams what ``streaming_fn(response)`` writes with ``await response.write(data)``."""
+
+    __slots__ = ("_write", "streaming_fn")
+
+    def __init__(
+        self,
+        streaming_fn: Callable[[ResponseStream], Awaitable[Any]],
+        status: int = 200,
+        headers: HeadersArg = None,
+        content_type: str | None = "text/plain; charset=utf-8",
+    ) -> None:
+        if not callable(streaming_fn):
+            raise TypeError(f"stream() needs an async function, got {type(streaming_fn).__name__}")
+        super().__init__(status, headers, content_type)
+        self.streaming_fn = streaming_fn
+        self._write: Write | None = None
+
+    async def write(self, data: bytes | str) -> None:
+        """Send ``data`` now (str is encoded as UTF-8); only inside the streaming function."""
+        if self._write is None:
+            raise RuntimeError(
+                "ResponseStream.write() called before the response is being sent; "
+                "write from inside the streaming function"
+            )
+        chunk = _chunk(data)
+        if chunk:
+            await self._write(chunk)
+
+    async def stream_body(self, write: Write) -> None:
+        self._write = write
+        try:
+            await self.streaming_fn(self)
+        finally:
+            self._write = None
+
+
+def stream(
+    streaming_fn: Callable[[ResponseStream], Awaitable[Any]],
+    status: int = 200,
+    headers: HeadersArg = None,
+    content_type: str = "text/plain; charset=utf-8",
+) -> ResponseStream:
+    """A ``ResponseStream``: ``async def fn(response): await response.write(...)``."""
+    return ResponseStream(streaming_fn, status, headers, content_type)
