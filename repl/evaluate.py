@@ -68,11 +68,21 @@ def split_statements(source: str) -> list[str]:
     tree = compile(source, "<stdin>", "exec", FLAGS | ast.PyCF_ONLY_AST)
     assert isinstance(tree, ast.Module)
     lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
     chunks = []
     for node in tree.body:
-        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        end = node.end_lineno or node.lineno
-        chunks.append("".join(lines[start - 1 : end]))
+        first: ast.AST = node
+        for deco in getattr(node, "decorator_list", []):
+            if (deco.lineno, deco.col_offset) < (first.lineno, first.col_offset):  # type: ignore[attr-defined]
+                first = deco
+        start = offsets[first.lineno - 1] + first.col_offset  # type: ignore[attr-defined]
+        if first is not node:
+            start = offsets[first.lineno - 1]  # type: ignore[attr-defined]
+        end_line = node.end_lineno or node.lineno
+        end = offsets[end_line - 1] + (node.end_col_offset or 0)
+        chunks.append(source[start:end])
     return chunks
 
 

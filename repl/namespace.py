@@ -1,0 +1,134 @@
+"""The console's names, its banner and ``help()``. Pure: no terminal, no loop."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from repl.context import Entry, read_entries
+
+BUILTIN_NAMES = (
+    "app",
+    "runtime",
+    "client",
+    "do",
+    "workers",
+    "restart",
+    "reload",
+    "scale",
+    "manage",
+    "stop",
+    "logs",
+    "refresh",
+    "help",
+    "exit",
+    "quit",
+)
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    description: str
+
+
+class ExitConsole:
+    """``exit()`` / ``quit()``: leave the console (what that means depends on how it was opened)."""
+
+    def __init__(self, name: str, hint: str) -> None:
+        self._name = name
+        self._hint = hint
+
+    def __call__(self, code: int | None = None) -> None:
+        raise SystemExit(code)
+
+    def __repr__(self) -> str:
+        return f"Use {self._name}() or Ctrl+D to {self._hint}"
+
+
+class Help:
+    """``help()`` prints the banner again; ``help(obj)`` is Python's help."""
+
+    def __init__(self, banner: Callable[[], str]) -> None:
+        self._banner = banner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if not args and not kwargs:
+            print(self._banner())
+            return
+        builtins.help(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "Type help() for the console's names, or help(object) for help about object."
+
+
+def check_user_entries(entries: list[Entry], taken: set[str]) -> None:
+    for entry in entries:
+        if entry.name in BUILTIN_NAMES or entry.name in taken:
+            raise ValueError(
+                f"app.repl_ctx name {entry.name!r} collides with a built-in console name; "
+                f"add it under another name: app.repl_ctx.add(obj, name='my_{entry.name}')"
+            )
+
+
+def banner(
+    app_name: str,
+    names: list[Name],
+    user: list[Entry],
+    *,
+    url: str | None,
+    exit_hint: str,
+    notes: list[str] | None = None,
+) -> str:
+    width = max([len(n.name) for n in names] + [len(e.name) for e in user] + [4])
+    lines = [f"vivace console for {app_name}" + (f" at {url}" if url else ""), ""]
+    lines += [f"  {n.name.ljust(width)}  {n.description}" for n in names]
+    if user:
+        lines += ["", "From app.repl_ctx:"]
+        lines += [f"  {e.name.ljust(width)}  {e.description}" for e in user]
+    lines += [""]
+    lines += notes or []
+    lines += [
+        "Top-level await works; awaitable results are awaited. help() shows this again.",
+        f"Ctrl+C cancels the running statement. Ctrl+D or exit() {exit_hint}.",
+    ]
+    return "\n".join(lines)
+
+
+def describe(
+    *, has_client: bool, has_control: bool, single_process: bool, can_refresh: bool
+) -> list[Name]:
+    names = [
+        Name("app", "the application of this process"),
+        Name("runtime", "the vivace package: import runtime"),
+    ]
+    if has_client:
+        names.append(
+            Name(
+                "client", 'HTTP client for the live server: client.get("/"), await client.post(...)'
+            )
+        )
+    names.append(
+        Name("do", 'await do("/path", method="GET", json=...): request through app, no network')
+    )
+    if has_control:
+        names += [
+            Name("workers", 'table of every process; workers["Vivace-Server-0-0"].eval("app.ctx")'),
+            Name("restart", "restart(*names, zero_downtime=False): replace server workers"),
+            Name("reload", "reload(): the global restart an auto-reload does"),
+            Name("scale", "scale(n): set the number of server workers"),
+            Name("manage", "manage(ident, func, kwargs=None, **flags): start a process"),
+            Name("stop", "stop(): shut the whole server down gracefully"),
+            Name("logs", "logs.tail(name=None, n=50), logs.mute(name), logs.only(name)"),
+        ]
+    if can_refresh:
+        names.append(Name("refresh", "refresh(): re-import the app module and rebind app"))
+    if single_process:
+        names.append(Name("app.ctx", "what before_server_start listeners created, live"))
+    return names
+
+
+def user_entries(app: object) -> list[Entry]:
+    return read_entries(getattr(app, "repl_ctx", None))

@@ -1,0 +1,108 @@
+"""``do()``: a request through the console's own ``app``, in process, without the network.
+
+Routes and middleware defined in the console are used; workers are not involved. The request goes
+through ``App.handle`` (routing, middleware, signals, handler, error handling) as a real one does.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+
+class Result(NamedTuple):
+    """What ``do()`` returns: the request the app saw and the response it made."""
+
+    request: Any
+    response: Any
+
+    def __repr__(self) -> str:
+        response = self.response
+        status = getattr(response, "status", "?")
+        ctype = getattr(response, "content_type", None)
+        body = getattr(response, "body", b"")
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else repr(body)
+        if len(text) > 500:
+            text = text[:500] + f"... ({len(text) - 500} more characters)"
+        method = getattr(self.request, "method", "")
+        path = getattr(self.request, "path", "")
+        return f"Result({method} {path} -> {status} {ctype or ''}): {text}".rstrip()
+
+
+def _header_pairs(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+async def do(
+    app: Any,
+    path: str = "/",
+    method: str = "GET",
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    json: Any = None,
+    body: str | bytes | None = None,
+) -> Result:
+    """Send one request through ``app.handle`` in this process and return ``Result``."""
+    from runtime.datastructures import ConnInfo, Headers
+    from runtime.request import Request
+
+    if not path.startswith("/"):
+        raise ValueError(f"do() takes a path starting with '/', e.g. do('/health'), not {path!r}")
+    if json is not None and body is not None:
+        raise ValueError("do() takes json= or body=, not both")
+    pairs = _header_pairs(headers)
+    payload = b""
+    if json is not None:
+        payload = jsonlib.dumps(json).encode()
+        if not any(k.lower() == "content-type" for k, _ in pairs):
+            pairs.append(("content-type", "application/json"))
+    elif body is not None:
+        payload = body.encode() if isinstance(body, str) else bytes(body)
+    if payload:
+        pairs.append(("content-length", str(len(payload))))
+    if not any(k.lower() == "host" for k, _ in pairs):
+        pairs.append(("host", "console"))
+    finalize = getattr(app, "finalize", None)
+    if callable(finalize) and not getattr(app, "finalized", True):
+        finalize()
+    request = Request(
+        app,
+        method.upper(),
+        path.encode(),
+        Headers(pairs),
+        version="1.1",
+        conn_info=ConnInfo("127.0.0.1", 0, "console", 0),
+    )
+    channel = request.body_channel
+    if payload:
+        channel.feed(payload)
+    channel.feed_eof()
+    response = await app.handle(request)
+    return Result(request, response)
+
+
+def bind_do(app_ref: Any) -> Any:
+    """``do(path, method=..., headers=..., json=..., body=...)`` bound to the console's current app.
+
+    ``app_ref`` is a zero-argument callable returning the app (``refresh()`` rebinds ``app``).
+    """
+
+    async def bound(
+        path: str = "/",
+        method: str = "GET",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        json: Any = None,
+        body: str | bytes | None = None,
+    ) -> Result:
+        """Fake a request to the console's app, in process: ``await do("/health")``."""
+        return await do(app_ref(), path, method, headers, json, body)
+
+    bound.__name__ = "do"
+    bound.__qualname__ = "do"
+    return bound

@@ -1,0 +1,426 @@
+"""Entry modes, the ENTER watcher, scripted mode and exit semantics of the console.
+
+``console_for(options)`` returns the hook the launcher runs on the main process's loop once the
+workers are ready (``hook(app, control)``), or on the serving loop in ``--single-process`` mode
+(``hook(app, None)``). When the hook returns an int, the server stops with that exit code.
+
+* ``--repl``: the console opens at once; Ctrl+D / ``exit()`` stop the server (exit code 0).
+* ``--dev``: ``Press ENTER to open the console``; an empty line opens it, other lines are ignored;
+  closing it keeps the server running and ENTER reopens it.
+* scripted (``--repl-command CODE``, or ``--repl`` with stdin or stdout not a terminal): statements
+  run one after another, results printed as plain text; exit code 0, or 1 if a statement raised.
+
+The terminal's modes are saved when the hook starts and restored on every way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import builtins
+import contextlib
+import os
+import sys
+import termios
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+
+from repl.client import LiveClient, LiveResponse
+from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner, split_statements
+from repl.namespace import (
+    ExitConsole,
+    Help,
+    banner,
+    check_user_entries,
+    describe,
+    user_entries,
+)
+from repl.requests import Result, bind_do
+from repl.workers import Bridge, Logs, Row, Summary, Worker, Workers, ready_count, rows
+from runtime.options import RunOptions
+
+ConsoleHook = Callable[[Any, Any], Awaitable[int | None]]
+
+ENTER_LINE = "Press ENTER to open the console"
+REOPEN_LINE = "Console closed; the server keeps running. Press ENTER to open the console again."
+NO_TTY_LINE = "No console: stdin and stdout must be a terminal for the --dev console (use --repl "
+NO_TTY_LINE += "to run statements from a pipe)."
+PLAIN_TYPES: tuple[type, ...] = (LiveResponse, Summary, Workers, Worker, Logs, Result, Row)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (ValueError, OSError):
+        return False
+
+
+def console_for(
+    options: RunOptions, *, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> ConsoleHook | None:
+    """The console hook for these options, or None (after one info line) when none should run."""
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    if options.repl_commands:
+        commands = list(options.repl_commands)
+
+        async def scripted_commands(app: Any, control: Any) -> int | None:
+            return await run_scripted(app, control, options, commands=commands)
+
+        return scripted_commands
+    if options.repl == "off":
+        return None
+    terminal = _isatty(stdin) and _isatty(stdout)
+    if not terminal:
+        if options.repl == "open":
+
+            async def scripted_stdin(app: Any, control: Any) -> int | None:
+                return await run_scripted(app, control, options, stdin=stdin)
+
+            return scripted_stdin
+        print(NO_TTY_LINE, file=stdout, flush=True)
+        return None
+    mode = options.repl
+
+    async def interactive(app: Any, control: Any) -> int | None:
+        return await run_interactive(app, control, options, enter=(mode == "enter"))
+
+    return interactive
+
+
+# --- the session ---------------------------------------------------------------------------------
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    if url.startswith("http://unix:"):
+        return "http://localhost", url.removeprefix("http://unix:")
+    return url, None
+
+
+class Console:
+    """One console session's state: namespace, evaluator, runner, client, toolbar state."""
+
+    def __init__(self, app: Any, control: Any, options: RunOptions, *, exit_hint: str) -> None:
+        self.app = app
+        self.control = control
+        self.options = options
+        self.exit_hint = exit_hint
+        self.loop = asyncio.get_running_loop()
+        self.namespace: dict[str, Any] = {"__name__": "__console__", "__builtins__": builtins}
+        self.evaluator = Evaluator(self.namespace)
+        self.runner: Runner
+        self.bridge: Bridge | None = None
+        self.progress = ""
+        self.progress_at = 0.0
+        self.stale = False
+        self._unsubscribe: Any = None
+        url = str(getattr(control, "url", None) or options.url)
+        self.url = url
+        base, uds = _split_url(url)
+        wait_ready: Callable[[float], bool] | None = None
+        if control is None:
+            self.runner = LoopRunner(self.evaluator)
+        else:
+            bridge = Bridge(self.loop)
+            self.bridge = bridge
+            self.runner = ThreadRunner(self.evaluator)
+
+            def wait_ready(timeout: float) -> bool:
+                try:
+                    result = bridge.wait(control.wait_ready(timeout), timeout + 1)
+                except TimeoutError:
+                    return False
+                return result is not False
+
+            add_listener = getattr(control, "add_listener", None)
+            if callable(add_listener):
+                self._unsubscribe = add_listener(self._on_progress)
+        self.client = LiveClient(base, uds=uds, wait_ready=wait_ready, protected_loop=self.loop)
+        self.evaluator.after_statement.append(self.client.settle)
+        self.on_change: Callable[[], None] = lambda: None
+        self._build_namespace()
+
+    # namespace ---------------------------------------------------------------------------------
+
+    def _build_namespace(self) -> None:
+        import runtime
+
+        ns = self.namespace
+        ns.update(
+            app=self.app,
+            runtime=runtime,
+            client=self.client,
+            do=bind_do(lambda: ns["app"]),
+            help=Help(self.banner),
+            exit=ExitConsole("exit", self.exit_hint),
+            quit=ExitConsole("quit", self.exit_hint),
+        )
+        if self.control is not None and self.bridge is not None:
+            workers = Workers(self.control, self.bridge)
+            ns.update(
+                workers=workers,
+                restart=workers.restart,
+                reload=workers.reload,
+                scale=workers.scale,
+                manage=workers.manage,
+                stop=workers.stop,
+                logs=Logs(self.control, self.bridge),
+            )
+        if self.options.target.module:
+            ns["refresh"] = self.refresh
+        entries = user_entries(self.app)
+        check_user_entries(entries, set())
+        for entry in entries:
+            ns[entry.name] = entry.value
+
+    def banner(self) -> str:
+        names = describe(
+            has_client=True,
+            has_control=self.control is not None,
+            single_process=self.control is None,
+            can_refresh="refresh" in self.namespace,
+        )
+        notes = []
+        if self.control is None:
+            notes.append("This console runs inside the serving process, on the server's loop.")
+        return banner(
+            self.app_name,
+            names,
+            user_entries(self.app),
+            url=self.url,
+            exit_hint=self.exit_hint,
+            notes=notes,
+        )
+
+    @property
+    def app_name(self) -> str:
+        return str(getattr(self.app, "name", None) or type(self.app).__name__)
+
+    def refresh(self) -> Summary:
+        """Re-import the app module in this process and rebind ``app`` (your variables stay)."""
+        from runtime.loader import load_app
+
+        target = self.options.target
+        module = target.module or ""
+        for name in list(sys.modules):
+            if name == module or name.startswith(module + "."):
+                del sys.modules[name]
+        self.app = load_app(target)
+        self.namespace["app"] = self.app
+        self.stale = False
+        self.on_change()
+        return Summary(f"app re-imported from {module}")
+
+    # toolbar -----------------------------------------------------------------------------------
+
+    def _on_progress(self, event: Any) -> None:
+        text = str(getattr(event, "text", event) or "")
+        self.progress = text
+        self.progress_at = time.monotonic()
+        if "reload" in text.lower():
+            self.stale = True
+        self.on_change()
+
+    def toolbar(self) -> StyleAndTextTuples:
+        style = "class:status-toolbar"
+        parts: StyleAndTextTuples = [
+            (style + " bold", f" {self.app_name} "),
+            (style, f" {self.url} "),
+        ]
+        if self.control is not None:
+            try:
+                snapshot = self.control.snapshot()
+                ready = ready_count(snapshot)
+                expected = int(getattr(self.control, "expected_workers", 0)) or len(
+                    [r for r in rows(snapshot) if r.kind == "server"]
+                )
+            except Exception:
+                ready, expected = 0, 0
+            parts.append((style, f" {ready}/{expected} ready "))
+            recent = time.monotonic() - self.progress_at < 3
+            if self.progress and (ready < expected or recent):
+                parts.append((style + " italic", f" {self.progress} "))
+        else:
+            parts.append((style, " single process "))
+        if self.stale:
+            parts.append((style + " reverse", " workers run newer code: refresh() "))
+        return parts
+
+    # running statements ------------------------------------------------------------------------
+
+    async def run(self, source: str) -> Outcome:
+        return await self.runner.run(source)
+
+    def close(self) -> None:
+        if callable(self._unsubscribe):
+            with contextlib.suppress(Exception):
+                self._unsubscribe()
+        self.runner.close()
+        self.client.close()
+
+
+# --- terminal modes -----------------------------------------------------------------------------
+
+
+class TerminalModes:
+    """Save the terminal's modes now; ``restore()`` puts them back (also at interpreter exit)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.fd: int | None = None
+        self.saved: list[Any] | None = None
+        try:
+            fd = stream.fileno()
+            if os.isatty(fd):
+                self.saved = termios.tcgetattr(fd)
+                self.fd = fd
+        except (ValueError, OSError, termios.error):
+            pass
+        if self.saved is not None:
+            atexit.register(self.restore)
+
+    def restore(self) -> None:
+        if self.fd is None or self.saved is None:
+            return
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+    def close(self) -> None:
+        self.restore()
+        atexit.unregister(self.restore)
+
+
+# --- interactive ----------------------------------------------------------------------------------
+
+
+async def _wait_for_enter(stream: TextIO) -> None:
+    """Return when an empty line is typed; other lines are ignored (the console stays available)."""
+    loop = asyncio.get_running_loop()
+    fd = stream.fileno()
+    done: asyncio.Future[None] = loop.create_future()
+    pending = bytearray()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # Ctrl+D with the console closed, or a hang-up: pause, then listen again
+            loop.remove_reader(fd)
+            loop.call_later(0.5, lambda: done.done() or loop.add_reader(fd, readable))
+            return
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            if not line.strip() and not done.done():
+                done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+
+
+async def _session(console: Console, *, first: bool) -> int:
+    """One opening of the editor; returns the exit code when the user leaves."""
+    from repl.ui import ConsoleUI, history_path, routed_output
+
+    with routed_output():
+        ui = ConsoleUI(
+            lambda: console.namespace,
+            toolbar=console.toolbar,
+            history_file=history_path(console.options.target.cwd),
+            plain_types=PLAIN_TYPES,
+        )
+        console.on_change = ui.invalidate
+        try:
+            if first:
+                ui.print(console.banner())
+            while True:
+                try:
+                    text = await ui.read()
+                except EOFError:
+                    return 0
+                with ui.interruptible(console.runner.cancel):
+                    outcome = await console.run(text)
+                if outcome.exit_code is not None:
+                    return outcome.exit_code
+                ui.show(outcome)
+        finally:
+            console.on_change = lambda: None
+
+
+async def run_interactive(
+    app: Any, control: Any, options: RunOptions, *, enter: bool
+) -> int | None:
+    terminal = TerminalModes(sys.stdin)
+    hint = "close the console (the server keeps running)" if enter else "stop the server"
+    console = Console(app, control, options, exit_hint=hint)
+    try:
+        if not enter:
+            return await _session(console, first=True)
+        print(ENTER_LINE, flush=True)
+        first = True
+        while True:
+            await _wait_for_enter(sys.stdin)
+            await _session(console, first=first)
+            first = False
+            terminal.restore()
+            print(REOPEN_LINE, flush=True)
+    finally:
+        console.close()
+        terminal.close()
+
+
+# --- scripted -------------------------------------------------------------------------------------
+
+
+async def run_scripted(
+    app: Any,
+    control: Any,
+    options: RunOptions,
+    *,
+    commands: list[str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run statements from ``commands`` (or stdin) against the live server; 0 if all succeeded."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    console = Console(app, control, options, exit_hint="stop")
+    try:
+        if commands is None:
+            source_stream = stdin or sys.stdin
+            loop = asyncio.get_running_loop()
+            text = await loop.run_in_executor(None, source_stream.read)
+            commands = [text]
+        statements: list[str] = []
+        for command in commands:
+            try:
+                statements += split_statements(command)
+            except SyntaxError as exc:
+                err.write(f"{type(exc).__name__}: {exc}\n")
+                err.flush()
+                return 1
+        ok = True
+        for statement in statements:
+            outcome = await console.run(statement)
+            if outcome.exit_code is not None:
+                return outcome.exit_code
+            if not outcome.ok:
+                ok = False
+                err.write(outcome.format_error())
+                err.flush()
+            elif outcome.has_value:
+                out.write(repr(outcome.value) + "\n")
+                out.flush()
+        return 0 if ok else 1
+    finally:
+        console.close()

@@ -1,0 +1,219 @@
+"""The editor: ptpython's ``PythonRepl`` run on the main loop, with vivace's toolbar and history.
+
+Input and output are constructor parameters, so tests drive the editor with
+``prompt_toolkit.input.create_pipe_input()`` and ``DummyOutput``. While the console is open,
+``routed_output()`` wraps everything in ``patch_stdout(raw=True)``: whatever the supervisor writes
+to ``sys.stdout`` (looked up at write time) and what logging handlers print lands above the prompt,
+batched, without tearing the line being typed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import PygmentsTokens, StyleAndTextTuples
+from prompt_toolkit.input import Input, create_input
+from prompt_toolkit.key_binding import KeyPress
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout.containers import ConditionalContainer, Window
+from prompt_toolkit.layout.controls import FormattedTextControl
+from prompt_toolkit.output import Output, create_output
+from prompt_toolkit.patch_stdout import StdoutProxy, patch_stdout
+from prompt_toolkit.shortcuts import print_formatted_text
+from ptpython.repl import PythonRepl
+from pygments.lexers.python import PythonTracebackLexer  # type: ignore[import-untyped]
+
+from repl.evaluate import Outcome
+
+
+def history_path(project_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Per-project history file: ``VIVACE_HISTORY_FILE``, else under the user's state directory."""
+    override = os.environ.get("VIVACE_HISTORY_FILE")
+    if override:
+        return Path(override).expanduser()
+    project = Path(project_dir or os.getcwd()).resolve()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    digest = hashlib.sha1(str(project).encode()).hexdigest()[:12]
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", project.name) or "root"
+    return Path(state) / "vivace" / "history" / f"{slug}-{digest}"
+
+
+class ConsoleUI:
+    """Read one input at a time from the editor; show values and errors below it."""
+
+    def __init__(
+        self,
+        get_namespace: Callable[[], dict[str, Any]],
+        *,
+        toolbar: Callable[[], StyleAndTextTuples | str] | None = None,
+        history_file: Path | None = None,
+        input: Input | None = None,
+        output: Output | None = None,
+        plain_types: tuple[type, ...] = (),
+    ) -> None:
+        self.input = input or create_input(sys.stdin)
+        self.output = output or create_output(sys.stdout)
+        self._toolbar = toolbar
+        self._plain_types = plain_types
+        self._typeahead: list[KeyPress] = []
+        history_name: str | None = None
+        if history_file is not None:
+            try:
+                history_file.parent.mkdir(parents=True, exist_ok=True)
+                history_file.touch(exist_ok=True)
+                history_name = str(history_file)
+            except OSError as exc:
+                print(f"console history disabled: cannot write {history_file}: {exc}")
+        toolbars: list[Any] = []
+        if toolbar is not None:
+            toolbars.append(
+                ConditionalContainer(
+                    Window(
+                        FormattedTextControl(self._toolbar_text),
+                        height=1,
+                        style="class:status-toolbar",
+                    ),
+                    filter=Condition(lambda: True),
+                )
+            )
+        self.repl = PythonRepl(
+            get_globals=get_namespace,
+            history_filename=history_name,
+            input=self.input,
+            output=self.output,
+            _extra_toolbars=toolbars,
+        )
+        self.repl.confirm_exit = False
+        self.repl.show_status_bar = False
+        self.repl.enable_open_in_editor = False
+        self.repl.title = ""
+        self.repl.insert_blank_line_after_output = False
+        self.repl.app.refresh_interval = 0.5
+
+    def _toolbar_text(self) -> StyleAndTextTuples:
+        if self._toolbar is None:
+            return []
+        text = self._toolbar()
+        if isinstance(text, str):
+            return [("class:status-toolbar", text)]
+        return text
+
+    def invalidate(self) -> None:
+        app = self.repl.app
+        if app.is_running:
+            app.invalidate()
+
+    async def read(self) -> str:
+        """The next input (a whole, possibly multi-line, statement). Ctrl+D raises EOFError."""
+        app = self.repl.app
+        while True:
+            typeahead, self._typeahead = self._typeahead, []
+
+            def pre_run(keys: list[KeyPress] = typeahead) -> None:
+                if keys:
+                    app.key_processor.feed_multiple(keys)
+                    app.key_processor.process_keys()
+
+            try:
+                text: str = await app.run_async(pre_run=pre_run, handle_sigint=False)
+            except KeyboardInterrupt:
+                self.repl.default_buffer.reset()
+                continue
+            if text.lstrip().startswith("\x1a"):
+                raise EOFError
+            if text and not text.isspace():
+                return text
+
+    @contextlib.contextmanager
+    def interruptible(self, on_interrupt: Callable[[], None]) -> Iterator[None]:
+        """While a statement runs: Ctrl+C calls ``on_interrupt``; other keys wait for the prompt.
+
+        The terminal stays in raw mode, so Ctrl+C is a key press, not a SIGINT to the process group.
+        """
+
+        def keys_ready() -> None:
+            for key in self.input.read_keys():
+                if key.key == Keys.ControlC:
+                    on_interrupt()
+                elif key.key != Keys.CPRResponse:
+                    self._typeahead.append(key)
+
+        with self.input.raw_mode(), self.input.attach(keys_ready):
+            yield
+
+    def _write(self, text: str) -> None:
+        self.output.write_raw(text.replace("\r\n", "\n").replace("\n", "\r\n"))
+        self.output.flush()
+
+    def show(self, outcome: Outcome) -> None:
+        if outcome.cancelled:
+            self._write("KeyboardInterrupt: statement cancelled\n")
+        elif outcome.error is not None:
+            self.show_error(outcome.format_error())
+        elif outcome.has_value:
+            value = outcome.value
+            if isinstance(value, self._plain_types):
+                self._write(repr(value) + "\n")
+            else:
+                try:
+                    self.repl._show_result(value)
+                except Exception:
+                    self._write(repr(value) + "\n")
+
+    def show_error(self, text: str) -> None:
+        tokens = list(PythonTracebackLexer().get_tokens(text))
+        print_formatted_text(
+            PygmentsTokens(tokens),
+            end="",
+            output=self.output,
+            style=self.repl._current_style,
+            include_default_pygments_style=False,
+        )
+        self.output.flush()
+
+    def print(self, text: str) -> None:
+        self._write(text if text.endswith("\n") else text + "\n")
+
+
+@contextlib.contextmanager
+def routed_output() -> Iterator[StdoutProxy | None]:
+    """``patch_stdout(raw=True)``; logging handlers bound to the terminal write through it too."""
+    before = (sys.stdout, sys.stderr)
+    with patch_stdout(raw=True):
+        proxy = sys.stdout if isinstance(sys.stdout, StdoutProxy) else None
+        moved: list[tuple[logging.StreamHandler[Any], Any]] = []
+        if proxy is not None:
+            terminals = {id(s) for s in (*before, sys.__stdout__, sys.__stderr__) if s is not None}
+            for handler in _stream_handlers():
+                if id(handler.stream) in terminals:
+                    moved.append((handler, handler.stream))
+                    handler.setStream(proxy)
+        try:
+            yield proxy
+        finally:
+            for handler, stream in moved:
+                handler.setStream(stream)
+
+
+def _stream_handlers() -> list[logging.StreamHandler[Any]]:
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    for item in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(item, logging.Logger):
+            loggers.append(item)
+    found: dict[int, logging.StreamHandler[Any]] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ):
+                found[id(handler)] = handler
+    return list(found.values())
