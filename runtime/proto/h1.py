@@ -1,0 +1,465 @@
+"""HTTP/1.1 server side, sans-I/O: bytes in, events out, over httptools (llhttp).
+
+Rules of the connection (the state lives in :class:`H1Connection`):
+
+1. ``receive_data(data)`` returns the events the bytes completed, in order: for each request a
+   :class:`RequestHead`, zero or more :class:`Data`, then :data:`END`. Pipelined requests simply
+   follow each other in the list; the caller answers them in order.
+2. A request the peer got wrong ends the event list with a :class:`Reject` carrying the status to
+   answer (400, 413, 431, 501, ...). After a ``Reject`` the connection is dead: every later
+   ``receive_data`` returns ``[]`` and the caller must answer and close. Events before the
+   ``Reject`` (earlier pipelined requests) are valid and are answered first.
+3. A websocket upgrade ends the list with an :class:`Upgrade` holding the bytes that followed the
+   head; the HTTP parser is finished with the connection.
+4. Limits: ``max_header_size`` bytes of request line + headers and ``max_header_count`` fields
+   (431), ``max_body_size`` bytes of body (413), declared or streamed.
+5. Smuggling shapes are refused with 400 and the connection closed: Content-Length together with
+   Transfer-Encoding, duplicate Content-Length, Transfer-Encoding on HTTP/1.0, a
+   Transfer-Encoding whose last coding is not ``chunked``, obs-fold, bare LF, invalid chunk sizes,
+   header names with spaces or non-token characters. Codings other than ``chunked`` get 501.
+
+The response side is plain functions (:func:`response_head`, :func:`chunk`, ...): the server
+serialises, this module only knows the wire format.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Final
+
+import httptools
+
+__all__ = [
+    "CONTINUE",
+    "END",
+    "LAST_CHUNK",
+    "Data",
+    "EndOfMessage",
+    "H1Connection",
+    "Reject",
+    "RequestHead",
+    "Upgrade",
+    "chunk",
+    "http_date",
+    "reject_response",
+    "response_head",
+    "status_line",
+]
+
+Header = tuple[bytes, bytes]
+
+
+class RequestHead:
+    """A parsed request line and header block."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        headers: list[Header],
+        version: str,
+        keep_alive: bool,
+        content_length: int | None,
+        chunked: bool,
+        expect_continue: bool,
+        upgrade: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.version = version
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        self.chunked = chunked
+        self.expect_continue = expect_continue
+        self.upgrade = upgrade  # a websocket upgrade request
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def __repr__(self) -> str:
+        return f"RequestHead({self.method} {self.target!r} HTTP/{self.version})"
+
+
+class Data:
+    """A piece of request body (chunk framing already removed)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Data({self.data!r})"
+
+
+class EndOfMessage:
+    """The request body is complete."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = EndOfMessage()
+
+
+class Reject:
+    """The peer broke the protocol or a limit: answer ``status`` and close."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Reject({self.status}, {self.reason!r})"
+
+
+class Upgrade:
+    """The previous head is a websocket upgrade; ``trailing`` is what the client sent after it."""
+
+    __slots__ = ("trailing",)
+
+    def __init__(self, trailing: bytes) -> None:
+        self.trailing = trailing
+
+    def __repr__(self) -> str:
+        return f"Upgrade({self.trailing!r})"
+
+
+Event = RequestHead | Data | EndOfMessage | Reject | Upgrade
+
+
+class _Stop(Exception):
+    """Raised inside a parser callback to stop parsing; the reason is in ``H1Connection``."""
+
+
+_SUPPORTED_VERSIONS = frozenset(("1.0", "1.1"))
+
+
+class H1Connection:
+    """The server side of one HTTP/1.1 connection (see the module docstring for the rules)."""
+
+    __slots__ = (
+        "_body_size",
+        "_content_length",
+        "_dead",
+        "_events",
+        "_expect",
+        "_head_pending",
+        "_head_size",
+        "_headers",
+        "_in_head",
+        "_parser",
+        "_reject",
+        "_te",
+        "_upgrade_header",
+        "_url",
+        "keep_alive",
+        "max_body_size",
+        "max_header_count",
+        "max_header_size",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_header_size: int = 8192,
+        max_header_count: int = 100,
+        max_body_size: int = 100 * 1024 * 1024,
+        keep_alive: bool = True,
+    ) -> None:
+        self.max_header_size = max_header_size
+        self.max_header_count = max_header_count
+        self.max_body_size = max_body_size
+        self.keep_alive = keep_alive  # False once a request asked to close (or keep-alive is off)
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: list[Event] = []
+        self._dead = False
+        self._reject: Reject | None = None
+        self._reset_message()
+        self._in_head = False
+        self._head_pending = 0
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: list[Header] = []
+        self._head_size = 0
+        self._body_size = 0
+        self._content_length: int | None = None
+        self._te: bytes | None = None
+        self._expect: bytes | None = None
+        self._upgrade_header = False
+
+    @property
+    def in_message(self) -> bool:
+        """True while a request head has started arriving but is not complete."""
+        return self._in_head
+
+    @property
+    def dead(self) -> bool:
+        return self._dead
+
+    # -- input ------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer; return the events they completed (see rule 1)."""
+        if self._dead:
+            return []
+        events: list[Event] = []
+        self._events = events
+        began_before = self._in_head
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0]
+            self._on_upgrade(data[offset:])
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+            return events
+        if self._in_head and not self._dead:
+            # bound what httptools buffers for a head still in progress
+            # (bytes of this feed count when they all belong to the head in progress)
+            pending = self._head_pending if began_before else 0
+            self._head_pending = pending + (0 if events else len(data))
+            if self._head_pending > self.max_header_size:
+                self._error(431, "Request header fields too large")
+        return events
+
+    def _on_upgrade(self, trailing: bytes) -> None:
+        if self._dead:
+            return
+        if self._events and isinstance(self._events[-1], EndOfMessage):
+            heads = [e for e in self._events if isinstance(e, RequestHead)]
+            if heads and heads[-1].upgrade:
+                self._events.append(Upgrade(trailing))
+                self._dead = True
+                return
+            if heads and heads[-1].method == "CONNECT":
+                self._events[:] = [e for e in self._events if e is not heads[-1]][:-1]
+                self._error(501, "CONNECT is not supported")
+                return
+        # another Upgrade (h2c, ...) is ignored: carry on with a fresh parser on the rest
+        self._parser = httptools.HttpRequestParser(self)
+        if trailing:
+            more = self.receive_data(trailing)
+            self._events.extend(more)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._dead and self._reject is None:
+            return  # stopped on purpose after a "Connection: close" request
+        if self._reject is not None:
+            reject = self._reject
+            self._error(reject.status, reject.reason)
+            return
+        message = str(exc) or type(exc).__name__
+        if self._te is not None and _has_unsupported_coding(self._te):
+            self._error(501, f"Unsupported Transfer-Encoding: {self._te.decode('latin-1')}")
+        elif isinstance(exc, httptools.HttpParserInvalidMethodError):
+            self._error(400, "Invalid request method")
+        else:
+            self._error(400, f"Malformed request: {message}")
+
+    def _error(self, status: int, reason: str) -> None:
+        self._events.append(Reject(status, reason))
+        self._dead = True
+        self.keep_alive = False
+        self._in_head = False
+
+    def _stop(self, status: int, reason: str) -> None:
+        self._reject = Reject(status, reason)
+        raise _Stop
+
+    # -- httptools callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_pending = 0
+        self._reset_message()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > self.max_header_size:
+            self._stop(431, "Request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
+        headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self.max_header_size:
+            self._stop(431, "Request header fields too large")
+        if len(headers) > self.max_header_count:
+            self._stop(431, f"Too many header fields (more than {self.max_header_count})")
+        if len(name) in (6, 7, 14, 17):  # Expect, Upgrade, Content-Length, Transfer-Encoding
+            lname = name.lower()
+            if lname == b"content-length":
+                self._content_length = int(value)
+            elif lname == b"transfer-encoding":
+                self._te = value if self._te is None else self._te + b", " + value
+            elif lname == b"expect":
+                self._expect = value.lower()
+            elif lname == b"upgrade":
+                self._upgrade_header = value.strip().lower() == b"websocket"
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        version = parser.get_http_version()
+        if version not in _SUPPORTED_VERSIONS:
+            self._stop(505 if version[:1] >= "2" else 400, f"Unsupported HTTP version {version}")
+        chunked = False
+        if self._te is not None:
+            if _has_unsupported_coding(self._te):
+                self._stop(501, f"Unsupported Transfer-Encoding: {self._te.decode('latin-1')}")
+            if version == "1.0":
+                self._stop(400, "Transfer-Encoding is not allowed in HTTP/1.0 requests")
+            chunked = True
+        length = self._content_length
+        if length is not None and length > self.max_body_size:
+            self._stop(413, f"Request body of {length} bytes is over the limit")
+        expect = self._expect
+        if expect is not None and expect != b"100-continue":
+            self._stop(417, "Unsupported Expect header")
+        method = parser.get_method().decode("ascii")
+        keep_alive = self.keep_alive and parser.should_keep_alive()
+        self.keep_alive = keep_alive
+        upgrade = self._upgrade_header and parser.should_upgrade()
+        self._events.append(
+            RequestHead(
+                method,
+                self._url,
+                self._headers,
+                version,
+                keep_alive,
+                length,
+                chunked,
+                expect is not None,
+                upgrade,
+            )
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self.max_body_size:
+            self._stop(413, "Request body is over the limit")
+        self._events.append(Data(body))
+
+    def on_message_complete(self) -> None:
+        self._events.append(END)
+        if not self.keep_alive:
+            # nothing after a "Connection: close" request is read
+            self._dead = True
+            raise _Stop
+
+
+def _has_unsupported_coding(te: bytes) -> bool:
+    return any(token.strip().lower() != b"chunked" for token in te.split(b","))
+
+
+# -- response side ---------------------------------------------------------------------------------
+
+_STATUS_LINES: dict[int, bytes] = {
+    int(s): f"HTTP/1.1 {int(s)} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = f"HTTP/1.1 {status} \r\n".encode("latin-1")
+    return line
+
+
+_date_value = b""
+_date_second = -1
+
+
+def http_date() -> bytes:
+    """The ``Date`` header value, formatted at most once per second."""
+    global _date_value, _date_second
+    now = time.time()
+    second = int(now)
+    if second != _date_second:
+        _date_second = second
+        _date_value = formatdate(now, usegmt=True).encode("ascii")
+    return _date_value
+
+
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+
+_NO_BODY_STATUSES = frozenset((204, 304))
+
+
+def status_has_body(status: int) -> bool:
+    return status >= 200 and status not in _NO_BODY_STATUSES
+
+
+def response_head(
+    status: int,
+    headers: list[Header],
+    *,
+    content_length: int | None,
+    keep_alive: bool,
+    chunked: bool = True,
+) -> bytes:
+    """Serialise a response head. ``content_length=None`` means chunked (when the status has one),
+    or, with ``chunked=False``, a body delimited by closing the connection (HTTP/1.0 streams).
+
+    ``headers`` must not contain Content-Length, Transfer-Encoding, Date or Connection (the
+    server owns those; callers filter them out).
+    """
+    parts = [status_line(status)]
+    for name, value in headers:
+        parts.append(name + b": " + value + b"\r\n")
+    if status_has_body(status):
+        if content_length is None:
+            if chunked:
+                parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            parts.append(b"content-length: %d\r\n" % content_length)
+    parts.append(b"date: " + http_date() + b"\r\n")
+    parts.append(b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n")
+    return b"".join(parts)
+
+
+def chunk(data: bytes) -> bytes:
+    """Frame one chunk of a chunked body (empty data gives nothing: use LAST_CHUNK to end)."""
+    if not data:
+        return b""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def reject_response(status: int, reason: str) -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    body = f"{status} {phrase}: {reason}\n".encode("utf-8", "replace")
+    head = response_head(
+        status,
+        [(b"content-type", b"text/plain; charset=utf-8")],
+        content_length=len(body),
+        keep_alive=False,
+    )
+    return head + body

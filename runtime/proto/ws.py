@@ -1,0 +1,198 @@
+"""WebSocket server side, sans-I/O, over the ``websockets`` library's ``ServerProtocol``.
+
+The handshake and the framing are the library's; this module adds what the server needs around
+them:
+
+1. :meth:`WSConnection.handshake` takes the request head the HTTP parser already read (method,
+   target, header pairs) and returns the bytes of the answer: ``101 Switching Protocols`` with the
+   chosen subprotocol, or a 4xx rejection (then :attr:`WSConnection.accepted` is false and the
+   caller closes after sending).
+2. :meth:`WSConnection.receive_data` returns complete messages (fragments reassembled) as
+   :class:`Message`, pongs as :class:`Pong` and, once, :class:`Closed` with the close code.
+   Pings are answered and close frames acknowledged by the library; their bytes come out of
+   :meth:`WSConnection.data_to_send` like everything else.
+3. After every call, the caller writes :meth:`data_to_send` and, when :attr:`should_close` is true,
+   closes the transport once the bytes are flushed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from websockets.exceptions import InvalidState
+from websockets.frames import Close, CloseCode, Frame, Opcode
+from websockets.http11 import Request as WSRequest
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+
+__all__ = ["Closed", "Message", "Pong", "WSConnection", "WSEvent"]
+
+# the library logs every opened connection at INFO; keep that to debug runs
+_ws_logger = logging.getLogger("vivace.websocket")
+_ws_logger.setLevel(logging.WARNING)
+
+
+class Message:
+    """A complete data message: ``str`` for text frames, ``bytes`` for binary."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Message({self.data!r})"
+
+
+class Pong:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class Closed:
+    """The connection is closed (or closing): ``code`` and ``reason`` of the close frame."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Closed({self.code}, {self.reason!r})"
+
+
+WSEvent = Message | Pong | Closed
+
+
+class WSConnection:
+    """One server-side websocket connection (see the module docstring)."""
+
+    def __init__(self, *, max_size: int | None = 2**20, subprotocols: Sequence[str] = ()) -> None:
+        self._protocol = ServerProtocol(
+            subprotocols=[Subprotocol(s) for s in subprotocols] or None,
+            max_size=max_size,
+            logger=_ws_logger,
+        )
+        self._fragments: list[bytes] = []
+        self._fragment_text = False
+        self._closed_reported = False
+        self.accepted = False
+        self.subprotocol: str | None = None
+
+    # -- handshake -------------------------------------------------------------------------------
+
+    def handshake(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Answer the opening handshake of a request already parsed by the HTTP parser."""
+        lines = [b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target)]
+        lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+        lines.append(b"\r\n")
+        protocol = self._protocol
+        protocol.receive_data(b"".join(lines))
+        requests = [e for e in protocol.events_received() if isinstance(e, WSRequest)]
+        if not requests:
+            # the library already queued its own rejection
+            return self.data_to_send()
+        response = protocol.accept(requests[0])
+        protocol.send_response(response)
+        self.accepted = response.status_code == 101
+        if self.accepted:
+            self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
+        return self.data_to_send()
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[WSEvent]:
+        protocol = self._protocol
+        protocol.receive_data(data)
+        return self._collect()
+
+    def receive_eof(self) -> list[WSEvent]:
+        try:
+            self._protocol.receive_eof()
+        except (EOFError, InvalidState):
+            pass
+        return self._collect()
+
+    def _collect(self) -> list[WSEvent]:
+        events: list[WSEvent] = []
+        for frame in self._protocol.events_received():
+            if not isinstance(frame, Frame):
+                continue
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    data = bytes(frame.data)
+                    events.append(Message(data.decode() if opcode is Opcode.TEXT else data))
+                else:
+                    self._fragments = [bytes(frame.data)]
+                    self._fragment_text = opcode is Opcode.TEXT
+            elif opcode is Opcode.CONT:
+                self._fragments.append(bytes(frame.data))
+                if frame.fin:
+                    whole = b"".join(self._fragments)
+                    self._fragments = []
+                    events.append(Message(whole.decode() if self._fragment_text else whole))
+            elif opcode is Opcode.PONG:
+                events.append(Pong(bytes(frame.data)))
+        if self._protocol.state is not State.OPEN:
+            self._report_closed(events)
+        return events
+
+    def _report_closed(self, events: list[WSEvent]) -> None:
+        if self._closed_reported:
+            return
+        self._closed_reported = True
+        rcvd = self._protocol.close_rcvd
+        sent = self._protocol.close_sent
+        close: Close | None = rcvd or sent
+        if close is None:
+            events.append(Closed(CloseCode.ABNORMAL_CLOSURE, ""))
+        else:
+            events.append(Closed(close.code, close.reason))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_reported or self._protocol.state is State.CLOSED
+
+    @property
+    def open(self) -> bool:
+        return self._protocol.state is State.OPEN
+
+    @property
+    def close_code(self) -> int | None:
+        return self._protocol.close_code
+
+    @property
+    def should_close(self) -> bool:
+        """True when the transport should be closed after the pending bytes are written."""
+        return self._protocol.close_expected() or self._protocol.state is State.CLOSED
+
+    def send(self, data: str | bytes) -> bytes:
+        if isinstance(data, str):
+            self._protocol.send_text(data.encode())
+        else:
+            self._protocol.send_binary(data)
+        return self.data_to_send()
+
+    def ping(self, data: bytes) -> bytes:
+        self._protocol.send_ping(data)
+        return self.data_to_send()
+
+    def close(self, code: int = 1000, reason: str = "") -> bytes:
+        if self._protocol.state is State.OPEN:
+            self._protocol.send_close(code, reason)
+        return self.data_to_send()
+
+    def fail(self, code: int, reason: str = "") -> bytes:
+        """Close at once with ``code`` (protocol errors, too large messages)."""
+        if self._protocol.state is State.OPEN:
+            self._protocol.fail(code, reason)
+        return self.data_to_send()
+
+    def data_to_send(self) -> bytes:
+        return b"".join(self._protocol.data_to_send())

@@ -1,0 +1,560 @@
+"""The asyncio HTTP/1.1 protocol: where the wire (``runtime.proto.h1``) meets the app.
+
+One :class:`HttpProtocol` per connection. Bytes go to an ``H1Connection``; each request head
+becomes a ``Request`` whose body is fed to ``request.body_channel``; requests run one at a time
+in a task (pipelined ones wait in a queue, answered in order). Timeouts are checked by one
+ticker per server (:class:`ServerState`), not by per-request timers, so the hot path creates no
+timer handles; the ticker also refreshes the cached ``Date`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from runtime.datastructures import ConnInfo, Headers
+from runtime.exceptions import (
+    BadRequest,
+    HTTPException,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+)
+from runtime.log import access_logger, error_logger, server_logger
+from runtime.proto import h1
+from runtime.proto.h1 import END, Data, H1Connection, Reject, RequestHead, Upgrade
+from runtime.server.flow import FlowControl
+
+if TYPE_CHECKING:
+    from runtime.server.ws import ServerWebSocket
+
+__all__ = ["HttpProtocol", "ServerState"]
+
+# connection phases
+IDLE: Final = 0  # waiting for the next request (keep-alive)
+BUSY: Final = 1  # a request is being handled
+CLOSED: Final = 2
+
+_PIPELINE_LIMIT: Final = 16  # queued pipelined requests before reading pauses
+_OWN_HEADERS: Final = frozenset((b"content-length", b"transfer-encoding", b"date", b"connection"))
+_OWN_LENGTHS: Final = frozenset(len(h) for h in _OWN_HEADERS)
+
+
+def _has_signal(app: Any, name: str) -> bool:
+    router = getattr(app, "signal_router", None)
+    if router is None:
+        return False
+    try:
+        from runtime.signals import Event
+
+        return bool(router.has_handlers(Event(name)))
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
+class ServerState:
+    """What every connection of one server shares: the app, settings, open connections."""
+
+    def __init__(self, app: Any, *, access_log: bool | None = None) -> None:
+        from runtime.request import Request  # the app model; imported when a server is built
+
+        self.app = app
+        self.request_class: Callable[..., Any] = Request
+        config = app.config
+        self.max_header_size = int(config.REQUEST_MAX_HEADER_SIZE)
+        self.max_header_count = int(config.REQUEST_MAX_HEADER_COUNT)
+        self.max_body_size = int(config.REQUEST_MAX_SIZE)
+        self.keep_alive = bool(config.KEEP_ALIVE)
+        self.request_timeout = float(config.REQUEST_TIMEOUT)
+        self.response_timeout = float(config.RESPONSE_TIMEOUT)
+        self.keep_alive_timeout = float(config.KEEP_ALIVE_TIMEOUT)
+        self.ws_max_size = config.WEBSOCKET_MAX_SIZE
+        self.ws_ping_interval = config.WEBSOCKET_PING_INTERVAL
+        self.ws_ping_timeout = config.WEBSOCKET_PING_TIMEOUT
+        self.access_log = bool(config.ACCESS_LOG) if access_log is None else access_log
+        self.sig_begin = _has_signal(app, "http.lifecycle.begin")
+        self.sig_read_head = _has_signal(app, "http.lifecycle.read_head")
+        self.sig_send = _has_signal(app, "http.lifecycle.send")
+        self.sig_complete = _has_signal(app, "http.lifecycle.complete")
+        self.connections: set[HttpProtocol] = set()
+        self.tick_interval = max(
+            0.02,
+            min(
+                1.0,
+                self.request_timeout / 4,
+                self.response_timeout / 4,
+                self.keep_alive_timeout / 4,
+            ),
+        )
+        self.shutting_down = False
+        self._ticker: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.idle_or_gone = asyncio.Event()
+
+    # ticks: one timer for all connections ---------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ticker = loop.call_later(self.tick_interval, self._tick)
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        h1.http_date()
+        for conn in list(self.connections):
+            try:
+                conn.tick(self.tick_interval)
+            except Exception:  # pragma: no cover - a bug; never let it stop the ticker
+                server_logger.exception("Error in the connection ticker")
+        self._ticker = self._loop.call_later(self.tick_interval, self._tick)
+
+    def protocol_factory(self) -> HttpProtocol:
+        return HttpProtocol(self)
+
+    def connection_gone(self, conn: HttpProtocol) -> None:
+        self.connections.discard(conn)
+        if self.shutting_down and not self.connections:
+            self.idle_or_gone.set()
+
+
+class _Cycle:
+    """One request on a connection: its head, ``Request``, task and progress."""
+
+    __slots__ = (
+        "body_done",
+        "head",
+        "request",
+        "response_started",
+        "status",
+        "task",
+        "ticks",
+        "upgrade",
+        "written",
+    )
+
+    def __init__(self, head: RequestHead, request: Any) -> None:
+        self.head = head
+        self.request = request
+        self.task: asyncio.Task[None] | None = None
+        self.body_done = False
+        self.response_started = False
+        self.ticks = 0.0
+        self.status = 0
+        self.written = 0
+        self.upgrade: bytes | None = None  # bytes after a websocket upgrade head
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection (see the module docstring)."""
+
+    __slots__ = (
+        "_close_after",
+        "_cycle",
+        "_idle_ticks",
+        "_pipeline",
+        "_receiving",
+        "_recv_ticks",
+        "app",
+        "conn",
+        "conn_info",
+        "flow",
+        "loop",
+        "phase",
+        "state",
+        "transport",
+        "ws",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.app = state.app
+        self.loop = asyncio.get_running_loop()
+        self.conn = H1Connection(
+            max_header_size=state.max_header_size,
+            max_header_count=state.max_header_count,
+            max_body_size=state.max_body_size,
+            keep_alive=state.keep_alive,
+        )
+        self.phase = IDLE
+        self._cycle: _Cycle | None = None  # the request being answered
+        self._receiving: _Cycle | None = None  # the request whose body is arriving
+        self._pipeline: deque[_Cycle | Reject] = deque()
+        self._idle_ticks = 0.0
+        self._recv_ticks = 0.0
+        self._close_after = False
+        self.ws: ServerWebSocket | None = None
+
+    # -- asyncio callbacks -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        state = self.state
+        if state.shutting_down:
+            transport.close()
+            return
+        state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        sockname = transport.get_extra_info("sockname")
+        if isinstance(peer, tuple):
+            self.conn_info = ConnInfo(peer[0], peer[1], sockname[0], sockname[1])
+        else:
+            self.conn_info = ConnInfo(unix=sockname if isinstance(sockname, str) else "")
+        if state.sig_begin:
+            self._signal("http.lifecycle.begin", {"conn_info": self.conn_info})
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = CLOSED
+        self.flow.connection_lost()
+        if self.ws is not None:
+            self.ws.connection_lost()
+        receiving = self._receiving
+        if receiving is not None and not receiving.body_done:
+            receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
+        cycle = self._cycle
+        if cycle is not None and cycle.task is not None and self.ws is None:
+            cycle.task.cancel()
+        self._pipeline.clear()
+        self.state.connection_gone(self)
+        if self.state.sig_complete:
+            self._signal("http.lifecycle.complete", {"conn_info": self.conn_info})
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    def eof_received(self) -> bool | None:
+        if self.ws is not None:
+            self.ws.eof_received()
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.data_received(data)
+            return
+        self._idle_ticks = 0.0
+        events = self.conn.receive_data(data)
+        for event in events:
+            if event.__class__ is RequestHead:
+                self._on_head(event)
+            elif event is END:
+                receiving = self._receiving
+                if receiving is not None:
+                    receiving.body_done = True
+                    if receiving.head.has_body:
+                        receiving.request.body_channel.feed_eof()
+                    self._receiving = None
+            elif event.__class__ is Data:
+                receiving = self._receiving
+                if receiving is not None:
+                    receiving.request.body_channel.feed(event.data)
+            elif event.__class__ is Reject:
+                self._on_reject(event)
+            elif event.__class__ is Upgrade:
+                self._on_upgrade(event)
+        if self._receiving is not None or self.conn.in_message:
+            pass  # the request timeout counts ticks from now on (see tick)
+        else:
+            self._recv_ticks = 0.0
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _on_head(self, head: RequestHead) -> None:
+        request = self.state.request_class(
+            self.app,
+            head.method,
+            head.target,
+            Headers.from_raw(head.headers),
+            version=head.version,
+            conn_info=self.conn_info,
+        )
+        cycle = _Cycle(head, request)
+        self._receiving = cycle
+        if head.has_body:
+            channel = request.body_channel
+            channel.on_pause = self._pause_body
+            channel.on_resume = self._resume_body
+        else:
+            request.body_channel.feed_eof()
+        if self._cycle is None:
+            self._start(cycle)
+        else:
+            self._pipeline.append(cycle)
+            if len(self._pipeline) > _PIPELINE_LIMIT:
+                self.flow.pause_reading("pipeline")
+
+    def _pause_body(self) -> None:
+        self.flow.pause_reading("body")
+
+    def _resume_body(self) -> None:
+        self.flow.resume_reading("body")
+
+    def _on_reject(self, reject: Reject) -> None:
+        receiving = self._receiving
+        if receiving is not None and not receiving.body_done:
+            # the body of a request already being handled broke a rule: its handler sees the error
+            exc: HTTPException = (
+                PayloadTooLarge(reject.reason)
+                if reject.status == 413
+                else BadRequest(reject.reason)
+            )
+            receiving.request.body_channel.feed_error(exc)
+            receiving.body_done = True
+            self._receiving = None
+            self._close_after = True
+            if self._cycle is not receiving:
+                self._pipeline.append(reject)
+            return
+        if self._cycle is None:
+            self._send_reject(reject)
+        else:
+            self._pipeline.append(reject)
+
+    def _send_reject(self, reject: Reject) -> None:
+        if reject.status >= 500:
+            server_logger.info("Refused a request: %s", reject.reason)
+        else:
+            server_logger.debug("Refused a request: %s", reject.reason)
+        if not self.transport.is_closing():
+            self.transport.write(h1.reject_response(reject.status, reject.reason))
+            self.transport.close()
+
+    def _on_upgrade(self, upgrade: Upgrade) -> None:
+        # the head before it is the last one seen; it runs when its turn comes
+        cycle = self._pipeline[-1] if self._pipeline else self._cycle
+        if isinstance(cycle, _Cycle):
+            cycle.upgrade = upgrade.trailing
+
+    def _start(self, cycle: _Cycle) -> None:
+        self._cycle = cycle
+        self.phase = BUSY
+        cycle.task = self.loop.create_task(self._run(cycle))
+
+    def _next(self) -> None:
+        """The current request is answered: start the next one or go idle."""
+        self._cycle = None
+        self.phase = IDLE
+        self._idle_ticks = 0.0
+        transport = self.transport
+        if transport.is_closing():
+            return
+        closing = self._close_after or not self.conn.keep_alive or self.state.shutting_down
+        if closing and (not self._pipeline or self.state.shutting_down):
+            transport.close()
+            return
+        if not self._pipeline:
+            return
+        if len(self._pipeline) <= _PIPELINE_LIMIT:
+            self.flow.resume_reading("pipeline")
+        item = self._pipeline.popleft()
+        if isinstance(item, Reject):
+            self._send_reject(item)
+        else:
+            self._start(item)
+
+    async def _run(self, cycle: _Cycle) -> None:
+        app = self.app
+        request = cycle.request
+        head = cycle.head
+        try:
+            if self.state.sig_read_head:
+                await self._dispatch("http.lifecycle.read_head", {"head": _raw_head(head)})
+            if cycle.upgrade is not None and await self._websocket(cycle):
+                return
+            if head.expect_continue and not cycle.body_done:
+                self.transport.write(h1.CONTINUE)
+            response = await app.handle(request)
+            await self._send(cycle, response)
+        except asyncio.CancelledError:
+            return  # connection lost, timed out or shutting down; the canceller cleans up
+        except Exception:
+            error_logger.exception("Error while serving %s %r", head.method, head.target)
+            if not cycle.response_started and not self.transport.is_closing():
+                self._send_reject(Reject(500, "the server failed while answering"))
+            else:
+                self.transport.abort()
+        if self.state.access_log:
+            self._access_log(cycle)
+        if not cycle.body_done:
+            # the handler answered without reading the whole body: drop the rest of it
+            channel = request.body_channel
+            with contextlib.suppress(Exception):
+                channel.feed_error(BadRequest("the response was sent before the body was read"))
+            self.flow.resume_reading("body")
+        self._next()
+
+    async def _send(self, cycle: _Cycle, response: Any) -> None:
+        head = cycle.head
+        status = response.status
+        cycle.status = status
+        cycle.response_started = True
+        keep_alive = head.keep_alive and not self._close_after and not self.state.shutting_down
+        headers: list[tuple[bytes, bytes]] = []
+        length: int | None = None
+        for name, value in response.header_items():
+            if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
+                if name.lower() == b"content-length" and response.is_streaming:
+                    length = int(value)
+                continue
+            headers.append((name, value))
+        bodyless = head.method == "HEAD" or not h1.status_has_body(status)
+        if not response.is_streaming:
+            body: bytes = response.body or b""
+            data = h1.response_head(
+                status, headers, content_length=len(body), keep_alive=keep_alive
+            )
+            if not bodyless:
+                data += body
+            self._write(cycle, data)
+            if not keep_alive:
+                self.conn.keep_alive = False
+            return
+        raw = length is None and head.version == "1.0"  # no chunked framing for HTTP/1.0
+        if raw:
+            keep_alive = False
+        data = h1.response_head(
+            status, headers, content_length=length, keep_alive=keep_alive, chunked=not raw
+        )
+        if not keep_alive:
+            self.conn.keep_alive = False
+        self._write(cycle, data)
+        if bodyless:
+            return
+        chunked = length is None and not raw
+        flow = self.flow
+
+        async def write(chunk: bytes | str) -> None:
+            if isinstance(chunk, str):
+                chunk = chunk.encode()
+            if not chunk:
+                return
+            if self.transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            self._write(cycle, h1.chunk(chunk) if chunked else chunk)
+            await flow.drain()
+
+        await response.stream_body(write)
+        if chunked:
+            self._write(cycle, h1.LAST_CHUNK)
+
+    def _write(self, cycle: _Cycle, data: bytes) -> None:
+        cycle.written += len(data)
+        self.transport.write(data)
+        if self.state.sig_send:
+            self._signal("http.lifecycle.send", {"data": data})
+
+    async def _websocket(self, cycle: _Cycle) -> bool:
+        """Run a websocket route; False when no websocket route matches (answer as HTTP)."""
+        from runtime.server.ws import ServerWebSocket
+
+        try:
+            route = self.app.match_websocket(cycle.request)
+        except NotFound:
+            return False
+        ws = ServerWebSocket(self, cycle, route)
+        self.ws = ws
+        await ws.run()
+        return True
+
+    # -- timeouts and shutdown ---------------------------------------------------------------------
+
+    def tick(self, interval: float) -> None:
+        """Called by the server ticker every ``interval`` seconds."""
+        if self.phase == CLOSED or self.ws is not None:
+            return
+        state = self.state
+        if self._receiving is not None or self.conn.in_message:
+            self._recv_ticks += interval
+            if self._recv_ticks > state.request_timeout:
+                self._request_timeout()
+                return
+        cycle = self._cycle
+        if cycle is not None:
+            cycle.ticks += interval
+            if cycle.ticks > state.response_timeout and not cycle.response_started:
+                self._response_timeout(cycle)
+        elif not self.conn.in_message:
+            self._idle_ticks += interval
+            if self._idle_ticks > state.keep_alive_timeout:
+                self.transport.close()
+
+    def _request_timeout(self) -> None:
+        receiving = self._receiving
+        if receiving is not None and not receiving.body_done:
+            receiving.request.body_channel.feed_error(RequestTimeout("Request body timed out"))
+        cycle = self._cycle
+        if cycle is not None and cycle.task is not None:
+            if cycle.response_started:
+                self.transport.abort()
+                return
+            cycle.task.cancel()
+        self._pipeline.clear()
+        self._send_reject(Reject(408, "the request took too long to arrive"))
+
+    def _response_timeout(self, cycle: _Cycle) -> None:
+        if cycle.task is not None:
+            cycle.task.cancel()
+        self._pipeline.clear()
+        server_logger.warning("Response timeout for %s %r", cycle.head.method, cycle.head.target)
+        self._send_reject(Reject(503, "the handler did not respond in time"))
+
+    def shutdown(self) -> None:
+        """The server is stopping: close if idle, else close after the current response."""
+        if self.phase == CLOSED:
+            return
+        if self.ws is not None:
+            self.ws.going_away()
+            return
+        self._close_after = True
+        self._pipeline.clear()
+        if self._cycle is None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self._cycle is not None and self._cycle.task is not None:
+            self._cycle.task.cancel()
+        if self.ws is not None:
+            self.ws.abort()
+        self.transport.abort()
+
+    # -- signals and logging ---------------------------------------------------------------------
+
+    def _signal(self, event: str, context: dict[str, Any]) -> None:
+        self.loop.create_task(self._dispatch(event, context))
+
+    async def _dispatch(self, event: str, context: dict[str, Any]) -> None:
+        try:
+            await self.app.dispatch(event, context=context, inline=True, fail_not_found=False)
+        except Exception:
+            error_logger.exception("Error in a %s signal handler", event)
+
+    def _access_log(self, cycle: _Cycle) -> None:
+        head = cycle.head
+        if access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %d %d',
+                self.conn_info.client,
+                head.method,
+                head.target.decode("latin-1"),
+                head.version,
+                cycle.status,
+                cycle.written,
+            )
+
+
+def _raw_head(head: RequestHead) -> bytes:
+    lines = [b"%s %s HTTP/%s\r\n" % (head.method.encode(), head.target, head.version.encode())]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in head.headers)
+    lines.append(b"\r\n")
+    return b"".join(lines)

@@ -1,0 +1,241 @@
+"""Serving an app: :class:`Server` (one worker's life) and :func:`serve_single` (one process).
+
+``Server.run()`` follows lifecycle.md section 3.2::
+
+    app.finalize() -> before_server_start -> on_ack() -> start accepting -> after_server_start
+    -> "Starting worker [pid]" -> wait for stop() -> "Stopping worker [pid]"
+    -> before_server_stop -> drain (GRACEFUL_SHUTDOWN_TIMEOUT) -> after_server_stop
+    -> "Worker complete [pid]"
+
+SIGINT/SIGTERM handlers are installed on the loop while the server runs (main thread only) and the
+previous handlers are put back afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from runtime.lifecycle import ListenerEvent, run_listeners
+from runtime.log import access_logger, configure, error_logger, logger, server_logger
+from runtime.server.http import ServerState
+from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket
+
+__all__ = ["Server", "new_event_loop", "serve_single"]
+
+Console = Callable[[Any], Awaitable[int | None]]
+
+
+class Server:
+    """Serve ``app`` on already bound, listening ``sockets`` until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        app: Any,
+        sockets: list[socket.socket],
+        *,
+        on_ack: Callable[[], None] | None = None,
+        access_log: bool | None = None,
+        install_signals: bool = True,
+        console: Console | None = None,
+    ) -> None:
+        self.app = app
+        self.sockets = sockets
+        self.on_ack = on_ack
+        self.access_log = access_log
+        self.install_signals = install_signals
+        self.console = console
+        self.console_result: int | None = None
+        self.started = asyncio.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = False
+        self._servers: list[asyncio.base_events.Server] = []
+        self.state: ServerState | None = None
+
+    def stop(self) -> None:
+        """Ask for a graceful stop; safe from a signal handler and from other threads."""
+        self._stop_requested = True
+        loop, stop = self._loop, self._stop
+        if loop is None or stop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            stop.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(stop.set)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop = asyncio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        app = self.app
+        app.finalize()
+        await run_listeners(app, ListenerEvent.BEFORE_SERVER_START)
+        if self.on_ack is not None:
+            self.on_ack()
+        state = ServerState(app, access_log=self.access_log)
+        self.state = state
+        state.start(loop)
+        console_task: asyncio.Task[int | None] | None = None
+        try:
+            with self._signals(loop):
+                for sock in self.sockets:
+                    self._servers.append(
+                        await loop.create_server(state.protocol_factory, sock=sock, backlog=100)
+                    )
+                self.started.set()
+                await run_listeners(app, ListenerEvent.AFTER_SERVER_START)
+                pid = os.getpid()
+                logger.info("Starting worker [%d]", pid)
+                if self.console is not None:
+                    console_task = loop.create_task(self._run_console(self.console))
+                await self._stop.wait()
+                logger.info("Stopping worker [%d]", pid)
+                await run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP)
+                await self._drain(state)
+                if console_task is not None and not console_task.done():
+                    console_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await console_task
+                await run_listeners(app, ListenerEvent.AFTER_SERVER_STOP)
+                logger.info("Worker complete [%d]", pid)
+        finally:
+            state.stop()
+            for server in self._servers:
+                server.close()
+            self._servers.clear()
+
+    async def _run_console(self, console: Console) -> int | None:
+        try:
+            result = await console(self.app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            error_logger.exception("The console failed")
+            result = 1
+        self.console_result = result
+        self.stop()
+        return result
+
+    async def _drain(self, state: ServerState) -> None:
+        for server in self._servers:
+            server.close()  # stop accepting
+        state.shutting_down = True
+        for conn in list(state.connections):
+            conn.shutdown()
+        timeout = float(self.app.config.GRACEFUL_SHUTDOWN_TIMEOUT)
+        if state.connections:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(state.idle_or_gone.wait(), timeout)
+        for conn in list(state.connections):
+            conn.abort()
+        await _cancel_background_tasks(self.app)
+        await asyncio.sleep(0)  # let aborted connections run connection_lost
+
+    @contextlib.contextmanager
+    def _signals(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """Install SIGINT/SIGTERM handlers for the run; put the previous ones back afterwards."""
+        if not self.install_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        installed: list[tuple[signal.Signals, Any]] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            try:
+                loop.add_signal_handler(signum, self.stop)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+                continue
+            installed.append((signum, previous))
+        try:
+            yield
+        finally:
+            for signum, previous in installed:
+                loop.remove_signal_handler(signum)
+                with contextlib.suppress(TypeError, ValueError):
+                    signal.signal(signum, previous)
+
+
+async def _cancel_background_tasks(app: Any) -> None:
+    """Cancel what ``app.add_task`` started (the app exposes its tasks one way or another)."""
+    cancel = getattr(app, "cancel_tasks", None) or getattr(app, "shutdown_tasks", None)
+    if cancel is None:
+        return
+    try:
+        result = cancel()
+        if asyncio.iscoroutine(result):
+            await result
+    except Exception:
+        error_logger.exception("Error while cancelling background tasks")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed, else the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def serve_single(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    unix: str | None = None,
+    debug: bool = False,
+    access_log: bool | None = None,
+    motd: bool = True,
+    backlog: int = 100,
+    console: Console | None = None,
+) -> int:
+    """Serve ``app`` in this process until SIGINT/SIGTERM (or the console returns).
+
+    Returns 0 after a normal stop, 1 when the socket cannot be bound (one line on stderr), or the
+    console's result. A listener that raises during start-up propagates (lifecycle.md section 8).
+    """
+    if debug:
+        app.config.DEBUG = True
+        with contextlib.suppress(AttributeError):
+            app.debug = True
+    effective_access = debug if access_log is None else access_log
+    app.config.ACCESS_LOG = effective_access
+    configure(debug=debug, verbosity=int(app.config.get("VERBOSITY", 0)))
+    if effective_access:
+        access_logger.disabled = False
+    try:
+        sock = bind(host, port, unix, backlog)
+    except BindError as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if motd and app.config.get("MOTD", True):
+        logger.info("Goin' Fast @ %s", display_url(sock))
+    server = Server(app, [sock], access_log=effective_access, console=console)
+    loop = new_event_loop()
+    if debug:
+        loop.set_debug(True)
+    try:
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(server.run())
+    finally:
+        remove_unix_socket(sock)
+        sock.close()
+    server_logger.debug("Server stopped")
+    if console is not None:
+        return server.console_result or 0
+    return 0
