@@ -1,3 +1,58 @@
-"""vivace: an async web runtime with a developer console beside the live server."""
+"""vivace: an async web runtime with a developer console beside the live server.
+
+The everyday names are here: ``from runtime import App, Blueprint, json, text``. Exceptions live in
+``runtime.exceptions``, the in-process test client in ``runtime.testing``.
+"""
+
+from runtime.app import App as App
+from runtime.blueprints import Blueprint as Blueprint
+from runtime.blueprints import BlueprintGroup as BlueprintGroup
+from runtime.config import Config as Config
+from runtime.datastructures import ConnInfo as ConnInfo
+from runtime.datastructures import File as File
+from runtime.datastructures import Headers as Headers
+from runtime.lifecycle import ListenerEvent as ListenerEvent
+from runtime.request import Request as Request
+from runtime.response import BaseHTTPResponse as BaseHTTPResponse
+from runtime.response import HTTPResponse as HTTPResponse
+from runtime.response import JSONResponse as JSONResponse
+from runtime.response import ResponseStream as ResponseStream
+from runtime.response import StreamingResponse as StreamingResponse
+from runtime.response import empty as empty
+from runtime.response import html as html
+from runtime.response import json as json
+from runtime.response import raw as raw
+from runtime.response import redirect as redirect
+from runtime.response import stream as stream
+from runtime.response import text as text
+from runtime.signals import Event as Event
+from runtime.websocket import WebSocketProtocol as WebSocketProtocol
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BaseHTTPResponse",
+    "Blueprint",
+    "BlueprintGroup",
+    "Config",
+    "ConnInfo",
+    "Event",
+    "File",
+    "HTTPResponse",
+    "Headers",
+    "JSONResponse",
+    "ListenerEvent",
+    "Request",
+    "ResponseStream",
+    "StreamingResponse",
+    "WebSocketProtocol",
+    "__version__",
+    "empty",
+    "html",
+    "json",
+    "raw",
+    "redirect",
+    "stream",
+    "text",
+]
