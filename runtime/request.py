@@ -502,7 +502,7 @@ class Request:
         raw = self.raw_path.decode("latin-1")
         return f"{self.scheme}://{self.host}{raw}" + (f"?{query}" if query else "")
 
-    def url_for(self, view_name: str, **kwargs: Any) -> str:
+    def url_for(self, view_name: str, /, **kwargs: Any) -> str:
         """``app.url_for`` for the request's app."""
         url_for: Callable[..., str] = self.app.url_for
         return url_for(view_name, **kwargs)

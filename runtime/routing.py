@@ -437,7 +437,7 @@ class Router:
     def find_route_by_name(self, name: str) -> Route | None:
         return self._names.get(name)
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """Build the URL of route ``name``.
 
         Route parameters are checked against their type and quoted; other keyword arguments
