@@ -150,10 +150,13 @@ def event_text(event: str | Enum) -> str:
 
 
 def _split(text: str) -> tuple[Group, str] | None:
-    """``"a.b.c"`` -> ``(("a", "b"), "c")``; ``"ping"`` -> ``(("", ""), "ping")``; else ``None``."""
+    """``"a.b.c"`` -> ``(("a", "b"), "c")``; ``"ping"`` -> ``(("", ""), "ping")``; else ``None``.
+
+    The action is everything after the second dot, so a dynamic part can receive ``"1.5"``.
+    """
     if "." not in text:
         return (_SIMPLE_GROUP, text) if text else None
-    parts = text.split(".")
+    parts = text.split(".", 2)
     if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
         return None
     return (parts[0], parts[1]), parts[2]
