@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -143,6 +144,10 @@ class LiveClient:
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "vivace-client")
         self._pending: set[LiveResponse] = set()
+        for name in ("httpx", "httpcore"):  # one line per request would bury the console's output
+            quiet = logging.getLogger(name)
+            if quiet.level == logging.NOTSET:
+                quiet.setLevel(logging.WARNING)
 
     def __repr__(self) -> str:
         return f"<client for {self.base_url}: client.get('/'), await client.post('/x', json=...)>"

@@ -88,17 +88,13 @@ def read_entries(repl_ctx: object) -> list[Entry]:
         source = entries_fn()
     if isinstance(source, Mapping):
         return [_entry_from(k, v) for k, v in source.items()]
+    if isinstance(source, Iterable) and not isinstance(source, (str, bytes)):
+        items = list(source)
+        if all(isinstance(i, Entry) or hasattr(i, "obj") or hasattr(i, "value") for i in items):
+            return [_entry_from(getattr(i, "name", "?"), i) for i in items]
     items_fn = getattr(source, "items", None)
     if callable(items_fn):
         return [_entry_from(k, v) for k, v in items_fn()]
-    if isinstance(source, Iterable) and not isinstance(source, (str, bytes)):
-        found = []
-        for item in source:
-            if isinstance(item, Entry):
-                found.append(item)
-            else:
-                found.append(_entry_from(getattr(item, "name", "?"), item))
-        return found
     data = getattr(repl_ctx, "__dict__", None)
     if isinstance(data, dict):
         return [_entry_from(k, v) for k, v in data.items() if not k.startswith("_")]

@@ -217,11 +217,13 @@ class Console:
     # toolbar -----------------------------------------------------------------------------------
 
     def _on_progress(self, event: Any) -> None:
-        text = str(getattr(event, "text", event) or "")
-        self.progress = text
-        self.progress_at = time.monotonic()
-        if "reload" in text.lower():
-            self.stale = True
+        """Manager events: ``Progress(text)`` (``None`` when it ended) and table changes."""
+        if hasattr(event, "text"):
+            text = str(event.text or "")
+            self.progress = text
+            self.progress_at = time.monotonic()
+            if "reload" in text.lower():
+                self.stale = True
         self.on_change()
 
     def toolbar(self) -> StyleAndTextTuples:

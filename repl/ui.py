@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import is_done
 from prompt_toolkit.formatted_text import PygmentsTokens, StyleAndTextTuples
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.key_binding import KeyPress
@@ -82,7 +82,7 @@ class ConsoleUI:
                         height=1,
                         style="class:status-toolbar",
                     ),
-                    filter=Condition(lambda: True),
+                    filter=~is_done,
                 )
             )
         self.repl = PythonRepl(

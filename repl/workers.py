@@ -186,7 +186,9 @@ READY_STATES = {"ACKED", "SERVING", "READY", "RUNNING"}
 def ready_count(snapshot: Any) -> int:
     count = 0
     for row in rows(snapshot):
-        if row.kind == "server" and (row.serving or row.state.upper() in READY_STATES):
+        if row.kind == "server" and (
+            row.state.upper() in READY_STATES or (row.state == "-" and row.serving)
+        ):
             count += 1
     return count
 
