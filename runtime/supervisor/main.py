@@ -1,0 +1,194 @@
+"""``serve_multiprocess``: the main process of a multi-process server (lifecycle.md section 3.1).
+
+The main process runs an asyncio loop (the console shares it). OS signal handlers only record the
+signal and wake the loop; the first SIGINT/SIGTERM starts a graceful shutdown at any moment of
+start-up or serving, a second one kills every child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any
+
+from runtime import log as vlog
+from runtime.options import RunOptions
+from runtime.supervisor import appglue
+from runtime.supervisor.control import Control
+from runtime.supervisor.manager import WorkerManager
+from runtime.supervisor.output import OutputHub
+from runtime.supervisor.process import make_context, start_early
+
+logger = logging.getLogger("vivace.root")
+sup_logger = logging.getLogger("vivace.supervisor")
+
+Console = Callable[[Any, Control], Awaitable[int | None]]
+
+_CONFIG_KEYS = (
+    "DEBUG",
+    "ACCESS_LOG",
+    "NOISY_EXCEPTIONS",
+    "AUTO_RELOAD",
+    "VERBOSITY",
+    "MOTD",
+    "GRACEFUL_SHUTDOWN_TIMEOUT",
+    "WORKER_ACK_TIMEOUT",
+    "WORKER_HEARTBEAT_INTERVAL",
+    "WORKER_HEARTBEAT_TIMEOUT",
+    "WORKER_CRASH_LIMIT",
+    "WORKER_CRASH_WINDOW",
+)
+
+
+def worker_settings(app: Any, options: RunOptions) -> dict[str, Any]:
+    """The settings every worker applies to its ``app.config`` (the flags reach every worker)."""
+    config = app.config
+    settings = {key: config[key] for key in _CONFIG_KEYS if key in config}
+    settings.update(
+        DEBUG=options.debug, AUTO_RELOAD=options.auto_reload, VERBOSITY=options.verbosity
+    )
+    if options.access_log is not None or options.debug:
+        settings["ACCESS_LOG"] = options.effective_access_log
+    if options.noisy_exceptions is not None:
+        settings["NOISY_EXCEPTIONS"] = options.noisy_exceptions
+    return settings
+
+
+def _bind(options: RunOptions) -> socket.socket:
+    from runtime.server import sockets
+
+    return sockets.bind(options.host, options.port, options.unix, options.backlog)
+
+
+def _display_url(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if isinstance(name, str):
+        return f"http://unix:{name}"
+    host = f"[{name[0]}]" if ":" in name[0] else name[0]
+    return f"http://{host}:{name[1]}"
+
+
+class _Signals:
+    """Signal handlers that only record and wake; a second signal kills every child."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.received: str | None = None
+        self.manager: WorkerManager | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            sup_logger.warning("Shutdown interrupted. Killing.")
+            if self.manager is not None:
+                self.manager.kill_all()
+            else:
+                raise KeyboardInterrupt
+            return
+        self.received = name
+        sup_logger.info("Received signal %s. Shutting down.", name)
+        if self.manager is not None:
+            self.loop.call_soon_threadsafe(self.manager.request_stop, 0)
+
+
+def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None = None) -> int:
+    """Serve ``app`` with a main process supervising ``options.workers`` server workers; exit code."""
+    vlog.configure(debug=options.debug, verbosity=options.verbosity)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    ctx = make_context()
+    start_early(ctx)
+    loop = asyncio.new_event_loop()
+    signals = _Signals(loop)
+    signals.install()
+    sockets: list[socket.socket] = []
+    code = 1
+    main_started = False
+    try:
+        motd = options.motd and app.config.get("MOTD", True)
+        deferred_banner = options.port == 0 and not options.unix
+        if motd and not deferred_banner:
+            logger.info("Goin' Fast @ %s", options.url)
+        try:
+            main_started = True
+            appglue.run_main_listeners(app, "main_process_start", loop)
+            if signals.received:
+                return 0
+            sockets.append(_bind(options))
+            url = _display_url(sockets[0])
+            if motd and deferred_banner:
+                logger.info("Goin' Fast @ %s", url)
+            output = OutputHub()
+            manager = WorkerManager(
+                app,
+                options.target,
+                sockets,
+                ctx,
+                loop,
+                workers=options.workers,
+                settings=worker_settings(app, options),
+                output=output,
+            )
+            appglue.attach(app, "manager", "_manager", manager)
+            signals.manager = manager
+            appglue.run_main_listeners(app, "main_process_ready", loop)
+            if signals.received:
+                return 0
+        except Exception as exc:
+            if isinstance(exc, OSError) and not sockets:
+                logger.error("%s", exc)
+            else:
+                sup_logger.exception("Start-up failed: %s", exc)
+            return 1
+        control = Control(manager, url)
+
+        def start_console() -> Awaitable[Any]:
+            assert console is not None
+            return console(app, control)
+
+        code = loop.run_until_complete(manager.run(start_console if console else None))
+        return code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for sock in sockets:
+            try:
+                from runtime.server.sockets import remove_unix_socket
+
+                remove_unix_socket(sock)
+            except ImportError:  # pragma: no cover
+                pass
+            sock.close()
+        if main_started:
+            try:
+                appglue.run_main_listeners(app, "main_process_stop", loop)
+            except Exception:  # pragma: no cover - teardown errors are logged by lifecycle
+                sup_logger.exception("main_process_stop failed")
+        _close_loop(loop)
+        signals.restore()
+        logger.info("Server Stopped")
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()

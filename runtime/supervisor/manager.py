@@ -1,0 +1,749 @@
+"""``app.manager``: starts, supervises, restarts and stops every child process (main process only).
+
+The manager runs on the main process's asyncio loop and is the single writer of the state table:
+children report through typed messages on their pipe and the manager applies them, so no update is
+lost. Children get a fresh copy of the table pushed after every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import pickle
+import random
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from multiprocessing.context import BaseContext
+from typing import Any, assert_never
+
+from runtime.exceptions import WorkerBootError
+from runtime.loader import AppRef
+from runtime.supervisor import appglue
+from runtime.supervisor.messages import (
+    RESTRICTED_KEYS,
+    Ack,
+    CallRequest,
+    CallResult,
+    ChildMessage,
+    EarlyExit,
+    Heartbeat,
+    ManageRequest,
+    ProcessKind,
+    ProcessState,
+    RestartRequest,
+    ScaleRequest,
+    Serving,
+    StateUpdate,
+    TableSnapshot,
+    TerminateRequest,
+    WorkerSpec,
+)
+from runtime.supervisor.output import OutputHub
+from runtime.supervisor.process import ChildProcess
+from runtime.supervisor.worker import child_main
+
+logger = logging.getLogger("vivace.supervisor")
+
+MAIN_NAME = "Vivace-Main"
+
+
+class RestartOrder(str, Enum):
+    SHUTDOWN_FIRST = "shutdown_first"
+    STARTUP_FIRST = "startup_first"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A restart / reload / scale started (``text``) or ended (``None``); for the console toolbar."""
+
+    text: str | None
+
+
+@dataclass(frozen=True)
+class TableChanged:
+    """The state table changed."""
+
+
+ManagerEvent = Progress | TableChanged
+
+
+@dataclass(eq=False)
+class WorkerRecord:
+    """A process group registered with ``manage()`` (or the server workers)."""
+
+    ident: str
+    func: Callable[..., Any] | None
+    kwargs: dict[str, Any]
+    transient: bool
+    restartable: bool
+    tracked: bool
+    auto_start: bool
+    workers: int
+    payload: bytes | None = None
+    names: list[str] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class WorkerManager:
+    def __init__(
+        self,
+        app: Any,
+        app_ref: AppRef,
+        sockets: list[socket.socket],
+        ctx: BaseContext,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        workers: int = 1,
+        settings: dict[str, Any] | None = None,
+        output: OutputHub | None = None,
+    ) -> None:
+        self.app = app
+        self.app_ref = app_ref
+        self.sockets = sockets
+        self.ctx = ctx
+        self.loop = loop
+        self.settings = dict(settings or {})
+        self.output = output or OutputHub()
+        self.table: dict[str, dict[str, Any]] = {MAIN_NAME: {"pid": os.getpid()}}
+        self.procs: dict[str, ChildProcess] = {}  # the current process of each name
+        self._live: set[ChildProcess] = set()  # every process not yet exited (old ones too)
+        self.records: dict[str, WorkerRecord] = {}
+        self.server_names: list[str] = []
+        self.custom_names: dict[str, WorkerRecord] = {}
+        self._server_counter = itertools.count()
+        self._call_ids = itertools.count(1)
+        self._crashes: dict[str, deque[float]] = {}
+        self._listeners: list[Callable[[ManagerEvent], None]] = []
+        self._outputs: list[asyncio.Future[None]] = []
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._broadcast_pending = False
+        self.running = False
+        self.booting = True
+        self.stopping = False
+        self.exit_code = 0
+        self.boot_failure = ""
+        self.ready = asyncio.Event()
+        self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
+        self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
+        self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
+        self.crash_limit = int(self.settings.get("WORKER_CRASH_LIMIT", 5))
+        self.crash_window = float(self.settings.get("WORKER_CRASH_WINDOW", 60.0))
+        self.graceful = float(self.settings.get("GRACEFUL_SHUTDOWN_TIMEOUT", 15.0))
+        for _ in range(workers):
+            self._add_server()
+
+    # --- events --------------------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[ManagerEvent], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return remove
+
+    def _emit(self, event: ManagerEvent) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("A manager listener failed")
+
+    # --- the state table (single writer) -------------------------------------------------------
+
+    @property
+    def workers(self) -> dict[str, dict[str, Any]]:
+        return {name: dict(entry) for name, entry in self.table.items()}
+
+    def _set(self, name: str, **values: Any) -> None:
+        entry = self.table.setdefault(name, {})
+        state = values.pop("state", None)
+        if isinstance(state, ProcessState):
+            entry["state"] = state.name
+        entry.update(values)
+        self._touch()
+
+    def _state(self, name: str) -> ProcessState:
+        raw = self.table.get(name, {}).get("state")
+        return ProcessState[raw] if raw else ProcessState.IDLE
+
+    def _touch(self) -> None:
+        self._changed.set()
+        if not self._broadcast_pending:
+            self._broadcast_pending = True
+            self.loop.call_soon(self._broadcast)
+
+    def _broadcast(self) -> None:
+        self._broadcast_pending = False
+        snapshot = TableSnapshot(self.workers)
+        for proc in list(self.procs.values()):
+            if proc.kind == "server" and proc.alive:
+                try:
+                    proc.conn.send(snapshot)
+                except (OSError, ValueError):
+                    pass
+        self._emit(TableChanged())
+
+    # --- registration --------------------------------------------------------------------------
+
+    def _add_server(self) -> str:
+        name = f"Vivace-Server-{next(self._server_counter)}-0"
+        self.server_names.append(name)
+        self.table[name] = {"server": True}
+        return name
+
+    def manage(
+        self,
+        ident: str,
+        func: Callable[..., Any],
+        kwargs: dict[str, Any] | None = None,
+        transient: bool = False,
+        restartable: bool | None = None,
+        tracked: bool = True,
+        auto_start: bool = True,
+        workers: int = 1,
+    ) -> WorkerRecord:
+        """Register (and unless ``auto_start=False`` start) ``workers`` processes running ``func``."""
+        if not isinstance(ident, str) or not ident:
+            raise ValueError(
+                "manage(): ident must be a non-empty string, e.g. manage('jobs', func)"
+            )
+        if ident in self.records:
+            raise ValueError(f"Worker {ident} already exists")
+        if restartable is None:
+            restartable = transient
+        if transient and not restartable:
+            raise ValueError(
+                f"Worker {ident}: transient=True with restartable=False is invalid; a transient "
+                "process is restarted on every global restart (drop restartable=False)"
+            )
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"Worker {ident}: workers must be an integer >= 1, got {workers!r}")
+        if not callable(func):
+            raise TypeError(f"Worker {ident}: func must be callable, got {type(func).__name__}")
+        try:
+            payload = pickle.dumps(func)
+        except Exception as exc:
+            raise TypeError(
+                f"Worker {ident}: func must be picklable (a module-level function): {exc}"
+            ) from exc
+        names = [f"Vivace-{ident}-{i}" for i in range(workers)]
+        for name in names:
+            if name in self.table:
+                raise ValueError(f"Worker {ident}: process name {name} is already taken")
+        record = WorkerRecord(
+            ident,
+            func,
+            dict(kwargs or {}),
+            transient,
+            restartable,
+            tracked,
+            auto_start,
+            workers,
+            payload,
+            names,
+        )
+        self.records[ident] = record
+        for name in names:
+            self.custom_names[name] = record
+            self.table[name] = {"server": False}
+            if not auto_start:
+                self.table[name]["state"] = ProcessState.NONE.name
+        self._touch()
+        if self.running and auto_start and not self.stopping:
+            for name in names:
+                self._start(name)
+        return record
+
+    def _manage_from_worker(self, request: ManageRequest) -> None:
+        try:
+            func = pickle.loads(request.func)
+            self.manage(
+                request.ident,
+                func,
+                request.kwargs,
+                transient=request.transient,
+                restartable=request.restartable,
+                tracked=request.tracked,
+                auto_start=request.auto_start,
+                workers=request.workers,
+            )
+        except Exception as exc:
+            logger.error("Failed to manage worker %s: %s", request.ident, exc)
+
+    # --- starting ------------------------------------------------------------------------------
+
+    def _kind(self, name: str) -> ProcessKind:
+        return "custom" if name in self.custom_names else "server"
+
+    def _start(
+        self, name: str, *, restarted: bool = False, changed: Iterable[str] = ()
+    ) -> ChildProcess:
+        kind = self._kind(name)
+        parent_conn, child_conn = self.ctx.Pipe(duplex=True)
+        out_main, out_child = socket.socketpair()
+        settings = dict(self.settings)
+        settings["RELOADED_FILES"] = ",".join(changed)
+        record = self.custom_names.get(name)
+        spec = WorkerSpec(
+            name=name,
+            kind=kind,
+            main_pid=os.getpid(),
+            control=child_conn,
+            output=out_child,
+            app_ref=self.app_ref if kind == "server" else None,
+            settings=settings,
+            sockets=tuple(self.sockets) if kind == "server" else (),
+            shared_ctx=appglue.shared_ctx_items(self.app) if kind == "server" else {},
+            func=record.payload if record else None,
+            kwargs=dict(record.kwargs) if record else {},
+            restarted=restarted,
+            table=self.workers,
+        )
+        process = self.ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
+        entry = self.table.setdefault(name, {"server": kind == "server"})
+        if not restarted or entry.get("state") != ProcessState.RESTARTING.name:
+            self._set(name, state=ProcessState.STARTING)
+        process.start()
+        child_conn.close()
+        out_child.close()
+        proc = ChildProcess(
+            name, kind, process, parent_conn, self.loop, ident=record.ident if record else None
+        )
+        proc.pid = process.pid or 0
+        self.procs[name] = proc
+        self._live.add(proc)
+        now = _now()
+        starts = int(entry.get("starts", 0)) + 1
+        values: dict[str, Any] = {"pid": proc.pid, "starts": starts, "state": ProcessState.STARTED}
+        if "start_at" not in entry:
+            values["start_at"] = now
+        if restarted or starts > 1:
+            values["restart_at"] = now
+        if kind == "server":
+            values["serving"] = False
+        self._set(name, **values)
+        proc.output_done = self.output.attach(name, out_main, self.loop)
+        self._outputs.append(proc.output_done)
+        self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
+        self.loop.add_reader(process.sentinel, self._on_exit, proc)
+        return proc
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def _on_readable(self, proc: ChildProcess) -> None:
+        try:
+            while proc.conn.poll():
+                self._handle(proc, proc.conn.recv())
+        except (EOFError, OSError):
+            self.loop.remove_reader(proc.conn.fileno())
+
+    def _handle(self, proc: ChildProcess, message: ChildMessage) -> None:
+        current = self.procs.get(proc.name) is proc
+        match message:
+            case Ack():
+                proc.last_beat = time.monotonic()
+                if current:
+                    self._set(proc.name, state=ProcessState.ACKED)
+                if not proc.acked.done():
+                    proc.acked.set_result(None)
+            case Serving(serving):
+                if current:
+                    self._set(proc.name, serving=serving)
+            case Heartbeat():
+                proc.last_beat = time.monotonic()
+            case EarlyExit(reason):
+                proc.early_reason = reason
+            case StateUpdate(values, deleted):
+                if current:
+                    entry = self.table.setdefault(proc.name, {})
+                    entry.update({k: v for k, v in values.items() if k not in RESTRICTED_KEYS})
+                    for key in deleted:
+                        if key not in RESTRICTED_KEYS:
+                            entry.pop(key, None)
+                    self._touch()
+            case RestartRequest():
+                self.handle_restart(message)
+            case ManageRequest():
+                self._manage_from_worker(message)
+            case ScaleRequest(n):
+                self.scale(n)
+            case TerminateRequest():
+                self.request_stop(0)
+            case CallResult(call_id, ok, value, error):
+                future = proc.calls.pop(call_id, None)
+                if future is not None and not future.done():
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(RuntimeError(f"in {proc.name}: {error}"))
+            case _:
+                assert_never(message)
+
+    # --- exits ---------------------------------------------------------------------------------
+
+    def _on_exit(self, proc: ChildProcess) -> None:
+        self.loop.remove_reader(proc.process.sentinel)
+        self._on_readable(proc)  # read what the child said last (e.g. why it failed)
+        self.loop.remove_reader(proc.conn.fileno())
+        proc.process.join(0)
+        code = proc.process.exitcode
+        code = -1 if code is None else code
+        proc.exitcode = code
+        for future in proc.calls.values():
+            if not future.done():
+                future.set_exception(RuntimeError(f"{proc.name} exited before answering"))
+        proc.calls.clear()
+        reason = proc.early_reason or f"exit code {code}"
+        if not proc.acked.done():
+            proc.acked.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
+            proc.acked.exception()  # mark retrieved
+        proc.exited.set_result(code)
+        self._live.discard(proc)
+        proc.conn.close()
+        current = self.procs.get(proc.name) is proc
+        if current:
+            state = ProcessState.COMPLETED if code == 0 else ProcessState.FAILED
+            values: dict[str, Any] = {"state": state}
+            if proc.kind == "server":
+                values["serving"] = False
+            self._set(proc.name, **values)
+        if self.stopping:
+            return
+        if proc.kind == "server" and current and not proc.expected_stop:
+            if self.booting:
+                self.boot_failure = f"{proc.name} failed to start: {reason}"
+                self._changed.set()
+                return
+            self.loop.create_task(self._heal(proc))
+        elif proc.kind == "custom" and current:
+            self._drop_untracked(proc.name)
+
+    def _drop_untracked(self, name: str) -> None:
+        record = self.custom_names.get(name)
+        if record is None or record.tracked:
+            return
+        if any(self.procs.get(n) is not None and self.procs[n].alive for n in record.names):
+            return
+        for n in record.names:
+            self.table.pop(n, None)
+            self.procs.pop(n, None)
+            self.custom_names.pop(n, None)
+        self.records.pop(record.ident, None)
+        logger.info("Removed worker %s", record.ident)
+        self._touch()
+
+    async def _heal(self, proc: ChildProcess) -> None:
+        if proc.output_done is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.output_done), 0.5)
+            except asyncio.TimeoutError:
+                pass
+        name = proc.name
+        last = "\n".join(f"    {line}" for line in self.output.tail(name, 10))
+        why = "its event loop was blocked" if proc.hung else f"exit code {proc.exitcode}"
+        logger.error(
+            "Worker %s [%s] died unexpectedly (%s). Last output:\n%s", name, proc.pid, why, last
+        )
+        now = time.monotonic()
+        crashes = self._crashes.setdefault(name, deque())
+        while crashes and now - crashes[0] > self.crash_window:
+            crashes.popleft()
+        crashes.append(now)
+        if len(crashes) >= self.crash_limit:
+            logger.error(
+                "Worker %s crashed %d times within %.0f s; leaving it FAILED. Fix the cause above, "
+                "then restart it with app.m.restart(%r) or the console's restart().",
+                name,
+                len(crashes),
+                self.crash_window,
+                name,
+            )
+            return
+        delay = min(0.1 * 2 ** (len(crashes) - 1), 10.0)
+        await asyncio.sleep(delay)
+        if self.stopping or self.procs.get(name) is not proc or name not in self.server_names:
+            return
+        logger.info("Replacing worker %s", name)
+        self._set(name, state=ProcessState.RESTARTING)
+        self._start(name, restarted=True)
+
+    async def _watch_heartbeats(self) -> None:
+        period = max(0.05, min(self.heartbeat_interval, self.heartbeat_timeout / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for name in list(self.server_names):
+                proc = self.procs.get(name)
+                if (
+                    proc is None
+                    or not proc.alive
+                    or proc.hung
+                    or proc.expected_stop
+                    or not proc.acked.done()
+                ):
+                    continue
+                if now - proc.last_beat > self.heartbeat_timeout:
+                    logger.error(
+                        "Worker %s [%s]: event loop blocked for more than %.1f s (no heartbeat); replacing it",
+                        name,
+                        proc.pid,
+                        self.heartbeat_timeout,
+                    )
+                    proc.hung = True
+                    proc.signal(signal.SIGKILL)
+
+    # --- restart / scale / stop ----------------------------------------------------------------
+
+    def _select(self, names: Iterable[str]) -> list[str]:
+        chosen: list[str] = []
+        for name in names:
+            if name in self.server_names:
+                chosen.append(name)
+                continue
+            record = self.custom_names.get(name)
+            if record is None or not record.restartable:
+                continue
+            state = self._state(name)
+            if record.transient or state.is_final or state is ProcessState.NONE:
+                chosen.append(name)
+            else:
+                logger.error(
+                    "Cannot restart process %s because it is not in a final state. Current state is: %s.",
+                    name,
+                    state.name,
+                )
+        return chosen
+
+    def _global(self) -> list[str]:
+        names = list(self.server_names)
+        names += [n for n, r in self.custom_names.items() if r.transient and r.restartable]
+        return names
+
+    def restart(
+        self,
+        process_names: Iterable[str] | None = None,
+        restart_order: RestartOrder = RestartOrder.SHUTDOWN_FIRST,
+        changed: Iterable[str] = (),
+    ) -> list[ChildProcess]:
+        """Restart the named processes (all transient ones when none); returns the new processes."""
+        if self.stopping:
+            return []
+        given = list(process_names or ())
+        names = self._select(given) if given else self._global()
+        if given and not names:
+            logger.error("Failed to restart processes: %s", ", ".join(given))
+            return []
+        changed = tuple(changed)
+        zero = restart_order is RestartOrder.STARTUP_FIRST
+        return [self._restart_one(name, zero, changed) for name in names]
+
+    def handle_restart(self, request: RestartRequest) -> None:
+        order = RestartOrder.STARTUP_FIRST if request.zero_downtime else RestartOrder.SHUTDOWN_FIRST
+        names = None if request.all_workers and not request.names else request.names
+        self.restart(names, order, request.changed)
+
+    def _restart_one(
+        self, name: str, zero_downtime: bool, changed: tuple[str, ...]
+    ) -> ChildProcess:
+        old = self.procs.get(name)
+        self._set(name, state=ProcessState.RESTARTING)
+        if zero_downtime and old is not None and old.alive and old.kind == "server":
+            new = self._start(name, restarted=True, changed=changed)
+            self.loop.create_task(self._swap(old, new))
+            return new
+        if old is not None and old.alive:
+            old.expected_stop = True
+            old.signal(signal.SIGTERM)
+        return self._start(name, restarted=True, changed=changed)
+
+    async def _swap(self, old: ChildProcess, new: ChildProcess) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(new.acked), self.ack_timeout)
+        except (asyncio.TimeoutError, WorkerBootError) as exc:
+            logger.error(
+                "Zero-downtime restart of %s failed (%s); the old worker keeps serving",
+                new.name,
+                exc,
+            )
+            new.expected_stop = True
+            new.signal(signal.SIGKILL)
+            if self.procs.get(new.name) is new and old.alive:
+                self.procs[new.name] = old
+                self._set(new.name, pid=old.pid, state=ProcessState.ACKED, serving=True)
+            return
+        old.expected_stop = True
+        old.signal(signal.SIGTERM)
+
+    def scale(self, num_workers: Any) -> list[ChildProcess]:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+            logger.error(
+                "Cannot scale to %r workers: the number of server workers must be an integer of at "
+                "least 1; the server keeps running with %d",
+                num_workers,
+                len(self.server_names),
+            )
+            return []
+        current = len(self.server_names)
+        if num_workers == current:
+            logger.info("No change needed. There are already %d workers.", current)
+            return []
+        logger.info("Scaling from %d to %d workers", current, num_workers)
+        started: list[ChildProcess] = []
+        if num_workers > current:
+            for _ in range(num_workers - current):
+                started.append(self._start(self._add_server()))
+            return started
+        for name in random.sample(self.server_names, current - num_workers):
+            self.server_names.remove(name)
+            proc = self.procs.pop(name, None)
+            self.table.pop(name, None)
+            if proc is not None:
+                proc.expected_stop = True
+                proc.signal(signal.SIGINT)
+        self._touch()
+        return started
+
+    def request_stop(self, code: int = 0) -> None:
+        if not self._stop.is_set():
+            self.exit_code = code
+            self._stop.set()
+            self._changed.set()
+
+    def kill_all(self) -> None:
+        for proc in list(self._live):
+            proc.expected_stop = True
+            proc.signal(signal.SIGKILL)
+
+    def alive(self) -> list[ChildProcess]:
+        return [p for p in self._live if p.alive]
+
+    async def call(
+        self, name: str, request_for: Callable[[int], CallRequest], timeout: float
+    ) -> Any:
+        proc = self.procs.get(name)
+        if proc is None or not proc.alive or proc.kind != "server":
+            live = [n for n in self.server_names if n in self.procs and self.procs[n].alive]
+            raise LookupError(
+                f"No live server worker named {name!r}; live workers: {', '.join(live) or 'none'}"
+            )
+        call_id = next(self._call_ids)
+        future: asyncio.Future[Any] = self.loop.create_future()
+        proc.calls[call_id] = future
+        proc.conn.send(request_for(call_id))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            proc.calls.pop(call_id, None)
+
+    # --- the main loop -------------------------------------------------------------------------
+
+    def _start_all(self) -> None:
+        for name in self.server_names:
+            self._start(name)
+        transient = [n for n, r in self.custom_names.items() if r.transient]
+        durable = [n for n, r in self.custom_names.items() if not r.transient]
+        for name in transient + durable:
+            if self.custom_names[name].auto_start:
+                self._start(name)
+
+    async def _wait_acks(self) -> str:
+        deadline = self.loop.time() + self.ack_timeout
+        while True:
+            if self._stop.is_set():
+                return "stopped"
+            if self.boot_failure:
+                return "failed"
+            if all(n in self.procs and self.procs[n].acked.done() for n in self.server_names):
+                return "ok"
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                pending = [n for n in self.server_names if not self.procs[n].acked.done()]
+                self.boot_failure = (
+                    f"{', '.join(pending)} did not acknowledge start-up within {self.ack_timeout:g} s "
+                    "(WORKER_ACK_TIMEOUT); slow imports or before_server_start listeners count against it"
+                )
+                return "failed"
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run(self, console: Callable[[], Any] | None = None) -> int:
+        """Start everything, wait for acks, supervise until told to stop, shut down. Exit code."""
+        self.running = True
+        try:
+            self._start_all()
+        except Exception as exc:
+            logger.error("Could not start worker processes: %s", exc)
+            self.boot_failure = str(exc)
+        outcome = "failed" if self.boot_failure else await self._wait_acks()
+        if outcome == "failed":
+            logger.error("Start-up failed: %s. Stopping.", self.boot_failure)
+            self.stopping = True
+            self.kill_all()
+            await self._wait_exits(5.0)
+            return 1
+        self.booting = False
+        watcher = self.loop.create_task(self._watch_heartbeats())
+        console_task: asyncio.Task[Any] | None = None
+        if outcome == "ok":
+            self.ready.set()
+            if console is not None:
+                console_task = self.loop.create_task(console())
+                console_task.add_done_callback(self._console_done)
+            await self._stop.wait()
+        watcher.cancel()
+        await self.shutdown()
+        if console_task is not None and not console_task.done():
+            console_task.cancel()
+        return self.exit_code
+
+    def _console_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error("The console failed: %s", exc, exc_info=exc)
+            self.request_stop(1)
+            return
+        result = task.result()
+        self.request_stop(result if isinstance(result, int) else 0)
+
+    async def shutdown(self) -> None:
+        self.stopping = True
+        self._stop.set()
+        for proc in self.alive():
+            proc.expected_stop = True
+            if self.procs.get(proc.name) is proc:
+                self._set(proc.name, state=ProcessState.TERMINATED)
+            proc.signal(signal.SIGINT)
+        if not await self._wait_exits(self.graceful + 5.0):
+            logger.error("Worker shutdown timed out. Killing the remaining processes.")
+            self.kill_all()
+            await self._wait_exits(5.0)
+
+    async def _wait_exits(self, timeout: float) -> bool:
+        pending = [p.exited for p in self.alive()]
+        if not pending:
+            return True
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        # let output readers drain
+        outputs = [o for o in self._outputs if not o.done()]
+        if outputs:
+            await asyncio.wait(outputs, timeout=0.5)
+        return not still

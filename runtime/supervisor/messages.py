@@ -1,0 +1,173 @@
+"""Typed values exchanged between the main process and its children.
+
+Every message is a frozen dataclass; receivers handle them with an exhaustive ``match``. Nothing is
+ever encoded in strings (a path containing ``:`` or ``,`` cannot change a message's meaning).
+
+Child -> main: :data:`ChildMessage`. Main -> child: :data:`ParentMessage`.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from enum import Enum
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+from runtime.loader import AppRef
+
+ProcessKind = Literal["server", "custom"]
+
+
+class ProcessState(int, Enum):
+    """workers.md section 3, ordered."""
+
+    NONE = 0
+    IDLE = 1
+    RESTARTING = 2
+    STARTING = 3
+    STARTED = 4
+    ACKED = 5
+    JOINED = 6
+    TERMINATED = 7
+    FAILED = 8
+    COMPLETED = 9
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ProcessState.FAILED, ProcessState.COMPLETED)
+
+
+RESTRICTED_KEYS = frozenset(
+    {"health", "pid", "requests", "restart_at", "server", "start_at", "starts", "state"}
+)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a child needs, handed over explicitly (never through the environment)."""
+
+    name: str
+    kind: ProcessKind
+    main_pid: int
+    control: Connection
+    output: socket.socket
+    app_ref: AppRef | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    sockets: tuple[socket.socket, ...] = ()
+    shared_ctx: dict[str, Any] = field(default_factory=dict)
+    func: bytes | None = None  # pickled callable of a custom process
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    restarted: bool = False
+    table: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# --- child -> main -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The server worker finished ``before_server_start``."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    serving: bool
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The worker's event loop is alive."""
+
+
+@dataclass(frozen=True)
+class EarlyExit:
+    """The worker failed during start-up; ``reason`` is a one-line summary."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """Custom keys written through ``app.m.state``."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    deleted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RestartRequest:
+    """Restart processes. No names and ``all_workers``: the global restart an auto-reload does.
+
+    ``changed`` are the paths that triggered a reload; restarted workers see them comma-joined in
+    ``app.config.RELOADED_FILES``.
+    """
+
+    names: tuple[str, ...] = ()
+    all_workers: bool = True
+    changed: tuple[str, ...] = ()
+    zero_downtime: bool = False
+
+
+@dataclass(frozen=True)
+class ManageRequest:
+    ident: str
+    func: bytes
+    kwargs: dict[str, Any]
+    transient: bool = False
+    restartable: bool | None = None
+    tracked: bool = False
+    auto_start: bool = True
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class ScaleRequest:
+    n: int
+
+
+@dataclass(frozen=True)
+class TerminateRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class CallResult:
+    call_id: int
+    ok: bool
+    value: Any = None  # the result, or its repr when it cannot be pickled
+    error: str = ""
+
+
+ChildMessage = (
+    Ack
+    | Serving
+    | Heartbeat
+    | EarlyExit
+    | StateUpdate
+    | RestartRequest
+    | ManageRequest
+    | ScaleRequest
+    | TerminateRequest
+    | CallResult
+)
+
+# --- main -> child -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    table: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """Run ``expr`` (eval) or ``fn(*args)`` (pickled) on the worker's loop; awaitables are awaited."""
+
+    call_id: int
+    expr: str | None = None
+    fn: bytes | None = None
+    args: tuple[Any, ...] = ()
+
+
+ParentMessage = TableSnapshot | CallRequest

@@ -1,0 +1,172 @@
+"""``app.m``: a server worker's view of the state table and its requests to the manager.
+
+The multiplexer never acts itself: it sends typed requests over the worker's pipe and the manager
+(the only writer of the state table) applies them. Reads come from the latest snapshot the manager
+pushed to this worker.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+from runtime.supervisor.messages import (
+    RESTRICTED_KEYS,
+    ChildMessage,
+    ManageRequest,
+    RestartRequest,
+    ScaleRequest,
+    StateUpdate,
+    TerminateRequest,
+)
+
+Send = Callable[[ChildMessage], None]
+
+
+class WorkerState(MutableMapping[str, Any]):
+    """``app.m.state``: the current worker's own entry. Restricted keys cannot be written."""
+
+    def __init__(self, table: dict[str, dict[str, Any]], name: str, send: Send) -> None:
+        self._table = table
+        self._name = name
+        self._send = send
+
+    def _entry(self) -> dict[str, Any]:
+        return self._table.setdefault(self._name, {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entry()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._entry()))
+
+    def __len__(self) -> int:
+        return len(self._entry())
+
+    def __repr__(self) -> str:
+        return repr(self._entry())
+
+    @staticmethod
+    def _check(key: str) -> None:
+        if key in RESTRICTED_KEYS:
+            raise LookupError(
+                f"Cannot set restricted key {key!r} on the worker state: "
+                f"{', '.join(sorted(RESTRICTED_KEYS))} are managed by vivace; use another key"
+            )
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check(key)
+        self._entry()[key] = value
+        self._send(StateUpdate(values={key: value}))
+
+    def __delitem__(self, key: str) -> None:
+        self._check(key)
+        del self._entry()[key]
+        self._send(StateUpdate(deleted=(key,)))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # one message for the whole update
+        values = dict(*args, **kwargs)
+        for key in values:
+            self._check(key)
+        self._entry().update(values)
+        self._send(StateUpdate(values=values))
+
+    def pop(self, *args: Any) -> Any:
+        raise NotImplementedError("app.m.state does not support pop(); use del app.m.state[key]")
+
+
+class Multiplexer:
+    """Lives in each server worker as ``app.m``."""
+
+    def __init__(
+        self, name: str, send: Send, table: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        self._name = name
+        self._send = send
+        self._table: dict[str, dict[str, Any]] = table if table is not None else {}
+        self._state = WorkerState(self._table, name, send)
+
+    # the manager pushes fresh snapshots
+    def _replace_table(self, table: dict[str, dict[str, Any]]) -> None:
+        mine = self._table.get(self._name, {})
+        self._table.clear()
+        self._table.update(table)
+        merged = dict(mine)
+        merged.update(table.get(self._name, {}))
+        self._table[self._name] = merged
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+    @property
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """A copy of the whole state table."""
+        return {name: dict(entry) for name, entry in self._table.items()}
+
+    @property
+    def state(self) -> WorkerState:
+        return self._state
+
+    def restart(
+        self,
+        name: str = "",
+        all_workers: bool = False,
+        zero_downtime: bool = False,
+    ) -> None:
+        """Restart this worker, the named (comma-separated) processes, or every server worker."""
+        if name and all_workers:
+            raise ValueError("Give either a process name or all_workers=True to restart, not both")
+        if all_workers:
+            request = RestartRequest(all_workers=True, zero_downtime=zero_downtime)
+        else:
+            names = (
+                tuple(n.strip() for n in name.split(",") if n.strip()) if name else (self._name,)
+            )
+            request = RestartRequest(names=names, all_workers=False, zero_downtime=zero_downtime)
+        self._send(request)
+
+    reload = restart
+
+    def scale(self, num_workers: int) -> None:
+        self._send(ScaleRequest(num_workers))
+
+    def terminate(self) -> None:
+        self._send(TerminateRequest())
+
+    def manage(
+        self,
+        ident: str,
+        func: Callable[..., Any],
+        kwargs: dict[str, Any] | None = None,
+        transient: bool = False,
+        restartable: bool | None = None,
+        tracked: bool = False,
+        auto_start: bool = True,
+        workers: int = 1,
+    ) -> None:
+        """Ask the manager to start a custom process; errors are logged by the manager."""
+        try:
+            payload = pickle.dumps(func)
+        except Exception as exc:
+            raise TypeError(
+                f"manage({ident!r}): func must be picklable (a module-level function): {exc}"
+            ) from exc
+        self._send(
+            ManageRequest(
+                ident=ident,
+                func=payload,
+                kwargs=dict(kwargs or {}),
+                transient=transient,
+                restartable=restartable,
+                tracked=tracked,
+                auto_start=auto_start,
+                workers=workers,
+            )
+        )

@@ -1,0 +1,233 @@
+"""The entry point of every child process (server workers and custom processes).
+
+A child gets its identity and settings in a :class:`~runtime.supervisor.messages.WorkerSpec`. It
+first detaches from the terminal (own session, so a terminal Ctrl+C reaches only the main process),
+asks the kernel to kill it when its parent dies, points stdout/stderr at the pipe the main process
+reads, and only then imports the app (so even import-time output is prefixed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from runtime import log as vlog
+from runtime.supervisor import appglue
+from runtime.supervisor.messages import (
+    Ack,
+    CallRequest,
+    CallResult,
+    ChildMessage,
+    EarlyExit,
+    Heartbeat,
+    ParentMessage,
+    Serving,
+    TableSnapshot,
+    WorkerSpec,
+)
+from runtime.supervisor.multiplexer import Multiplexer
+
+logger = logging.getLogger("vivace.supervisor")
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        pass
+
+
+def _redirect_output(sock: Any) -> None:
+    fd = sock.fileno()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sock.close()
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), line_buffering=True, write_through=True
+    )
+
+
+class Channel:
+    """The child's end of the control pipe: thread-safe sends, a reader thread, EOF = main is gone."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self._conn = spec.control
+        self._lock = threading.Lock()
+        self.on_message: Callable[[ParentMessage], None] = lambda message: None
+
+    def send(self, message: ChildMessage) -> None:
+        with self._lock:
+            try:
+                self._conn.send(message)
+            except (OSError, EOFError):
+                os._exit(1)  # the main process is gone
+
+    def start_reader(self) -> None:
+        threading.Thread(target=self._read, name="vivace-control", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                os._exit(1)  # no child outlives the main process
+            self.on_message(message)
+
+
+def child_main(spec: WorkerSpec) -> None:
+    """``multiprocessing`` target of every child."""
+    try:
+        os.setsid()
+    except OSError:  # pragma: no cover - already a session leader
+        pass
+    _die_with_parent()
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+    _redirect_output(spec.output)
+    os.environ["VIVACE_WORKER_NAME"] = spec.name
+    channel = Channel(spec)
+    if spec.kind == "custom":
+        channel.start_reader()
+        sys.exit(_run_custom(spec))
+    sys.exit(_run_server(spec, channel))
+
+
+def _run_custom(spec: WorkerSpec) -> int:
+    assert spec.func is not None
+    func = pickle.loads(spec.func)
+    kwargs = dict(spec.kwargs)
+    if spec.restarted:
+        params = inspect.signature(func).parameters.values()
+        if any(p.name == "config" or p.kind is p.VAR_KEYWORD for p in params):
+            kwargs["config"] = {"RELOADED_FILES": str(spec.settings.get("RELOADED_FILES", ""))}
+    func(**kwargs)
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+
+
+def _run_server(spec: WorkerSpec, channel: Channel) -> int:
+    stop_requested = False
+    server: Any = None
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        if server is not None:
+            server.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    settings = spec.settings
+    vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
+    try:
+        assert spec.app_ref is not None
+        app = appglue.load(spec.app_ref)
+        app.config.update(settings)
+        appglue.install_shared_ctx(app, spec.shared_ctx)
+        loop = _new_loop()
+        asyncio.set_event_loop(loop)
+        m = Multiplexer(spec.name, channel.send, {k: dict(v) for k, v in spec.table.items()})
+        appglue.attach(app, "m", "_multiplexer", m)
+        server = appglue.server_class(app)(
+            app, list(spec.sockets), on_ack=lambda: channel.send(Ack())
+        )
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) or stop_requested:
+            return 0
+        traceback.print_exc()
+        channel.send(EarlyExit(f"{type(exc).__name__}: {exc}"))
+        return 1
+
+    def on_message(message: ParentMessage) -> None:
+        match message:
+            case TableSnapshot(table):
+                loop.call_soon_threadsafe(m._replace_table, table)
+            case CallRequest():
+                loop.call_soon_threadsafe(lambda: loop.create_task(_answer(app, message, channel)))
+
+    channel.on_message = on_message
+    channel.start_reader()
+    if stop_requested:
+        return 0
+    interval = float(settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
+    return loop.run_until_complete(_serve(server, channel, interval))
+
+
+async def _serve(server: Any, channel: Channel, interval: float) -> int:
+    serving = False
+
+    async def heartbeat() -> None:
+        while True:
+            channel.send(Heartbeat())
+            await asyncio.sleep(interval)
+
+    async def mark_serving() -> None:
+        nonlocal serving
+        await server.started.wait()
+        serving = True
+        channel.send(Serving(True))
+
+    beat = asyncio.create_task(heartbeat())
+    marker = asyncio.create_task(mark_serving())
+    try:
+        await server.run()
+    except Exception as exc:
+        if not serving:
+            traceback.print_exc()
+            channel.send(EarlyExit(f"{type(exc).__name__}: {exc}"))
+            return 1
+        raise
+    finally:
+        beat.cancel()
+        marker.cancel()
+    channel.send(Serving(False))
+    return 0
+
+
+async def _answer(app: Any, request: CallRequest, channel: Channel) -> None:
+    try:
+        if request.expr is not None:
+            namespace: dict[str, Any] = {"app": app, "asyncio": asyncio, "os": os}
+            result = eval(request.expr, namespace)
+        else:
+            assert request.fn is not None
+            result = pickle.loads(request.fn)(*request.args)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        channel.send(CallResult(request.call_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
+        return
+    try:
+        pickle.dumps(result)
+    except Exception:
+        result = repr(result)
+    channel.send(CallResult(request.call_id, ok=True, value=result))

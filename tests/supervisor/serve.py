@@ -1,0 +1,21 @@
+"""``python -m tests.supervisor.serve MODULE WORKERS``: serve a test app on a free port."""
+
+from __future__ import annotations
+
+import sys
+
+from runtime.loader import AppRef, load_app
+from runtime.options import RunOptions
+from runtime.supervisor.main import serve_multiprocess
+
+
+def main() -> None:
+    module, workers = sys.argv[1], int(sys.argv[2])
+    ref = AppRef(module=module, attr="app")
+    app = load_app(ref)
+    options = RunOptions(target=ref, port=0, workers=workers)
+    sys.exit(serve_multiprocess(app, options))
+
+
+if __name__ == "__main__":
+    main()
