@@ -1,0 +1,276 @@
+"""End to end: ``vivace app:app --reload`` in real processes (needs the manager integration)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manager_runs_reloader() -> bool:
+    """True once the supervisor (outside the reloader's own modules) starts ``reloader_main``."""
+    for path in (ROOT / "runtime" / "supervisor").glob("*.py"):
+        if path.name in {"reloader.py", "watch.py"}:
+            continue
+        if "reloader_main" in path.read_text():
+            return True
+    return False
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not manager_runs_reloader(),
+        reason="the worker manager does not start the reloader yet (no reloader_main call)",
+    ),
+]
+
+APP = textwrap.dedent(
+    """
+    import os
+    from runtime import App, text
+
+    app = App("E2E")
+    VERSION = "v1"
+
+    @app.get("/")
+    async def index(request):
+        return text(f"{VERSION} {os.getpid()} {request.app.config.get('RELOADED_FILES', '')}")
+
+    @app.reload_process_start
+    def started(app):
+        print("LISTENER reload_process_start", os.getpid(), flush=True)
+
+    @app.after_reload_trigger
+    def after(app, changed):
+        print("LISTENER after_reload_trigger", os.getpid(), sorted(changed), flush=True)
+
+    @app.reload_process_stop
+    def stopped(app):
+        print("LISTENER reload_process_stop", os.getpid(), flush=True)
+    """
+)
+
+
+def http_get(path: str, timeout: float = 2.0) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise OSError(f"unexpected response {head[:40]!r}")
+    return body.decode()
+
+
+class Server:
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.sock = str(cwd / "s.sock")
+        self.out = (cwd / "out.txt").open("w+b")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runtime", "app:app", "-u", self.sock, *args],
+            cwd=cwd,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pids: set[int] = set()
+
+    def output(self) -> str:
+        self.out.flush()
+        return Path(self.out.name).read_text(errors="replace")
+
+    def wait_body(self, pattern: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                last = http_get(self.sock)
+                if re.search(pattern, last):
+                    return last
+            except OSError:
+                pass
+            time.sleep(0.02)  # no readiness signal for "serves new code" other than asking
+        raise AssertionError(f"no {pattern!r} within {timeout}s (last {last!r}):\n{self.output()}")
+
+    def children(self) -> set[int]:
+        try:
+            return {p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)}
+        except psutil.NoSuchProcess:
+            return set()
+
+    def stop(self) -> int:
+        self.pids |= self.children()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(15)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            for pid in self.pids:
+                try:
+                    psutil.Process(pid).kill()
+                except psutil.NoSuchProcess:
+                    pass
+            self.out.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "templates").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[Server]:
+    srv = Server(project, "--reload", "-R", "templates")
+    try:
+        srv.wait_body("^v1 ")
+        srv.pids |= srv.children()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def save(project: Path, version: str) -> None:
+    app = project / "app.py"
+    text = re.sub(r'VERSION = ".*"', f'VERSION = "{version}"', app.read_text())
+    app.write_text(text)
+
+
+def test_a_save_serves_new_code_and_the_listeners_run_in_the_reloader(
+    project: Path, server: Server
+) -> None:
+    first = server.wait_body("^v1 ")
+    save(project, "v2")
+    body = server.wait_body("^v2 ")
+    assert body.split()[1] != first.split()[1]  # a new worker
+    assert str(project / "app.py") in body  # RELOADED_FILES
+    out = server.output()
+    line = next(ln for ln in out.splitlines() if "LISTENER after_reload_trigger" in ln)
+    assert "Vivace-Reloader-0" in line and str(project / "app.py") in line
+    assert server.stop() == 0
+    assert "LISTENER reload_process_stop" in server.output()
+    assert not [p for p in server.pids if psutil.pid_exists(p)]
+
+
+def test_a_change_in_a_reload_dir_restarts_the_workers(project: Path, server: Server) -> None:
+    pid = server.wait_body("^v1 ").split()[1]
+    (project / "templates" / "page.html").write_text("<p>new</p>")
+    body = server.wait_body(r"page\.html")
+    assert body.split()[1] != pid
+
+
+def test_no_request_fails_while_polling_every_5_ms_through_reloads(
+    project: Path, server: Server
+) -> None:
+    failures: list[str] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(http_get(server.sock).split()[0])
+            except OSError as exc:
+                failures.append(repr(exc))
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        for version in ("v2", "v3", "v4"):
+            save(project, version)
+            server.wait_body(f"^{version} ")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert failures == []
+    assert {"v2", "v3", "v4"} <= seen
+
+
+def test_a_broken_save_keeps_the_old_workers_and_a_fixed_save_recovers(
+    project: Path, server: Server
+) -> None:
+    pid = server.wait_body("^v1 ").split()[1]
+    app = project / "app.py"
+    good = app.read_text()
+    app.write_text(good + "\ndef broken(:\n")
+    deadline = time.monotonic() + 3
+    while "SyntaxError" not in server.output() and time.monotonic() < deadline:
+        assert http_get(server.sock).split()[1] == pid
+        time.sleep(0.02)
+    assert http_get(server.sock).split()[1] == pid  # still the old worker, still serving
+    assert server.output().count("SyntaxError: ") == 1  # the traceback, printed once
+    app.write_text(good.replace('VERSION = "v1"', 'VERSION = "fixed"'))
+    server.wait_body("^fixed ")
+
+
+def test_an_exception_in_before_server_start_keeps_the_old_workers(
+    project: Path, server: Server
+) -> None:
+    pid = server.wait_body("^v1 ").split()[1]
+    app = project / "app.py"
+    good = app.read_text()
+    app.write_text(
+        good + "\n@app.before_server_start\ndef fail(app):\n    raise RuntimeError('nope')\n"
+    )
+    deadline = time.monotonic() + 5
+    while "RuntimeError: nope" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert http_get(server.sock).split()[1] == pid
+    app.write_text(good.replace('VERSION = "v1"', 'VERSION = "ok"'))
+    server.wait_body("^ok ")
+
+
+def test_twenty_saves_within_200_ms_restart_once_or_twice(project: Path, server: Server) -> None:
+    server.wait_body("^v1 ")
+    for i in range(20):
+        save(project, f"b{i}")
+        time.sleep(0.008)
+    server.wait_body("^b19 ")
+    time.sleep(0.5)  # let a second (trailing) batch finish if there is one
+    triggers = server.output().count("LISTENER after_reload_trigger")
+    assert 1 <= triggers <= 2, server.output()
+
+
+def test_shutdown_during_a_reload_is_clean(project: Path, server: Server) -> None:
+    save(project, "v2")
+    time.sleep(0.03)  # the reload is under way
+    server.pids |= server.children()
+    assert server.stop() == 0
+    assert not [p for p in server.pids if psutil.pid_exists(p)]
+
+
+def test_without_the_flag_there_is_no_reloader(project: Path) -> None:
+    srv = Server(project)
+    try:
+        pid = srv.wait_body("^v1 ").split()[1]
+        save(project, "v2")
+        time.sleep(1.0)  # what is tested is that nothing happens
+        assert http_get(srv.sock).split()[:2] == ["v1", pid]
+        assert "reload_process_start" not in srv.output()
+    finally:
+        assert srv.stop() == 0
