@@ -1,0 +1,1 @@
+"""Example apps: ``vivace examples.hello:app --dev``."""

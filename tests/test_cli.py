@@ -1,0 +1,510 @@
+"""The ``vivace`` command: parsing and validation in process, a few real-process smoke tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime import __version__
+from runtime.cli import TLS_ERROR, main, parse_command
+from runtime.launch import (
+    FAST_WORKERS_ERROR,
+    SINGLE_PROCESS_ERROR,
+    available_cpus,
+    find_app_ref,
+    options_from_run_args,
+    settings_for,
+)
+from runtime.loader import AppRef
+from runtime.options import RunOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# a module-level object that find_app_ref can locate
+MODULE_LEVEL_APP = object()
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI puts the current directory first on sys.path, as it should in a real process
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``main(argv)``, assert exit code 2, return stderr."""
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def failure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``main(argv)``, assert exit code 1, return stderr."""
+    assert main(argv) == 1
+    return capsys.readouterr().err
+
+
+# --- defaults and each flag ----------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    options = parse_command(["pkg.server:app"])
+    assert options.target == AppRef(module="pkg.server", attr="app", cwd=os.getcwd())
+    assert (options.host, options.port, options.unix) == ("127.0.0.1", 8000, None)
+    assert (options.workers, options.single_process) == (1, False)
+    assert (options.debug, options.auto_reload, options.reload_dirs) == (False, False, [])
+    assert (options.access_log, options.noisy_exceptions) == (None, None)
+    assert options.effective_access_log is False
+    assert (options.motd, options.verbosity, options.repl, options.repl_commands) == (
+        True,
+        0,
+        "off",
+        [],
+    )
+
+
+def test_socket_flags() -> None:
+    options = parse_command(["m:app", "-H", "::1", "-p", "0"])
+    assert (options.host, options.port) == ("::1", 0)
+    assert options.url == "http://[::1]:0"
+    options = parse_command(["m:app", "--host", "0.0.0.0", "--port", "9000", "-u", "/tmp/v.sock"])
+    assert (options.host, options.port, options.unix) == ("0.0.0.0", 9000, "/tmp/v.sock")
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_bad_port_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "argument -p/--port" in usage_error(["m:app", "-p", port], capsys)
+
+
+def test_workers_fast_single_process() -> None:
+    assert parse_command(["m:app", "-w", "3"]).workers == 3
+    assert parse_command(["m:app", "--workers", "2"]).workers == 2
+    assert parse_command(["m:app", "--fast"]).workers == available_cpus()
+    options = parse_command(["m:app", "--single-process"])
+    assert options.single_process and options.workers == 1
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_bad_worker_count(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "argument -w/--workers" in usage_error(["m:app", "-w", workers], capsys)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["-w", "2"], ["--fast"]),
+        (["--workers", "2"], ["--single-process"]),
+        (["--fast"], ["--single-process"]),
+        (["--single-process"], ["-w", "1"]),
+    ],
+)
+def test_worker_modes_are_mutually_exclusive(
+    first: list[str], second: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["m:app", *first, *second], capsys)
+    assert "not allowed with argument" in err
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ["--access-logs", "--no-access-logs"],
+        ["--motd", "--no-motd"],
+        ["--repl", "--no-repl"],
+        ["--noisy-exceptions", "--no-noisy-exceptions"],
+        ["--coffee", "--no-coffee"],
+        ["--factory", "--simple"],
+    ],
+)
+def test_boolean_pairs_are_mutually_exclusive(
+    pair: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "not allowed with argument" in usage_error(["m:app", *pair], capsys)
+
+
+def test_debug_turns_access_logs_on_unless_told_otherwise() -> None:
+    options = parse_command(["m:app", "--debug"])
+    assert options.debug and not options.auto_reload and options.repl == "off"
+    assert options.effective_access_log is True
+    assert parse_command(["m:app", "--debug", "--no-access-logs"]).effective_access_log is False
+    assert parse_command(["m:app", "--access-logs"]).effective_access_log is True
+
+
+def test_output_flags() -> None:
+    assert parse_command(["m:app", "--no-motd"]).motd is False
+    assert parse_command(["m:app", "--motd"]).motd is True
+    assert parse_command(["m:app", "-v"]).verbosity == 1
+    assert parse_command(["m:app", "-vv"]).verbosity == 2
+    assert parse_command(["m:app", "-v", "--verbosity"]).verbosity == 2
+    assert parse_command(["m:app", "--noisy-exceptions"]).noisy_exceptions is True
+    assert parse_command(["m:app", "--no-noisy-exceptions"]).noisy_exceptions is False
+    assert parse_command(["m:app", "--coffee"]).target.module == "m"
+
+
+@pytest.mark.parametrize("flag", ["-r", "--reload", "--auto-reload"])
+def test_reload_flags(flag: str) -> None:
+    options = parse_command(["m:app", flag])
+    assert options.auto_reload and not options.debug
+
+
+def test_reload_dirs_imply_reload_and_missing_ones_are_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "nope"
+    with caplog.at_level(logging.WARNING, logger="vivace.reload"):
+        options = parse_command(["m:app", "-R", str(tmp_path), "--reload-dir", str(missing)])
+    assert options.auto_reload
+    assert options.reload_dirs == [str(tmp_path), str(missing)]
+    assert f"Directory {missing} could not be located" in caplog.text
+    assert f"Directory {tmp_path} could" not in caplog.text
+
+
+def test_dev_is_debug_reload_and_the_enter_console() -> None:
+    options = parse_command(["m:app", "--dev"])
+    assert options.debug and options.auto_reload and options.repl == "enter"
+    assert options.effective_access_log is True
+    assert parse_command(["m:app", "-d", "--repl"]).repl == "open"
+    assert parse_command(["m:app", "--dev", "--no-repl"]).repl == "off"
+    assert parse_command(["m:app", "--repl"]).repl == "open"
+    assert parse_command(["m:app", "--dev", "--no-access-logs"]).effective_access_log is False
+
+
+def test_repl_commands_repeat() -> None:
+    options = parse_command(["m:app", "--repl-command", "1 + 1", "--repl-command", "app.name"])
+    assert options.repl_commands == ["1 + 1", "app.name"]
+    assert options.repl == "off"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--reload"], ["-r"], ["--dev"], ["-d"], ["-R", "."], ["--auto-reload", "--debug"]],
+)
+def test_single_process_cannot_reload(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    err = failure(["m:app", "--single-process", *flags], capsys)
+    assert SINGLE_PROCESS_ERROR in err
+
+
+# --- version, help, usage ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["-v"], ["m:app", "--version"]])
+def test_version(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(f"vivace {__version__} ")
+
+
+def test_help_exits_0_and_names_every_target_form(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for text in ("pkg.module:app", "create_app()", "--simple", "--single-process", "--dev"):
+        assert text in out
+
+
+def test_missing_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "TARGET" in usage_error([], capsys)
+    assert "TARGET" in usage_error(["--debug"], capsys)
+
+
+def test_unknown_option_without_factory_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert "unrecognized arguments: --name" in usage_error(["m:app", "--name", "x"], capsys)
+
+
+def test_factory_receives_unknown_options_in_the_namespace() -> None:
+    options = parse_command(
+        ["m:create", "--factory", "--name=blue", "--colour", "red", "--flag", "-p", "0"]
+    )
+    target = options.target
+    assert (target.module, target.attr, target.factory) == ("m", "create", True)
+    assert target.namespace is not None
+    assert target.namespace["name"] == "blue"
+    assert target.namespace["colour"] == "red"
+    assert target.namespace["flag"] is True
+    assert target.namespace["port"] == 0
+    assert target.factory_args == ("--name=blue", "--colour", "red", "--flag")
+    assert options.port == 0
+
+
+def test_inspect_is_not_supported_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "not supported yet" in failure(["inspect"], capsys)
+
+
+# --- TLS and HTTP/3 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--cert", "c.pem"],
+        ["--key", "k.pem"],
+        ["--tls", "certs", "--cert", "c.pem", "--key", "k.pem"],
+        ["--tls-strict-host"],
+    ],
+)
+def test_invalid_tls_combinations(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    err = failure(["m:app", *flags], capsys)
+    assert TLS_ERROR in err
+    assert err.startswith("usage: vivace")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--cert", "c.pem", "--key", "k.pem"],
+        ["--tls", "certs"],
+        ["--auto-tls"],
+        ["-3"],
+        ["--http", "3"],
+        ["--http", "1", "--http", "3"],
+    ],
+)
+def test_tls_and_http3_are_not_supported_yet(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "not supported yet" in failure(["m:app", *flags], capsys)
+
+
+def test_http1_is_accepted() -> None:
+    assert parse_command(["m:app", "--http", "1"]).target.module == "m"
+    assert parse_command(["m:app", "-1"]).target.module == "m"
+
+
+# --- targets -------------------------------------------------------------------------------------
+
+
+def test_target_forms() -> None:
+    assert parse_command(["a.b:c"]).target.attr == "c"
+    factory = parse_command(["a.b:make()"]).target
+    assert (factory.module, factory.attr, factory.factory) == ("a.b", "make", True)
+    assert parse_command(["a.b:make", "--factory"]).target.factory is True
+
+
+def test_directory_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "public").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert parse_command(["./public"]).target.simple_dir == str(tmp_path / "public")
+    assert parse_command(["public", "--simple"]).target.simple_dir == str(tmp_path / "public")
+    assert parse_command(["-s", str(tmp_path)]).target.simple_dir == str(tmp_path)
+
+
+def test_bad_targets_say_what_to_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = failure(["definitely_not_a_module_xyz"], capsys)
+    assert "No module named definitely_not_a_module_xyz found." in err
+    assert "Example Module: project.server:app" in err
+    err = failure(["definitely_not_a_module_xyz.sub:app"], capsys)
+    assert "No module named definitely_not_a_module_xyz found." in err
+    assert "is not one" in failure(["--simple", "missing"], capsys)
+    err = failure(["server.py"], capsys)
+    assert "vivace server:app" in err
+    assert "not a valid target" in failure(["a b:app"], capsys)
+    assert "not a Python name" in failure(["mod:1app"], capsys)
+
+
+# --- app.run() arguments -------------------------------------------------------------------------
+
+
+def test_run_args_defaults_and_ref() -> None:
+    options = options_from_run_args(MODULE_LEVEL_APP)
+    assert options.target.module == __name__
+    assert options.target.attr == "MODULE_LEVEL_APP"
+    assert (options.host, options.port, options.workers) == ("127.0.0.1", 8000, 1)
+    assert options.repl == "off"
+
+
+def test_run_args_map_like_the_flags(tmp_path: Path) -> None:
+    options = options_from_run_args(
+        MODULE_LEVEL_APP, "0.0.0.0", 9000, dev=True, noisy_exceptions=True, reload_dir=str(tmp_path)
+    )
+    assert (options.host, options.port) == ("0.0.0.0", 9000)
+    assert options.debug and options.auto_reload and options.noisy_exceptions
+    assert options.reload_dirs == [str(tmp_path)]
+    assert options_from_run_args(MODULE_LEVEL_APP, fast=True).workers == available_cpus()
+    assert options_from_run_args(MODULE_LEVEL_APP, reload_dir=[str(tmp_path)]).auto_reload
+
+
+def test_run_args_errors() -> None:
+    with pytest.raises(RuntimeError, match=FAST_WORKERS_ERROR):
+        options_from_run_args(MODULE_LEVEL_APP, fast=True, workers=2)
+    with pytest.raises(TypeError, match="loop"):
+        options_from_run_args(MODULE_LEVEL_APP, loop=object())
+    with pytest.raises(TypeError, match="colour"):
+        options_from_run_args(MODULE_LEVEL_APP, colour="red")
+    for kwargs in (
+        {"auto_reload": True},
+        {"workers": 2},
+        {"dev": True},
+        {"reload_dir": "."},
+    ):
+        with pytest.raises(RuntimeError, match=SINGLE_PROCESS_ERROR):
+            options_from_run_args(MODULE_LEVEL_APP, single_process=True, **kwargs)
+    for kwargs in (
+        {"ssl": {"cert": "c", "key": "k"}},
+        {"auto_tls": True},
+        {"version": 3},
+        {"sock": "a socket"},
+    ):
+        with pytest.raises(NotImplementedError, match="not supported yet"):
+            options_from_run_args(MODULE_LEVEL_APP, **kwargs)
+    with pytest.raises(ValueError, match="workers"):
+        options_from_run_args(MODULE_LEVEL_APP, workers=0)
+
+
+def test_run_args_need_a_module_level_app_for_workers() -> None:
+    local = object()
+    with pytest.raises(RuntimeError, match="module level"):
+        options_from_run_args(local)
+    assert options_from_run_args(local, single_process=True).single_process
+
+
+def test_settings_for_workers() -> None:
+    options = RunOptions(target=AppRef(module="m"), debug=True, verbosity=2)
+    assert settings_for(options) == {
+        "DEBUG": True,
+        "AUTO_RELOAD": False,
+        "VERBOSITY": 2,
+        "MOTD": True,
+        "ACCESS_LOG": True,
+    }
+    quiet = RunOptions(target=AppRef(module="m"), noisy_exceptions=False, motd=False)
+    assert settings_for(quiet) == {
+        "DEBUG": False,
+        "AUTO_RELOAD": False,
+        "VERBOSITY": 0,
+        "MOTD": False,
+        "NOISY_EXCEPTIONS": False,
+    }
+
+
+# --- real processes ------------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("VIVACE_DEBUG", None)
+    return env
+
+
+def _run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=60
+    )
+
+
+def test_python_m_runtime_version() -> None:
+    result = _run(["-m", "runtime", "--version"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"vivace {__version__}")
+
+
+def test_python_m_runtime_bad_target(tmp_path: Path) -> None:
+    result = _run(["-m", "runtime", "no_such_module_abc:app"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "No module named no_such_module_abc found." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_find_app_ref_in_a_script_and_under_python_m(tmp_path: Path) -> None:
+    code = (
+        "from runtime.launch import find_app_ref\nmy_app = object()\nprint(find_app_ref(my_app))\n"
+    )
+    (tmp_path / "script_mod.py").write_text(code)
+    result = _run([str(tmp_path / "script_mod.py")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"path='{tmp_path / 'script_mod.py'}'" in result.stdout
+    assert "attr='my_app'" in result.stdout
+    result = _run(["-m", "script_mod"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "module='script_mod'" in result.stdout and "attr='my_app'" in result.stdout
+
+
+def test_find_app_ref_none_for_an_unbound_app() -> None:
+    assert find_app_ref(object()) is None
+
+
+def _server_available() -> bool:
+    try:
+        from runtime.app import App  # noqa: F401
+        from runtime.server import serve_single  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_server = pytest.mark.skipif(not _server_available(), reason="runtime.server not built yet")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+@needs_server
+def test_single_process_serves_the_demo_app_and_stops_on_sigint() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime",
+            "examples.hello:app",
+            "--single-process",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        response = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/items/7?q=x", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)  # no readiness signal from outside the process but the socket
+        assert response is not None, proc.stdout.read() if proc.stdout else ""
+        assert response.status_code == 200
+        assert response.json() == {"id": 7, "q": "x"}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.mark.slow
+@needs_server
+def test_port_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run(["-m", "runtime", "examples.hello:app", "--single-process", "-p", str(port)])
+    assert result.returncode == 1
+    output = (result.stdout + result.stderr).strip()
+    assert "Traceback" not in output
+    error_lines = [line for line in output.splitlines() if str(port) in line]
+    assert len(error_lines) == 1, output
