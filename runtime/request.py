@@ -251,9 +251,15 @@ class Request:
         """The percent-decoded path, without the query string."""
         path = self._path
         if path is None:
-            self._split_target()
-            path = self._path
-            assert path is not None
+            target = self.target
+            if b"?" in target or b"%" in target or target[:1] != b"/":
+                self._split_target()
+                path = self._path
+                assert path is not None
+            else:  # the common case: a plain path, no query
+                path = self._path = target.decode("utf-8", "replace")
+                self._raw_path = target
+                self._query_string = ""
         return path
 
     @property
@@ -324,16 +330,16 @@ class Request:
         """Read the whole body into ``request.body`` (once); 413 past REQUEST_MAX_SIZE."""
         if self._body_received:
             return self.body
+        channel = self.body_channel
+        if channel._eof and not channel._chunks and channel._error is None:
+            self._body_received = True  # no body (or already set): no header or config lookups
+            return self.body
         limit: int = _config_value(self.app, "REQUEST_MAX_SIZE", DEFAULT_MAX_SIZE)
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(
                 f"Request body of {declared} bytes is over REQUEST_MAX_SIZE ({limit} bytes)"
             )
-        channel = self.body_channel
-        if channel.at_eof and channel._error is None:
-            self._body_received = True
-            return self.body
         parts: list[bytes] = []
         size = 0
         while True:

@@ -424,8 +424,15 @@ class Router:
 
     @staticmethod
     def _convert(route: Route, match: re.Match[str]) -> dict[str, Any] | None:
+        converters = route._converters
+        if len(converters) == 1:
+            name, ptype = converters[0]
+            try:
+                return {name: ptype.convert(match.group(1))}
+            except (ValueError, OverflowError):
+                return None
         params: dict[str, Any] = {}
-        for (name, ptype), text in zip(route._converters, match.groups(), strict=True):
+        for (name, ptype), text in zip(converters, match.groups(), strict=True):
             try:
                 params[name] = ptype.convert(text)
             except (ValueError, OverflowError):  # e.g. 2023-02-30 for ymd
