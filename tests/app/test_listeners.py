@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from runtime import App, Blueprint, text
 from runtime.config import Config
 from runtime.lifecycle import (
     TEARDOWN_EVENTS,
@@ -24,6 +25,7 @@ from runtime.lifecycle import (
     run_listeners_sync,
 )
 from runtime.signals import SignalRouter
+from runtime.testing import AsyncTestClient
 
 ALL_EVENTS = [
     "main_process_start",
@@ -450,3 +452,230 @@ async def test_main_process_errors_are_not_reported() -> None:
         await run_listeners(app, "main_process_start")
     await asyncio.sleep(0)
     assert reported == []
+
+
+# ==================================================================================================
+# Through the public App / Blueprint facade (seed scenarios of lifecycle.md)
+# ==================================================================================================
+
+_names = iter(range(10**6))
+
+
+def new_app(prefix: str = "Listeners") -> App:
+    return App(f"{prefix}{next(_names)}")
+
+
+def tracer(ran: list[str], label: str) -> Callable[..., Any]:
+    async def listener(app: Any) -> None:
+        ran.append(label)
+
+    listener.__name__ = label
+    return listener
+
+
+def declare_priority_example(event: str, attach_first: bool) -> tuple[App, list[str]]:
+    """lifecycle.md 7.2, with the blueprint attached before or after the app's listeners."""
+    ran: list[str] = []
+    app, bp = new_app("Ordering"), Blueprint(f"ordering_bp{next(_names)}")
+    if attach_first:
+        app.blueprint(bp)
+    app_short, bp_short = getattr(app, event), getattr(bp, event)
+    app_short(tracer(ran, "first"))
+    app.listener(event, priority=2)(tracer(ran, "second"))
+    app_short(priority=3)(tracer(ran, "third"))
+    bp_short(tracer(ran, "bp_first"))
+    bp.listener(event, priority=2)(tracer(ran, "bp_second"))
+    bp_short(priority=3)(tracer(ran, "bp_third"))
+    app_short(tracer(ran, "fourth"))
+    if not attach_first:
+        app.blueprint(bp)
+    return app, ran
+
+
+SEED_FORWARD = ["third", "bp_third", "second", "bp_second", "first", "fourth", "bp_first"]
+
+
+@pytest.mark.parametrize("attach_first", [False, True], ids=["attach-after", "attach-before"])
+async def test_seed_priority_example(attach_first: bool) -> None:
+    app, ran = declare_priority_example("before_server_start", attach_first)
+    stop_app, stop_ran = declare_priority_example("before_server_stop", attach_first)
+    async with AsyncTestClient(app):
+        assert ran == SEED_FORWARD
+    async with AsyncTestClient(stop_app):
+        assert stop_ran == []
+    assert stop_ran == SEED_FORWARD[::-1]
+    assert stop_ran == ["bp_first", "fourth", "first", "bp_second", "second", "bp_third", "third"]
+
+
+@pytest.mark.parametrize("event", ALL_EVENTS)
+def test_every_event_has_a_shorthand_bare_called_and_with_priority(
+    event: str, loop: asyncio.AbstractEventLoop
+) -> None:
+    app = new_app()
+    ran: list[str] = []
+
+    def make(label: str) -> Callable[..., Any]:
+        def listener(app: Any, **kwargs: Any) -> None:
+            ran.append(label)
+
+        return listener
+
+    shorthand = getattr(app, event)
+    bare = make("bare")
+    assert shorthand(bare) is bare
+    shorthand()(make("called"))
+    shorthand(priority=3)(make("priority"))
+    app.register_listener(make("register"), event)
+    app.register_listener(make("register-priority"), event, priority=5)
+    app.listener(event)(make("generic"))
+    app.listener(make("generic-call"), event)
+    getattr(Blueprint(f"bp{next(_names)}"), event)(make("unattached-bp"))
+    run_listeners_sync(app, event, loop)
+    forward = ["register-priority", "priority", "bare", "called", "register", "generic"]
+    forward.append("generic-call")
+    assert ran == (forward[::-1] if ListenerEvent(event) in TEARDOWN_EVENTS else forward)
+
+
+def test_bare_listener_decorator_without_event_is_an_error() -> None:
+    app = new_app()
+    with pytest.raises(TypeError, match="before_server_start"):
+
+        @app.listener  # type: ignore[call-overload]
+        def oops(app: Any) -> None: ...
+
+
+def test_registration_errors_through_the_app() -> None:
+    app, bp = new_app(), Blueprint(f"bp{next(_names)}")
+    with pytest.raises(ValueError, match="Valid events: main_process_start"):
+        app.register_listener(lambda app: None, "before_server_begin")
+    with pytest.raises(ValueError, match="before_server_begin"):
+        bp.listener("before_server_begin")(lambda app: None)
+
+    def three(a: Any, b: Any, c: Any) -> None: ...
+
+    with pytest.raises(TypeError, match=r"three.*f\(app\), f\(app, loop\)"):
+        app.before_server_start(three)
+    with pytest.raises(TypeError, match="three"):
+        bp.after_server_stop(three)
+
+
+async def test_injection_and_sequencing_through_the_test_client() -> None:
+    app = new_app()
+    seen: list[Any] = []
+
+    @app.before_server_start
+    async def only_app(app_: Any) -> None:
+        seen.append(("only_app", app_ is app))
+        await asyncio.sleep(0.01)
+        seen.append(("only_app", "done"))
+
+    @app.before_server_start
+    def with_loop(app_: Any, loop: asyncio.AbstractEventLoop) -> None:
+        seen.append(("with_loop", loop.is_running()))
+
+    @app.after_server_start
+    async def pool(app_: Any) -> None:
+        app_.ctx.pool = "open"
+
+    @app.get("/")
+    async def home(request: Any) -> Any:
+        return text(request.app.ctx.pool)
+
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/")).text == "open"
+    assert seen == [("only_app", True), ("only_app", "done"), ("with_loop", True)]
+
+
+def test_main_and_reload_events_with_changed_through_the_app(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    app = new_app()
+    got: list[Any] = []
+
+    @app.after_reload_trigger
+    def reloaded(app: Any, changed: set[str]) -> None:
+        got.append(sorted(changed))
+
+    @app.main_process_start
+    async def started(app: Any, loop: asyncio.AbstractEventLoop) -> None:
+        got.append(asyncio.get_running_loop() is loop)
+
+    run_listeners_sync(app, "main_process_start", loop)
+    run_listeners_sync(app, "after_reload_trigger", loop, changed={"/b.py", "/a.py"})
+    assert got == [True, ["/a.py", "/b.py"]]
+
+
+async def test_seed_nine_listener_sequence_in_one_worker() -> None:
+    """lifecycle.md 7.3, the per-worker part (the server issue runs it in real processes)."""
+    app = new_app("Demo")
+    log: list[str] = []
+
+    def make(n: int) -> Callable[..., Any]:
+        async def listener(app: Any, loop: Any) -> None:
+            log.append(f"listener_{n}")
+
+        return listener
+
+    app.main_process_start(make(0))
+    app.listener("before_server_start")(make(1))
+    app.before_server_start(make(2))
+    app.listener("after_server_start")(make(3))
+    app.after_server_start(make(4))
+    app.listener("before_server_stop")(make(5))
+    app.before_server_stop(make(6))
+    app.listener("after_server_stop")(make(7))
+    app.after_server_stop(make(8))
+    app.main_process_stop(make(9))
+    async with AsyncTestClient(app):
+        log.append("serving")
+    assert log == [
+        "listener_1",
+        "listener_2",
+        "listener_3",
+        "listener_4",
+        "serving",
+        "listener_6",
+        "listener_5",
+        "listener_8",
+        "listener_7",
+    ]
+
+
+async def test_listener_added_to_an_attached_blueprint_applies_at_once() -> None:
+    app, bp = new_app(), Blueprint(f"late{next(_names)}")
+    app.blueprint(bp)
+    ran: list[str] = []
+    bp.before_server_start(tracer(ran, "late"))
+    app.before_server_start(tracer(ran, "app"))
+    async with AsyncTestClient(app):
+        pass
+    assert ran == ["app", "late"]
+
+
+async def test_server_signal_handlers_and_listeners_are_ordered_together_on_the_app() -> None:
+    app = new_app()
+    ran: list[str] = []
+
+    @app.before_server_stop
+    async def listener(app: Any) -> None:
+        ran.append("listener")
+
+    @app.signal("server.shutdown.before", priority=1)
+    async def via_signal(app: Any, loop: Any) -> None:
+        ran.append("signal")
+
+    async with AsyncTestClient(app):
+        pass
+    assert ran == ["listener", "signal"]  # teardown: exact reverse, higher priority last
+
+
+async def test_startup_failure_propagates_out_of_the_test_client() -> None:
+    app = new_app()
+
+    @app.before_server_start
+    def broken(app: Any) -> None:
+        raise RuntimeError("cannot open pool")
+
+    with pytest.raises(RuntimeError, match="cannot open pool"):
+        async with AsyncTestClient(app):
+            pass

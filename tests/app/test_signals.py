@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from runtime import App, Blueprint, Request, json, text
 from runtime.config import Config
 from runtime.exceptions import InvalidSignal, SignalNotFound
 from runtime.lifecycle import ListenerEvent, ListenerRegistry, run_listeners
@@ -25,6 +26,7 @@ from runtime.signals import (
     is_reported,
     parse_signal_name,
 )
+from runtime.testing import AsyncTestClient
 
 
 def stand_in(**config: Any) -> Any:
@@ -656,3 +658,237 @@ async def test_waiting_on_a_server_event() -> None:
     await run_listeners(app, "after_server_start")
     got = await waiter
     assert got["app"] is app and got["loop"] is asyncio.get_running_loop()
+
+
+# ==================================================================================================
+# Through the public App / Blueprint facade (seed scenarios of signals.md)
+# ==================================================================================================
+
+_names = iter(range(10**6))
+
+
+async def settle() -> None:
+    """Let freshly created tasks (bp.event starts one waiter task per app) reach their await."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def new_app(**config: Any) -> App:
+    app = App(f"Signals{next(_names)}")
+    app.config.update(config)
+    return app
+
+
+async def test_seed_simplified_dynamic_signal(capsys: pytest.CaptureFixture[str]) -> None:
+    app = new_app()
+
+    @app.signal("<thing>")
+    async def any_simple_signal(**kwargs: Any) -> None:
+        print("foobar signal received")
+        print(kwargs)
+
+    @app.route("/")
+    async def home(request: Request) -> Any:
+        await request.app.dispatch("foobar")
+        return json({"hello": "world"})
+
+    async with AsyncTestClient(app) as client:
+        response = await client.get("/")
+    assert response.json() == {"hello": "world"}
+    assert capsys.readouterr().out == "foobar signal received\n{'thing': 'foobar'}\n"
+
+
+async def test_seed_ping() -> None:
+    app = new_app()
+    ran: list[str] = []
+
+    @app.signal("ping")
+    async def on_ping() -> None:
+        ran.append("ping")
+
+    task = await app.dispatch("ping")
+    await asyncio.wait_for(task, 5)
+    assert await app.dispatch("ping", inline=True) is None
+    assert ran == ["ping", "ping"]
+
+
+async def test_registration_forms_on_app_and_blueprint() -> None:
+    app = new_app()
+    bp = Blueprint(f"billing{next(_names)}")
+    got: list[Any] = []
+
+    class Events(Enum):
+        PAID = "billing.invoice.paid"
+
+    @app.signal("order.item.<item_id:int>")
+    async def on_item(item_id: int, **context: Any) -> None:
+        got.append(("item", item_id, context))
+
+    @app.signal("audit.entry.write", priority=10)
+    async def audit_first(**context: Any) -> None:
+        got.append("audit-first")
+
+    app.add_signal(lambda **context: got.append("audit-second"), "audit.entry.write")
+
+    @bp.signal(Events.PAID)
+    async def mark_paid(invoice_id: int) -> None:
+        got.append(("paid", invoice_id))
+
+    app.add_signal(None, "report.batch.done")
+    app.blueprint(bp)
+
+    await app.dispatch("order.item.5", context={"qty": 2}, inline=True)
+    await app.dispatch("audit.entry.write", inline=True)
+    await app.dispatch(Events.PAID, context={"invoice_id": 7}, inline=True)
+    assert await app.dispatch("report.batch.done", inline=True) is None
+    assert got == [
+        ("item", 5, {"qty": 2}),
+        "audit-first",
+        "audit-second",
+        ("paid", 7),
+    ]
+    with pytest.raises(InvalidSignal, match="reserved namespace"):
+        app.add_signal(None, "http.request.start")
+    with pytest.raises(InvalidSignal, match="2 parts"):
+        bp.signal("foo.bar")(lambda **kw: None)
+
+
+async def test_condition_and_exclusive_through_the_app() -> None:
+    app = new_app()
+    ran: list[str] = []
+    app.add_signal(lambda: ran.append("A"), "c.t.e")
+    app.signal("c.t.e", condition={"x": "1"})(lambda: ran.append("B"))
+    app.signal("c.t.e", condition={"x": "1"}, exclusive=False)(lambda: ran.append("C"))
+    await app.dispatch("c.t.e", inline=True)
+    await app.dispatch("c.t.e", inline=True, condition={"x": "1"})
+    assert ran == ["A", "C", "B", "C"]
+
+
+async def test_blueprint_dispatch_and_event() -> None:
+    app = new_app()
+    bp, other = Blueprint(f"bp{next(_names)}"), Blueprint(f"other{next(_names)}")
+    ran: list[str] = []
+    bp.signal("b.p.x")(lambda **kw: ran.append("bp"))
+    other.signal("b.p.x")(lambda **kw: ran.append("other"))
+    app.signal("b.p.x")(lambda **kw: ran.append("app"))
+    app.blueprint(bp)
+    app.blueprint(other)
+
+    await bp.dispatch("b.p.x", inline=True)
+    assert ran == ["bp"]
+    ran.clear()
+    await app.dispatch("b.p.x", inline=True)
+    assert ran == ["app", "bp", "other"]  # blueprint handlers register when attached
+
+    # bp.event resolves on bp.dispatch and on an unconditioned app.dispatch ...
+    waiter = asyncio.create_task(bp.event("b.p.x", timeout=5))
+    await settle()
+    await bp.dispatch("b.p.x", context={"n": 1}, inline=True)
+    assert await waiter == {"n": 1}
+    waiter = asyncio.create_task(bp.event("b.p.x", timeout=5))
+    await settle()
+    await app.dispatch("b.p.x", context={"n": 2}, inline=True)
+    assert await waiter == {"n": 2}
+    # ... while app.event is not woken by bp.dispatch
+    app_waiter = asyncio.create_task(app.event("b.p.x", timeout=5))
+    await settle()
+    await bp.dispatch("b.p.x", inline=True)
+    await settle()
+    assert not app_waiter.done()
+    await app.dispatch("b.p.x", context={"n": 3}, inline=True)
+    assert await app_waiter == {"n": 3}
+    with pytest.raises(TimeoutError):
+        await bp.event("b.p.x", timeout=0.01)
+
+
+async def test_app_event_copy_timeout_and_autoregister() -> None:
+    app = new_app()
+    app.add_signal(None, "w.a.it")
+    waiter = asyncio.create_task(app.event("w.a.it"))
+    await asyncio.sleep(0)
+    context = {"k": "v"}
+    await app.dispatch("w.a.it", context=context, inline=True)
+    await app.dispatch("w.a.it", context={"k": "second"}, inline=True)
+    got = await waiter
+    assert got == context and got is not context
+    with pytest.raises(SignalNotFound, match=r"no\.such\.thing"):
+        await app.event("no.such.thing", timeout=1)
+    with pytest.raises(TimeoutError):
+        await app.event("w.a.it", timeout=0.01)
+    auto = new_app(EVENT_AUTOREGISTER=True)
+    waiter = asyncio.create_task(auto.event("made.up.event", timeout=5))
+    await asyncio.sleep(0)
+    await auto.dispatch("made.up.event", context={"ok": True}, inline=True)
+    assert await waiter == {"ok": True}
+
+
+async def test_exceptions_are_reported_once_through_report_exception() -> None:
+    app = new_app()
+    reports: list[tuple[Any, BaseException]] = []
+    reported = asyncio.Event()
+
+    @app.report_exception
+    async def collect(app_: Any, exception: BaseException) -> None:
+        reports.append((app_, exception))
+        reported.set()
+
+    @app.signal("fail.in.handler")
+    async def failing() -> None:
+        raise LookupError("signal failed")
+
+    @app.get("/")
+    async def home(request: Request) -> Any:
+        await request.app.dispatch("fail.in.handler", inline=True)
+        return text("unreachable")
+
+    async with AsyncTestClient(app) as client:
+        response = await client.get("/")
+        await asyncio.wait_for(reported.wait(), 5)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert response.status_code == 500
+    assert len(reports) == 1
+    assert reports[0][0] is app and str(reports[0][1]) == "signal failed"
+
+
+async def test_builtin_http_signals_in_process_order() -> None:
+    app = new_app()
+    seen: list[str] = []
+
+    @app.signal("http.lifecycle.<step>")
+    async def lifecycle(step: str, **context: Any) -> None:
+        seen.append(f"lifecycle.{step}")
+
+    @app.signal(Event.HTTP_ROUTING_BEFORE)
+    async def routing_before(request: Request) -> None:
+        seen.append("routing.before")
+
+    @app.signal(Event.HTTP_ROUTING_AFTER)
+    async def routing_after(request: Request, route: Any, kwargs: Any, handler: Any) -> None:
+        seen.append("routing.after")
+
+    @app.signal(Event.HTTP_HANDLER_BEFORE)
+    async def handler_before(request: Request) -> None:
+        seen.append("handler.before")
+
+    @app.signal(Event.HTTP_HANDLER_AFTER)
+    async def handler_after(request: Request) -> None:
+        seen.append("handler.after")
+
+    @app.get("/")
+    async def home(request: Request) -> Any:
+        seen.append("handler")
+        return text("ok")
+
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/")).text == "ok"
+    assert seen == [
+        "lifecycle.request",
+        "lifecycle.handle",
+        "routing.before",
+        "routing.after",
+        "handler.before",
+        "handler",
+        "handler.after",
+        "lifecycle.response",
+    ]
