@@ -100,6 +100,9 @@ def run(app: App, options: RunOptions, *, console: Console | None = None) -> int
     except OSError as exc:  # the server reports bind errors itself; this is the safety net
         log.error_logger.error("Cannot serve on %s: %s", options.url, exc.strerror or exc)
         return 1
+    except Exception as exc:  # a start-up listener raised: it was logged with its traceback
+        log.error_logger.error("Start-up failed: %s: %s", type(exc).__name__, exc)
+        return 1
 
 
 # --- app.run() ---------------------------------------------------------------------------------

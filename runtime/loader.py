@@ -279,6 +279,11 @@ def load_app(ref: AppRef) -> App:
                 "instance. Please provide a path to a global instance of App(), or a callable that "
                 f"will return an App() instance.{also}"
             )
+        if ref.text is not None and ":" not in ref.text and ref.text == f"{label}.{attr}":
+            raise LoadError(
+                f"No module named {ref.text} found.\n  (and module {label!r} has no attribute "
+                f"{attr!r}){also}\n{HINTS}"
+            )
         raise LoadError(f"Module {label!r} has no attribute {attr!r}.{also}\n{HINTS}")
     if ref.factory or inspect.isfunction(value):
         value = _call_factory(ref, name, value)
