@@ -6,7 +6,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import ReloaderProcess
+from reload_helpers import ReloaderProcess
 
 
 def test_start_listener_runs_in_the_reloader_and_module_files_are_watched(

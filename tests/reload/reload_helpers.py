@@ -1,0 +1,197 @@
+"""Helpers for the reload tests: a reloader process run for real, read line by line."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def has_reload_listeners() -> bool:
+    """The App facade with the four reload listener decorators exists (issue 2)."""
+    try:
+        from runtime.app import App
+    except ImportError:
+        return False
+    return all(
+        hasattr(App, name)
+        for name in (
+            "reload_process_start",
+            "before_reload_trigger",
+            "after_reload_trigger",
+            "reload_process_stop",
+        )
+    )
+
+
+# The app module: the real App when it exists, else a stand-in with the same four decorators,
+# run by a stand-in listener runner (see RUNNER).
+APP_MODULE = textwrap.dedent(
+    """
+    import json, os
+
+    import helpers
+
+    def emit(**kw):
+        print(json.dumps({"pid": os.getpid(), **kw}), flush=True)
+
+    try:
+        from runtime.app import App
+        app = App("ReloadTest")
+        FAKE = False
+    except ImportError:
+        FAKE = True
+
+        class App:
+            def __init__(self, name):
+                self.listeners = {}
+
+            def _register(self, event):
+                def deco(fn):
+                    self.listeners.setdefault(event, []).append(fn)
+                    return fn
+                return deco
+
+            def __getattr__(self, event):
+                return self._register(event)
+
+        app = App("ReloadTest")
+
+    VERSION = 1
+
+    @app.reload_process_start
+    def started(app):
+        emit(event="reload_process_start")
+
+    @app.before_reload_trigger
+    def before(app):
+        emit(event="before_reload_trigger")
+
+    @app.after_reload_trigger
+    async def after(_, changed):
+        emit(event="after_reload_trigger", changed=sorted(changed))
+
+    @app.reload_process_stop
+    def stopped(app):
+        emit(event="reload_process_stop")
+    """
+)
+
+RUNNER = textwrap.dedent(
+    """
+    import asyncio, inspect, json, os, sys
+    sys.path.insert(0, os.getcwd())
+    from runtime.loader import AppRef
+    from runtime.supervisor.reloader import reloader_main
+
+    def send(request):
+        print(json.dumps({"pid": os.getpid(), "event": "request",
+                          "changed": list(request.changed), "all_workers": request.all_workers,
+                          "names": list(request.names)}), flush=True)
+
+    def ready(watch_set):
+        print(json.dumps({"pid": os.getpid(), "event": "watching",
+                          "files": sorted(watch_set.module_files)}), flush=True)
+
+    ref = AppRef(module="app", cwd=os.getcwd())
+    kwargs = {}
+    try:
+        import app as app_module
+    except Exception:
+        app_module = None  # reloader_main loads it itself and reports the error
+    if app_module is not None and app_module.FAKE:
+        def run(app, event, loop, changed):
+            for fn in app.listeners.get(event, []):
+                result = fn(app, changed=changed) if changed is not None else fn(app)
+                if inspect.isawaitable(result):
+                    loop.run_until_complete(result)
+        kwargs = {"app": app_module.app, "run_listeners": run}
+    sys.exit(reloader_main(ref, send, reload_dirs=sys.argv[1:], on_watching=ready, **kwargs))
+    """
+)
+
+
+class ReloaderProcess:
+    """A reloader subprocess whose JSON stdout lines are read with deadlines."""
+
+    def __init__(self, cwd: Path, reload_dirs: list[str]) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "run_reloader.py", *reload_dirs],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buf = b""
+        self.lines: list[dict[str, Any]] = []
+
+    def _read_line(self, deadline: float) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            record: dict[str, Any] = json.loads(line)
+        except ValueError:
+            return {"event": "text", "text": line.decode(errors="replace")}
+        self.lines.append(record)
+        return record
+
+    def wait_for(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._read_line(deadline)
+            if record is None:
+                raise AssertionError(f"no {event!r} within {timeout}s; saw {self.lines}")
+            if record.get("event") == event:
+                return record
+
+    def collect(self, seconds: float) -> list[dict[str, Any]]:
+        """Every record that arrives within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        got = []
+        while (record := self._read_line(deadline)) is not None:
+            got.append(record)
+        return got
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._sel.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return (
+            self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+        )
