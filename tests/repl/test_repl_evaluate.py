@@ -1,0 +1,134 @@
+"""The evaluator: console semantics, top-level await, errors, cancellation on both runners."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from repl.evaluate import Evaluator, LoopRunner, ThreadRunner, is_complete, split_statements
+
+
+async def test_last_expression_is_the_value_and_underscore_keeps_it() -> None:
+    ev = Evaluator({})
+    outcome = await ev.run("x = 20\nx + 1")
+    assert outcome.ok and outcome.has_value and outcome.value == 21
+    assert ev.namespace["_"] == 21
+    outcome = await ev.run("_ * 2")
+    assert outcome.value == 42
+
+
+async def test_statements_without_value_and_none_are_not_shown() -> None:
+    ev = Evaluator({})
+    assert not (await ev.run("y = 1")).has_value
+    assert not (await ev.run("None")).has_value
+    assert not (await ev.run("print")).error
+
+
+async def test_top_level_await_and_awaitable_results_are_awaited() -> None:
+    ev = Evaluator({})
+    assert (await ev.run("import asyncio\nawait asyncio.sleep(0, result=5)")).value == 5
+    await ev.run("async def f():\n    return 'awaited'\n")
+    outcome = await ev.run("f()")  # a coroutine value is awaited before it is shown
+    assert outcome.value == "awaited"
+    outcome = await ev.run("asyncio.ensure_future(f())")
+    assert outcome.value == "awaited"
+
+
+async def test_multi_line_blocks_with_await_inside() -> None:
+    ev = Evaluator({})
+    source = (
+        "import asyncio\ntotal = 0\nfor i in range(3):\n    total += await asyncio.sleep(0, i)\n"
+    )
+    await ev.run(source)
+    assert ev.namespace["total"] == 3
+
+
+async def test_exception_is_an_outcome_with_a_traceback_without_evaluator_frames() -> None:
+    ev = Evaluator({})
+    await ev.run("def boom():\n    raise KeyError('nope')\n")
+    outcome = await ev.run("boom()")
+    assert not outcome.ok and isinstance(outcome.error, KeyError)
+    text = outcome.format_error()
+    assert "KeyError: 'nope'" in text and "in boom" in text
+    assert "evaluate.py" not in text
+
+
+async def test_syntax_error_is_reported() -> None:
+    outcome = await Evaluator({}).run("1 +")
+    assert isinstance(outcome.error, SyntaxError)
+    assert "SyntaxError" in outcome.format_error()
+
+
+async def test_system_exit_becomes_an_exit_code() -> None:
+    ev = Evaluator({})
+    assert (await ev.run("raise SystemExit")).exit_code == 0
+    assert (await ev.run("raise SystemExit(3)")).exit_code == 3
+    assert (await ev.run("raise SystemExit('bye')")).exit_code == 1
+
+
+async def test_after_statement_hooks_run() -> None:
+    ev = Evaluator({})
+    seen: list[int] = []
+
+    async def hook() -> None:
+        seen.append(1)
+
+    ev.after_statement.append(hook)
+    await ev.run("1")
+    assert seen == [1]
+
+
+def test_split_statements_and_is_complete() -> None:
+    source = "x = 1; x + 1\n@staticmethod\ndef f():\n    return 1\n\nawait g()\n"
+    assert split_statements(source) == [
+        "x = 1",
+        "x + 1",
+        "@staticmethod\ndef f():\n    return 1",
+        "await g()",
+    ]
+    assert is_complete("await g()")
+    assert not is_complete("for i in x:")
+    assert not is_complete("(1,")
+
+
+async def test_loop_runner_cancel_stops_only_the_statement() -> None:
+    runner = LoopRunner(Evaluator({}))
+    task = asyncio.create_task(runner.run("import asyncio\nawait asyncio.sleep(30)"))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    runner.cancel()
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.cancelled and time.monotonic() - started < 2
+    assert (await runner.run("1 + 1")).value == 2
+
+
+async def test_thread_runner_runs_off_the_calling_loop_and_cancels() -> None:
+    runner = ThreadRunner(Evaluator({}))
+    try:
+        outcome = await runner.run("import threading\nthreading.current_thread().name")
+        assert outcome.value == "vivace-console"
+        task = asyncio.create_task(runner.run("import asyncio\nawait asyncio.sleep(30)"))
+        await asyncio.sleep(0.1)
+        runner.cancel()
+        assert (await asyncio.wait_for(task, 5)).cancelled
+        # blocking code: interrupted by an async exception a moment later
+        task = asyncio.create_task(runner.run("import time\nfor _ in range(300): time.sleep(0.1)"))
+        await asyncio.sleep(0.2)
+        runner.cancel()
+        assert (await asyncio.wait_for(task, 5)).cancelled
+        assert (await runner.run("2 * 21")).value == 42
+    finally:
+        runner.close()
+    assert not runner.thread.is_alive()
+
+
+@pytest.mark.parametrize("source", ["exit()", "quit(2)"])
+async def test_console_exit_objects(source: str) -> None:
+    from repl.namespace import ExitConsole
+
+    ns = {"exit": ExitConsole("exit", "stop"), "quit": ExitConsole("quit", "stop")}
+    outcome = await Evaluator(ns).run(source)
+    assert outcome.exit_code == (0 if source == "exit()" else 2)
+    assert repr(ns["exit"]) == "Use exit() or Ctrl+D to stop"

@@ -1,0 +1,111 @@
+"""The editor with scripted keys: prompt_toolkit pipe input and DummyOutput."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from repl.evaluate import Outcome
+from repl.ui import ConsoleUI, history_path, routed_output
+
+
+@pytest.fixture
+def pipe() -> Iterator[PipeInput]:
+    with create_pipe_input() as inp:
+        yield inp
+
+
+def _ui(pipe: PipeInput, tmp_path: Path, ns: dict[str, Any] | None = None) -> ConsoleUI:
+    namespace = ns if ns is not None else {}
+    return ConsoleUI(
+        lambda: namespace,
+        toolbar=lambda: "toolbar",
+        history_file=tmp_path / "history",
+        input=pipe,
+        output=DummyOutput(),
+    )
+
+
+async def test_read_returns_a_line_and_keeps_history(pipe: PipeInput, tmp_path: Path) -> None:
+    ui = _ui(pipe, tmp_path)
+    pipe.send_text("1 + 1\r")
+    assert await asyncio.wait_for(ui.read(), 10) == "1 + 1"
+    assert "+1 + 1" in (tmp_path / "history").read_text()
+
+
+async def test_multi_line_input(pipe: PipeInput, tmp_path: Path) -> None:
+    ui = _ui(pipe, tmp_path)
+    pipe.send_text("for i in range(2):\rx = i\r\r")  # the editor indents
+    text = await asyncio.wait_for(ui.read(), 10)
+    assert text.splitlines() == ["for i in range(2):", "    x = i"]
+
+
+async def test_ctrl_c_clears_the_line_and_ctrl_d_ends(pipe: PipeInput, tmp_path: Path) -> None:
+    ui = _ui(pipe, tmp_path)
+    pipe.send_text("abc\x03")
+    pipe.send_text("2\r")
+    assert await asyncio.wait_for(ui.read(), 10) == "2"
+    pipe.send_text("\x04")
+    with pytest.raises(EOFError):
+        await asyncio.wait_for(ui.read(), 10)
+
+
+async def test_keys_while_a_statement_runs(pipe: PipeInput, tmp_path: Path) -> None:
+    ui = _ui(pipe, tmp_path)
+    interrupted = asyncio.Event()
+    with ui.interruptible(interrupted.set):
+        pipe.send_text("ab")
+        pipe.send_text("\x03")
+        await asyncio.wait_for(interrupted.wait(), 10)
+    pipe.send_text("c\r")  # typed ahead keys are kept for the next prompt
+    assert await asyncio.wait_for(ui.read(), 10) == "abc"
+
+
+async def test_show_values_errors_and_plain_types(pipe: PipeInput, tmp_path: Path) -> None:
+    class Plain:
+        def __repr__(self) -> str:
+            return "plain\nrepr"
+
+    written: list[str] = []
+    ui = ConsoleUI(lambda: {}, input=pipe, output=DummyOutput(), plain_types=(Plain,))
+    ui.output.write_raw = written.append  # type: ignore[method-assign]
+    ui.show(Outcome(value=Plain(), has_value=True))
+    assert written == ["plain\r\nrepr\r\n"]
+    ui.show(Outcome(cancelled=True))
+    assert "KeyboardInterrupt" in written[-1]
+    ui.show(Outcome(value=[1, 2], has_value=True))
+    ui.show(Outcome(error=ValueError("x")))
+
+
+def test_history_path_is_per_project_with_an_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIVACE_HISTORY_FILE", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    one = history_path(tmp_path / "a")
+    two = history_path(tmp_path / "b")
+    assert one != two and one.parent == tmp_path / "vivace" / "history"
+    assert one.name.startswith("a-")
+    monkeypatch.setenv("VIVACE_HISTORY_FILE", str(tmp_path / "h"))
+    assert history_path(tmp_path / "a") == tmp_path / "h"
+
+
+def test_routed_output_moves_terminal_logging_handlers_and_restores_them() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stdout)
+    logger = logging.getLogger("vivace.test.routed")
+    logger.addHandler(handler)
+    try:
+        with routed_output() as proxy:
+            assert proxy is not None and handler.stream is proxy and sys.stdout is proxy
+        assert handler.stream is sys.stdout
+    finally:
+        logger.removeHandler(handler)

@@ -1,0 +1,134 @@
+"""workers / restart / scale / logs / eval through the Control contract, from the console thread."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import operator
+from typing import Any
+
+import pytest
+from conftest import FakeControl
+
+from repl.session import Console, run_scripted
+from runtime.app import App
+from runtime.loader import AppRef
+from runtime.options import RunOptions
+
+
+def _options() -> RunOptions:
+    return RunOptions(target=AppRef(module="demo_app", attr="app"))
+
+
+async def _console(control: Any) -> Console:
+    app = App("Demo")
+    app.repl_ctx.add(7, name="seven", desc="a user name")
+    return Console(app, control, _options(), exit_hint="stop the server")
+
+
+async def test_namespace_commands_run_on_the_main_loop_from_the_console_thread() -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    console = await _console(control)
+    try:
+
+        async def value(source: str) -> Any:
+            outcome = await console.run(source)
+            assert outcome.ok, outcome.format_error()
+            return outcome.value
+
+        table = repr(await value("workers"))
+        assert "Vivace-Server-0-0" in table and "ACKED" in table and "1/1 server workers" in table
+        assert "Vivace-Main" not in table
+        assert await value("workers['Vivace-Server-0-0'].pid") == 101
+        assert await value("workers[0].name") == "Vivace-Server-0-0"
+        summary = await value("restart()")
+        assert summary == "restart: Vivace-Server-0-0 ready in 1 ms"
+        again = await value("await restart('Vivace-Server-0-0')")
+        assert again.startswith("restart")
+        assert await value("workers[0].pid") == 201
+        assert await value("scale(3)") == "scale -> 3"
+        assert await value("len([w for w in workers if w.row.kind == 'server'])") == 3
+        await value("scale(1)")
+        assert await value("workers['Vivace-Server-0-0'].eval('name')") == "Vivace-Server-0-0"
+        console.namespace["add"] = operator.add
+        assert await value("await workers[0].call(add, 2, 3)") == 5
+        assert "Vivace-Server-0-0 | b" in await value("logs.tail()")
+        await value("logs.mute('x')")
+        assert control.logs.muted == ["x"]
+        assert await value("seven") == 7
+        await value("manage('Job', print, {'x': 1}, transient=True)")
+        assert control.calls == [("manage", ("Job", print, {"x": 1}, {"transient": True}))]
+        assert "custom" in repr(await value("workers"))
+        await value("stop()")
+        assert control.stopped
+    finally:
+        console.close()
+
+
+async def test_bad_names_and_values_say_what_to_do() -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    console = await _console(control)
+    try:
+        outcome = await console.run("workers['nope']")
+        assert isinstance(outcome.error, KeyError) and "running: Vivace-Server-0-0" in str(
+            outcome.error
+        )
+        outcome = await console.run("scale(0)")
+        assert isinstance(outcome.error, ValueError) and ">= 1" in str(outcome.error)
+        outcome = await console.run("restart('Vivace-Nope-0')")
+        assert isinstance(outcome.error, LookupError)
+    finally:
+        console.close()
+
+
+async def test_toolbar_shows_app_url_ready_and_progress() -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    console = await _console(control)
+    try:
+        text = "".join(part[1] for part in console.toolbar())
+        assert "Demo" in text and control.url in text and "1/1 ready" in text
+
+        class Progress:
+            def __init__(self, text: str | None) -> None:
+                self.text = text
+
+        control.table["Vivace-Server-0-0"]["state"] = "RESTARTING"
+        for cb in control.listeners:
+            cb(Progress("reloading: app.py"))
+        text = "".join(part[1] for part in console.toolbar())
+        assert "0/1 ready" in text and "reloading: app.py" in text and "refresh()" in text
+    finally:
+        console.close()
+
+
+@pytest.mark.parametrize(
+    ("commands", "code", "out", "err"),
+    [
+        (["1 + 1", "x = 5; x * 2", "workers[0].pid"], 0, "2\n10\n101\n", ""),
+        (["1/0", "'still runs'"], 1, "'still runs'\n", "ZeroDivisionError"),
+        (["exit(4)", "'not reached'"], 4, "", ""),
+        (["1 +"], 1, "", "SyntaxError"),
+    ],
+)
+async def test_scripted_mode_prints_plain_results_and_exit_codes(
+    commands: list[str], code: int, out: str, err: str
+) -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    stdout, stderr = io.StringIO(), io.StringIO()
+    result = await run_scripted(
+        App("Demo"), control, _options(), commands=commands, stdout=stdout, stderr=stderr
+    )
+    assert result == code
+    assert stdout.getvalue() == out
+    assert err in stderr.getvalue()
+    assert "\x1b" not in stdout.getvalue() + stderr.getvalue()
+
+
+async def test_scripted_mode_reads_statements_from_a_stream() -> None:
+    stdout = io.StringIO()
+    source = io.StringIO(
+        "def f(x):\n    return x * 3\n\nf(2)\nimport asyncio\nawait asyncio.sleep(0, 'a')\n"
+    )
+    code = await run_scripted(App("Demo"), None, _options(), stdin=source, stdout=stdout)
+    assert code == 0
+    assert stdout.getvalue() == "6\n'a'\n"
