@@ -268,8 +268,8 @@ def _check_handler_signature(fn: Callable[..., Any], name: SignalName) -> None:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return
-    try:
-        sig.bind(**dict.fromkeys(required))
+    try:  # partial: the dispatch context may supply the handler's other parameters
+        sig.bind_partial(**dict.fromkeys(required))
     except TypeError:
         wanted = ", ".join(required)
         raise TypeError(

@@ -129,6 +129,12 @@ def test_handler_must_accept_its_own_dynamic_parameter(router: SignalRouter) -> 
         router.add(no_params, "order.item.<item_id:int>")
 
 
+def test_handler_may_take_more_parameters_from_the_context(router: SignalRouter) -> None:
+    def quote(currency: str, amount: int) -> None: ...
+
+    router.add(quote, "price.quote.<currency:alpha>")
+
+
 def test_builtin_handler_must_accept_the_builtin_keywords(router: SignalRouter) -> None:
     def only_request(request: Any) -> None: ...
 
