@@ -122,7 +122,7 @@ async def state_set(request: Request) -> Any:
         request.app.shared_ctx.other = 1
     except RuntimeError:
         errors.append("RuntimeError")
-    return json({"errors": errors, "state": dict(request.app.m.state)})
+    return json({"errors": errors, "state": {k: str(v) for k, v in request.app.m.state.items()}})
 
 
 @app.get("/restart")
