@@ -508,3 +508,122 @@ def test_port_in_use_is_one_line_and_exit_1() -> None:
     assert "Traceback" not in output
     error_lines = [line for line in output.splitlines() if str(port) in line]
     assert len(error_lines) == 1, output
+
+
+def _serve_and_stop(args: list[str], cwd: Path, path: str, expect: dict[str, object]) -> str:
+    """Start a vivace process, GET ``path`` once it answers, SIGINT it; returns its output."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    port = int(args[args.index("-p") + 1]) if "-p" in args else int(args[-1])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, "the server exited before answering"
+                assert time.monotonic() < deadline, "no answer within 30 s"
+                time.sleep(0.05)  # polling the socket is the readiness signal from outside
+        assert response.status_code == 200
+        assert response.json() == expect
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, output
+        return output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+@pytest.mark.slow
+@needs_server
+def test_multi_process_default_serves_and_stops_on_sigint() -> None:
+    port = _free_port()
+    output = _serve_and_stop(
+        ["-m", "runtime", "examples.hello:app", "-p", str(port), "--no-motd"],
+        ROOT,
+        "/",
+        {"hello": "world"},
+    )
+    assert "Goin' Fast" not in output
+
+
+SCRIPT = """
+import sys
+from runtime import App, json
+
+app = App("run_script")
+
+
+@app.get("/")
+async def index(request):
+    return json({"mode": sys.argv[1], "debug": request.app.config.DEBUG})
+
+
+if __name__ == "__main__":
+    app.run(port=int(sys.argv[2]), single_process=sys.argv[1] == "single", debug=True)
+"""
+
+
+@pytest.mark.slow
+@needs_server
+@pytest.mark.parametrize("mode", ["single", "workers"])
+def test_app_run_in_a_script(tmp_path: Path, mode: str) -> None:
+    (tmp_path / "server_script.py").write_text(SCRIPT)
+    port = _free_port()
+    _serve_and_stop(
+        ["server_script.py", mode, str(port)], tmp_path, "/", {"mode": mode, "debug": True}
+    )
+
+
+BROKEN_START = """
+from runtime import App
+
+app = App("broken_start")
+
+
+@app.before_server_start
+async def fail(app):
+    raise RuntimeError("cannot reach the database")
+"""
+
+
+@pytest.mark.slow
+@needs_server
+@pytest.mark.parametrize("mode", [["--single-process"], ["-w", "1"]])
+def test_failing_start_up_listener_exits_1(tmp_path: Path, mode: list[str]) -> None:
+    (tmp_path / "broken_start.py").write_text(BROKEN_START)
+    result = _run(["-m", "runtime", "broken_start:app", "-p", "0", *mode], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach the database" in result.stdout + result.stderr
+
+
+def _repl_available() -> bool:
+    try:
+        from repl import console_for  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@needs_server
+@pytest.mark.skipif(not _repl_available(), reason="repl.console_for not built yet")
+def test_repl_commands_run_against_the_live_single_process_server() -> None:
+    args = ["-m", "runtime", "examples.hello:app", "--single-process", "-p", "0"]
+    commands = ["--repl-command", "app.ctx.hits", "--repl-command", "app.config.NOISY_EXCEPTIONS"]
+    result = _run([*args, "--noisy-exceptions", *commands])
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "0" in lines and "True" in lines  # before_server_start ran; the flag reached config
+    failed = _run([*args, "--repl-command", "1 / 0"])
+    assert failed.returncode == 1
+    assert "ZeroDivisionError" in failed.stdout + failed.stderr
