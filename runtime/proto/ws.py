@@ -73,8 +73,15 @@ class WSConnection:
     """One server-side websocket connection (see the module docstring)."""
 
     def __init__(self, *, max_size: int | None = 2**20, subprotocols: Sequence[str] = ()) -> None:
+        offered = [Subprotocol(s) for s in subprotocols]
+
+        def select(_: ServerProtocol, client: Sequence[Subprotocol]) -> Subprotocol | None:
+            # the server's preference among what the client offers; none offered is fine
+            return next((s for s in offered if s in client), None)
+
         self._protocol = ServerProtocol(
-            subprotocols=[Subprotocol(s) for s in subprotocols] or None,
+            subprotocols=offered or None,
+            select_subprotocol=select,
             max_size=max_size,
             logger=_ws_logger,
         )

@@ -221,8 +221,9 @@ class HttpProtocol(asyncio.Protocol):
         if receiving is not None and not receiving.body_done:
             receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
         cycle = self._cycle
-        if cycle is not None and cycle.task is not None and self.ws is None:
-            cycle.task.cancel()
+        if cycle is not None and cycle.task is not None:
+            if self.ws is None or self.ws.handler_running:
+                cycle.task.cancel()  # nobody is left to answer
         self._pipeline.clear()
         self.state.connection_gone(self)
         if self.state.sig_complete:
@@ -521,12 +522,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._cycle is None and not self.transport.is_closing():
             self.transport.close()
 
-    def abort(self) -> None:
-        if self._cycle is not None and self._cycle.task is not None:
-            self._cycle.task.cancel()
+    def abort(self) -> asyncio.Task[None] | None:
+        """Cancel the request in flight and drop the connection; returns the cancelled task."""
+        task = self._cycle.task if self._cycle is not None else None
+        if task is not None:
+            task.cancel()
         if self.ws is not None:
             self.ws.abort()
         self.transport.abort()
+        return task
 
     # -- signals and logging ---------------------------------------------------------------------
 

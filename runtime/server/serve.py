@@ -141,8 +141,9 @@ class Server:
         if state.connections:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(state.idle_or_gone.wait(), timeout)
-        for conn in list(state.connections):
-            conn.abort()
+        tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
 

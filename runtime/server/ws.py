@@ -67,7 +67,7 @@ class ServerWebSocket:
         self._ping_interval: float | None = state.ws_ping_interval
         self._ping_timeout: float | None = state.ws_ping_timeout
         self._keepalive: asyncio.Task[None] | None = None
-        self._handler: asyncio.Task[None] | None = None
+        self.handler_running = False
 
     @property
     def subprotocol(self) -> str | None:
@@ -94,6 +94,7 @@ class ServerWebSocket:
         if self._ping_interval:
             self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive())
         app = self._http.app
+        self.handler_running = True
         try:
             await app.handle_websocket(self._cycle.request, self)
         except asyncio.CancelledError:
@@ -104,6 +105,7 @@ class ServerWebSocket:
         else:
             await self.close(1000, "")
         finally:
+            self.handler_running = False
             if self._keepalive is not None:
                 self._keepalive.cancel()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ class Running:
     server: Server
     port: int
     loop: asyncio.AbstractEventLoop
-    errors: list[dict[str, Any]] = field(default_factory=list)  # unhandled loop exceptions
+    errors: list[Any] = field(default_factory=list)  # loop exceptions and logged errors
 
     def stop(self) -> None:
         self.server.stop()
@@ -59,6 +60,12 @@ def serve(app: Any, *, access_log: bool | None = None) -> Iterator[Running]:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            running.errors.append(record)
+
+    collector = Collect(logging.ERROR)
+    logging.getLogger("vivace").addHandler(collector)
     thread = threading.Thread(target=target, name="vivace-test-server", daemon=True)
     thread.start()
     try:
@@ -69,6 +76,7 @@ def serve(app: Any, *, access_log: bool | None = None) -> Iterator[Running]:
     finally:
         server.stop()
         thread.join(TIMEOUT + 20)
+        logging.getLogger("vivace").removeHandler(collector)
         sock.close()
         assert not thread.is_alive(), "server thread did not stop"
     if failure:
