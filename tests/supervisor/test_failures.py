@@ -40,7 +40,7 @@ def test_crashed_worker_is_replaced_others_keep_serving(serve: Any) -> None:
     found = s.wait_line(r"Worker (Vivace-Server-\d-0) \[(\d+)\] died unexpectedly \(exit code 3\)")
     crashed = found.group(1)
     s.wait_line(r"about to crash")  # the last output lines are part of the report
-    s.wait_line(rf"{crashed} \| .*Starting worker")
+    s.wait_line(rf"{crashed}\s*\| .*Starting worker")
     table = s.json("/workers")
     assert table[crashed]["state"] == "ACKED"
     assert table[crashed]["starts"] == "2"
@@ -52,7 +52,7 @@ def test_crash_loop_gives_up_and_keeps_running(serve: Any) -> None:
     s = serve(workers=1, env={"VIVACE_WORKER_CRASH_LIMIT": "2", "VIVACE_WORKER_CRASH_WINDOW": "60"})
     s.poke("/crash")
     s.wait_line(r"died unexpectedly")
-    s.wait_line(r"Vivace-Server-0-0 \| .*Starting worker")
+    s.wait_line(r"Vivace-Server-0-0\s*\| .*Starting worker")
     s.poke("/crash")
     s.wait_line(r"crashed 2 times within 60 s; leaving it FAILED")
     time.sleep(0.3)
