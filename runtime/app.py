@@ -135,8 +135,14 @@ class ReplContext:
                 f"repl_ctx name {name!r} is taken by the console ({taken}); choose another name"
             )
         if desc is None:
-            doc = inspect.getdoc(obj) if not isinstance(obj, (int, float, str, bytes)) else None
-            desc = " ".join((doc or "").split())[:40]
+            described = (
+                inspect.isroutine(obj)
+                or inspect.isclass(obj)
+                or inspect.ismodule(obj)
+                or type(obj).__module__ != "builtins"
+            )
+            doc = inspect.getdoc(obj) if described else None
+            desc = " ".join((doc or "").split())[:40].rstrip()
         self._entries[name] = ReplEntry(name, obj, desc)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -488,7 +494,7 @@ class App(Declarations):
             pairs = blueprint.attachments(options)
         elif isinstance(blueprint, Blueprint):
             pairs = [(blueprint, options)]
-        elif isinstance(blueprint, Iterable):
+        elif isinstance(blueprint, (list, tuple, set, frozenset)):
             for item in blueprint:
                 self.blueprint(
                     item,
@@ -505,9 +511,7 @@ class App(Declarations):
         for bp, bp_options in pairs:
             existing = self.blueprints.get(bp.name)
             if existing is not None:
-                what = (
-                    "this blueprint is" if existing is bp else "another blueprint with that name is"
-                )
+                what = "this blueprint is" if existing is bp else "another one with that name is"
                 raise ValueError(
                     f"Blueprint name {bp.name!r} is already registered on {self!r} ({what} "
                     "attached); blueprint names must be unique per app"
@@ -796,8 +800,9 @@ class App(Declarations):
         """The response for ``exc``: exception handler, else the rendered error page."""
         guards = self._guards
         try:
-            if not (isinstance(exc, HTTPException) and exc.quiet):
-                self.signal_router.report(exc)
+            quiet = isinstance(exc, HTTPException) and exc.quiet
+            if not quiet and self.signal_router.report(exc) is not None:
+                await asyncio.sleep(0)  # as a non-inline dispatch: the task has started
             if guards.HTTP_LIFECYCLE_EXCEPTION:
                 try:
                     await self._signal(

@@ -188,6 +188,10 @@ class Declarations:
         """Decorator form of ``add_route``: ``@app.route("/items", methods=["GET", "POST"])``."""
         if callable(uri):
             raise TypeError("@route needs a path: write @app.route('/path'), not bare @app.route")
+        # Check what can be checked now, so the error points at the decorator line.
+        methods = _methods(methods)
+        if error_format is not None:
+            check_format(error_format, where="error_format")
 
         def decorator(handler: F) -> F:
             return self.add_route(
@@ -649,9 +653,12 @@ class Blueprint(Declarations):
     ) -> dict[str, Any]:
         """Wait for the next ``bp.dispatch(event)`` or unconditioned ``app.dispatch(event)``."""
         full = {**(condition or {}), "__blueprint__": self.name}
+        apps = self._require_apps("event")
+        if len(apps) == 1:  # the common case: waiting starts before this coroutine first yields
+            return await apps[0].event(event, timeout, condition=full, exclusive=False)
         waiters = [
             asyncio.ensure_future(app.event(event, timeout, condition=full, exclusive=False))
-            for app in self._require_apps("event")
+            for app in apps
         ]
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
