@@ -135,10 +135,8 @@ class _Table:
         self.groups: dict[str, _Group] = {}
 
 
-def _strip(path: str) -> tuple[str, int]:
-    if len(path) > 1 and path[-1] == "/":
-        return path[:-1], 1
-    return path, 0
+def _strip(path: str) -> str:
+    return path[:-1] if len(path) > 1 and path[-1] == "/" else path
 
 
 class Router:
@@ -275,7 +273,7 @@ class Router:
 
     def _add_static(self, table: _Table, route: Route) -> None:
         path = route.path
-        stripped = _strip(path)[0]
+        stripped = _strip(path)
         if route.strict_slashes:
             keys = [path]
         else:
@@ -378,28 +376,29 @@ class Router:
     ) -> tuple[Route, dict[str, Any]]:
         if self._dirty:
             self.finalize()
-        allowed: set[str] = set(static_hit) if static_hit else set()
-        stripped, slash = _strip(path)
-        if table.dynamic:
-            count = stripped.count("/") if stripped != "/" else 0
-            for group in table.dynamic.get(count, ()):
+        allowed: set[str] | None = set(static_hit) if static_hit else None
+        if len(path) > 1 and path[-1] == "/":
+            stripped, slash = path[:-1], 1
+        else:
+            stripped, slash = path, 0
+        count = stripped.count("/") if len(stripped) > 1 else 0
+        for groups in (table.dynamic.get(count, ()), table.multi):
+            for group in groups:
                 match = group.regex.fullmatch(stripped)  # type: ignore[union-attr]
                 if match is None:
                     continue
-                found = self._pick(group, slash, method, allowed)
-                if found is not None:
-                    params = self._convert(found, match)
-                    if params is not None:
-                        return found, params
-        for group in table.multi:
-            match = group.regex.fullmatch(stripped)  # type: ignore[union-attr]
-            if match is None:
-                continue
-            found = self._pick(group, slash, method, allowed)
-            if found is not None:
-                params = self._convert(found, match)
+                by_method = group.by_method[slash]
+                route = by_method.get(method)
+                if route is None and method == "HEAD":
+                    route = by_method.get("GET")
+                if route is None:
+                    if by_method:
+                        allowed = allowed or set()
+                        allowed.update(by_method)
+                    continue
+                params = self._convert(route, match)
                 if params is not None:
-                    return found, params
+                    return route, params
         if allowed:
             if "GET" in allowed:
                 allowed.add("HEAD")
@@ -409,18 +408,6 @@ class Router:
                 allowed_methods=allowed,
             )
         raise NotFound(f"Requested URL {path} not found")
-
-    @staticmethod
-    def _pick(group: _Group, slash: int, method: str, allowed: set[str]) -> Route | None:
-        by_method = group.by_method[slash]
-        if not by_method:
-            return None
-        route = by_method.get(method)
-        if route is None and method == "HEAD":
-            route = by_method.get("GET")
-        if route is None:
-            allowed.update(by_method)
-        return route
 
     @staticmethod
     def _convert(route: Route, match: re.Match[str]) -> dict[str, Any] | None:
