@@ -8,6 +8,7 @@ start-up or serving, a second one kills every child.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -165,13 +166,10 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
         return 0
     finally:
         for sock in sockets:
-            try:
-                from runtime.server.sockets import remove_unix_socket
-
-                remove_unix_socket(sock)
-            except ImportError:  # pragma: no cover
-                pass
             sock.close()
+        if sockets and options.unix:
+            with contextlib.suppress(OSError):
+                os.unlink(options.unix)
         if main_started:
             try:
                 appglue.run_main_listeners(app, "main_process_stop", loop)

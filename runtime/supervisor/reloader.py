@@ -3,9 +3,9 @@
 Two independent parts:
 
 * :func:`reloader_main` is the body of the durable managed process ``Vivace-Reloader-0``
-  (reload.md sections 2-6, lifecycle.md 3.3). It loads the app itself, runs
-  ``reload_process_start``, watches natively (:mod:`runtime.supervisor.watch`) and, per batch,
-  runs ``before_reload_trigger``, calls ``send(RestartRequest(...))`` and runs
+  (reload.md sections 2-6, lifecycle.md 3.3). It loads the app itself, starts native watchers
+  (:mod:`runtime.supervisor.watch`), runs ``reload_process_start`` (every change from then on is
+  seen) and, per batch, runs ``before_reload_trigger``, calls ``send(RestartRequest(...))`` and runs
   ``after_reload_trigger(app, changed)``. SIGINT/SIGTERM only set a ``threading.Event``; the loop
   notices it within 50 ms, runs ``reload_process_stop`` and returns 0. The manager starts it with
   the ``send`` callable of its choice (a pipe's ``send``, a queue's ``put``): the reloader knows
@@ -226,14 +226,18 @@ def _watch_and_trigger(
         extra_files=extra,
         missing_level=logging.DEBUG,  # the main process already warned (launch.check_reload_dirs)
     )
+    stream = ChangeStream(watch_set, stop, step=step, batcher=batcher)
+    # The native watchers go live first, so that every change made from the moment
+    # reload_process_start runs is seen (a listener that regenerates files in a reload dir
+    # correctly causes a reload: the workers started before it).
+    stream.start()
     try:
         runner(app, "reload_process_start", loop, None)
     except Exception:
+        stream.close()
         reload_logger.exception("reload_process_start failed; the reloader stops")
         return 1
-    stream = ChangeStream(watch_set, stop, step=step, batcher=batcher)
     try:
-        stream.start()
         if on_watching is not None:
             on_watching(watch_set)
         for changed in stream:

@@ -137,12 +137,22 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     stop_requested = False
     server: Any = None
+    acked = False
+    main_task: asyncio.Task[int] | None = None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stop_requested
         stop_requested = True
         if server is not None:
             server.stop()
+        if not acked and main_task is not None:
+            # still in before_server_start: nothing to drain, abandon the start-up at once
+            main_task.get_loop().call_soon_threadsafe(main_task.cancel)
+
+    def ack() -> None:
+        nonlocal acked
+        acked = True
+        channel.send(Ack())
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -179,7 +189,11 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     if stop_requested:
         return 0
     interval = float(settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
-    return loop.run_until_complete(_serve(server, channel, interval))
+    main_task = loop.create_task(_serve(server, channel, interval))
+    try:
+        return loop.run_until_complete(main_task)
+    except asyncio.CancelledError:
+        return 0
 
 
 async def _serve(server: Any, channel: Channel, interval: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from runtime.loader import AppRef, load_app
@@ -14,7 +15,11 @@ def main() -> None:
     ref = AppRef(module=module, attr="app")
     app = load_app(ref)
     options = RunOptions(target=ref, port=0, workers=workers)
-    sys.exit(serve_multiprocess(app, options))
+    console = None
+    if len(sys.argv) > 3:
+        module_name, _, attr = sys.argv[3].partition(":")
+        console = getattr(importlib.import_module(module_name), attr)
+    sys.exit(serve_multiprocess(app, options, console=console))
 
 
 if __name__ == "__main__":
