@@ -545,8 +545,8 @@ def _parse_params(text: str) -> dict[str, str]:
                 i += 1
                 buf: list[str] = []
                 while i < n and text[i] != '"':
-                    if text[i] == "\\" and i + 1 < n:
-                        i += 1
+                    if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\':
+                        i += 1  # only \" and \\ are escapes; browsers send other backslashes raw
                     buf.append(text[i])
                     i += 1
                 i += 1

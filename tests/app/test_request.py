@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.config import Config
 from runtime.datastructures import ConnInfo, File, Headers
@@ -318,3 +320,38 @@ async def test_channel_reader_waits_for_data() -> None:
 
 def test_body_channel_uses_request_buffer_size() -> None:
     assert make(REQUEST_BUFFER_SIZE=123).body_channel.high_water == 123
+
+
+# httpx (like browsers) percent-encodes quotes and control characters in names (not decoded)
+FIELD = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters='"', exclude_categories=["Cc"]),
+    min_size=1,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(FIELD, st.text(max_size=30)), max_size=5),
+    st.lists(st.tuples(FIELD, FIELD, st.binary(max_size=200)), max_size=4),
+)
+def test_multipart_round_trips_what_httpx_encodes(
+    fields: list[tuple[str, str]], uploads: list[tuple[str, str, bytes]]
+) -> None:
+    if not fields and not uploads:
+        return
+    files = [(name, (filename, body, "application/x-test")) for name, filename, body in uploads]
+    headers, body = encoded(data=dict(fields) or None, files=files or None)
+    r = make(headers=headers, body=body)
+    assert r.form == {k: [v] for k, v in dict(fields).items()}
+    expected: dict[str, list[File]] = {}
+    for name, filename, data in uploads:
+        expected.setdefault(name, []).append(File(filename, "application/x-test", data))
+    assert r.files == expected
+
+
+def test_backslashes_in_filenames() -> None:
+    body = (
+        b'--XX\r\nContent-Disposition: form-data; name="f"; filename="C:\\dir\\a \\"b\\".txt"\r\n'
+        b"\r\nx\r\n--XX--"
+    )
+    assert parse_multipart(body, b"XX")[1].get("f").name == 'C:\\dir\\a "b".txt'
