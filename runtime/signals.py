@@ -99,6 +99,9 @@ BUILTIN_CONTEXT: dict[Event, tuple[str, ...]] = {
 }
 
 _LISTENER_EVENT_OF: dict[str, ListenerEvent] = {name: ev for ev, name in SERVER_EVENTS.items()}
+_LISTENER_EVENT_BY_MEMBER: dict[str, ListenerEvent] = {
+    BUILTIN_EVENTS[name].name: ev for name, ev in _LISTENER_EVENT_OF.items()
+}
 _REPORT = Event.SERVER_EXCEPTION_REPORT.value
 _SIMPLE_GROUP = ("", "")  # one-part names: no parsed three-part name has empty parts
 _STATIC_PART = re.compile(r"[A-Za-z0-9_\-]+")
@@ -143,7 +146,7 @@ class SignalName:
 def event_text(event: str | Enum) -> str:
     """The string of an event given as a string or an ``Enum`` member."""
     if isinstance(event, Enum):
-        event = event.value
+        event = event._value_
     if not isinstance(event, str):
         raise InvalidSignal(f"A signal event must be a string or an Enum of strings, not {event!r}")
     return event
@@ -314,7 +317,7 @@ class SignalRouter:
         self.guards = _Guards()
         self._groups: dict[Group, list[SignalHandler]] = {}
         self._waiters: dict[Group, list[_Waiter]] = {}
-        self._hot: set[Event] = set()
+        self._hot_names: frozenset[str] = frozenset()
         self._resolved: dict[str, tuple[_Entry, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.finalized = False
@@ -384,10 +387,11 @@ class SignalRouter:
 
     def has_handlers(self, event: Event | str) -> bool:
         """Would dispatching ``event`` run a handler or wake a waiter? O(1) for :class:`Event`."""
-        if event.__class__ is Event:
-            if event in self._hot:
+        if event.__class__ is Event:  # member names: str hashing is cached, Enum's is not
+            name: str = event._name_
+            if name in self._hot_names:
                 return True
-            listener_event = _LISTENER_EVENT_OF.get(event.value)
+            listener_event = _LISTENER_EVENT_BY_MEMBER.get(name)
             return listener_event is not None and self.listeners.has(listener_event)
         text = event_text(event)
         listener_event = _LISTENER_EVENT_OF.get(text)
@@ -413,7 +417,7 @@ class SignalRouter:
                 group, action
             ):
                 hot.add(member)
-        self._hot = hot
+        self._hot_names = frozenset(member.name for member in hot)
         for member in REQUEST_PATH_EVENTS:
             setattr(self.guards, member.name, member in hot)
 
@@ -459,9 +463,7 @@ class SignalRouter:
         ``inline=False`` returns a started ``asyncio.Task`` whose result is the inline result;
         ``inline=True`` returns the first truthy handler result (or ``None``).
         """
-        text = event.value if isinstance(event, Enum) else event
-        if not isinstance(text, str):
-            raise InvalidSignal(f"A signal event must be a string or an Enum, not {event!r}")
+        text = event if event.__class__ is str else event_text(event)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Dispatching signal: %s", text)
         ctx: Mapping[str, Any] = {} if context is None else context
