@@ -260,8 +260,9 @@ class H1Connection:
         # another Upgrade (h2c, ...) is ignored: carry on with a fresh parser on the rest
         self._parser = httptools.HttpRequestParser(self)
         if trailing:
-            more = self.receive_data(trailing)
-            self._events.extend(more)
+            events = self._events
+            events.extend(self.receive_data(trailing))
+            self._events = events
 
     def _fail(self, exc: Exception) -> None:
         if self._dead and self._reject is None:

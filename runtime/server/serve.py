@@ -26,7 +26,7 @@ from typing import Any
 from runtime.lifecycle import ListenerEvent, run_listeners
 from runtime.log import access_logger, configure, error_logger, logger, server_logger
 from runtime.server.http import ServerState
-from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket
+from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket, unix_path
 
 __all__ = ["Server", "new_event_loop", "serve_single"]
 
@@ -224,6 +224,7 @@ def serve_single(
     except BindError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         return 1
+    socket_file = unix_path(sock)
     if motd and app.config.get("MOTD", True):
         logger.info("Goin' Fast @ %s", display_url(sock))
     server = Server(app, [sock], access_log=effective_access, console=console)
@@ -234,8 +235,8 @@ def serve_single(
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             runner.run(server.run())
     finally:
-        remove_unix_socket(sock)
-        sock.close()
+        sock.close()  # (the loop may have closed it already)
+        remove_unix_socket(socket_file)
     server_logger.debug("Server stopped")
     if console is not None:
         return server.console_result or 0

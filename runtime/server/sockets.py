@@ -14,7 +14,7 @@ import stat
 
 from runtime.exceptions import VivaceException
 
-__all__ = ["BindError", "bind", "display_url", "remove_unix_socket"]
+__all__ = ["BindError", "bind", "display_url", "remove_unix_socket", "unix_path"]
 
 
 class BindError(VivaceException, OSError):
@@ -30,7 +30,7 @@ def bind(
     reuse_port: bool = False,
 ) -> socket.socket:
     """Create, bind and listen; the socket is non-blocking and inheritable by spawned workers."""
-    if unix is not None:
+    if unix:
         return _bind_unix(unix, backlog)
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     if not 0 <= port <= 65535:
@@ -109,13 +109,19 @@ def _unix_in_use(path: str) -> bool:
     return True
 
 
-def remove_unix_socket(sock: socket.socket) -> None:
-    """Remove the file of a UNIX listening socket (at shutdown)."""
+def unix_path(sock: socket.socket) -> str | None:
+    """The file of a UNIX listening socket (None for TCP)."""
     if getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
-        path = sock.getsockname()
-        if isinstance(path, str) and path:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        name = sock.getsockname()
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+def remove_unix_socket(path: str | None) -> None:
+    """Remove the file of a UNIX listening socket (at shutdown)."""
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def display_url(sock: socket.socket) -> str:

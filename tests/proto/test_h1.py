@@ -1,0 +1,167 @@
+"""The HTTP/1.1 core without I/O: bytes in, events out."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.proto import h1
+from runtime.proto.h1 import END, Data, H1Connection, Reject, RequestHead, Upgrade
+
+
+def heads(events: list[object]) -> list[RequestHead]:
+    return [e for e in events if isinstance(e, RequestHead)]
+
+
+def test_simple_get() -> None:
+    conn = H1Connection()
+    events = conn.receive_data(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y: z\r\n\r\n")
+    assert len(events) == 2 and events[1] is END
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    assert (head.method, head.target, head.version) == ("GET", b"/a?b=1", "1.1")
+    assert head.headers == [(b"Host", b"x"), (b"X-Y", b"z")]
+    assert head.keep_alive and not head.has_body and not head.expect_continue
+
+
+def test_byte_by_byte_feeding_gives_the_same_events() -> None:
+    data = b"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /q HTTP/1.1\r\n\r\n"
+    conn = H1Connection()
+    events = []
+    for i in range(len(data)):
+        events += conn.receive_data(data[i : i + 1])
+    assert [h.target for h in heads(events)] == [b"/p", b"/q"]
+    assert b"".join(e.data for e in events if isinstance(e, Data)) == b"abc"
+    assert conn.in_message is False
+
+
+def test_pipelined_requests_come_out_in_order() -> None:
+    conn = H1Connection()
+    events = conn.receive_data(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n")
+    assert [h.target for h in heads(events)] == [b"/1", b"/2"]
+    assert conn.in_message
+    assert [h.target for h in heads(conn.receive_data(b"\r\n"))] == [b"/3"]
+
+
+def test_chunked_body() -> None:
+    conn = H1Connection()
+    events = conn.receive_data(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1;x=y\r\nc\r\n0\r\n\r\n"
+    )
+    assert heads(events)[0].chunked
+    assert [e.data for e in events if isinstance(e, Data)] == [b"ab", b"c"]
+    assert events[-1] is END
+
+
+def test_keep_alive_rules() -> None:
+    assert not heads(H1Connection().receive_data(b"GET / HTTP/1.0\r\n\r\n"))[0].keep_alive
+    conn = H1Connection()
+    head = heads(conn.receive_data(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))[0]
+    assert head.keep_alive
+    conn = H1Connection()
+    events = conn.receive_data(
+        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"
+    )
+    assert len(heads(events)) == 1 and not conn.keep_alive  # nothing after "close" is read
+    assert conn.receive_data(b"GET /3 HTTP/1.1\r\n\r\n") == []
+    off = H1Connection(keep_alive=False)
+    assert not heads(off.receive_data(b"GET / HTTP/1.1\r\n\r\n"))[0].keep_alive
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\nHost: x\n\n", 400),
+        (b"GET /\r\n\r\n", 400),
+        (b"get / HTTP/1.1\r\n\r\n", 400),
+        (b"CONNECT a:1 HTTP/1.1\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nExpect: nope\r\nContent-Length: 1\r\n\r\n", 417),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ],
+)
+def test_rejections(data: bytes, status: int) -> None:
+    conn = H1Connection()
+    events = conn.receive_data(data)
+    assert isinstance(events[-1], Reject), events
+    assert events[-1].status == status
+    assert conn.dead and conn.receive_data(b"GET / HTTP/1.1\r\n\r\n") == []
+
+
+def test_limits() -> None:
+    conn = H1Connection(max_header_size=64)
+    reject = conn.receive_data(b"GET / HTTP/1.1\r\nX: " + b"a" * 100 + b"\r\n\r\n")[-1]
+    assert isinstance(reject, Reject) and reject.status == 431
+    conn = H1Connection(max_header_size=64)  # a head that never ends is cut off too
+    assert conn.receive_data(b"GET / HTTP/1.1\r\nX: " + b"a" * 40) == []
+    assert isinstance(conn.receive_data(b"a" * 40)[-1], Reject)
+    conn = H1Connection(max_header_count=2)
+    reject = conn.receive_data(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")[-1]
+    assert isinstance(reject, Reject) and reject.status == 431
+    conn = H1Connection(max_body_size=4)
+    reject = conn.receive_data(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n")[-1]
+    assert isinstance(reject, Reject) and reject.status == 413
+    conn = H1Connection(max_body_size=4)
+    events = conn.receive_data(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
+    )
+    assert isinstance(events[-1], Reject) and events[-1].status == 413
+
+
+def test_pipelined_good_request_before_a_bad_one_is_kept() -> None:
+    events = H1Connection().receive_data(b"GET /ok HTTP/1.1\r\n\r\nGET /a b HTTP/1.1\r\n\r\n")
+    assert [h.target for h in heads(events)] == [b"/ok"]
+    assert isinstance(events[-1], Reject)
+
+
+def test_websocket_upgrade_and_other_upgrades() -> None:
+    conn = H1Connection()
+    events = conn.receive_data(
+        b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+    )
+    assert heads(events)[0].upgrade
+    assert isinstance(events[-1], Upgrade) and events[-1].trailing == b"\x81\x00"
+    conn = H1Connection()  # h2c is not supported: served as plain HTTP/1.1
+    events = conn.receive_data(
+        b"GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+    )
+    assert [h.target for h in heads(events)] == [b"/", b"/next"]
+    assert not heads(events)[0].upgrade
+
+
+def test_expect_continue_flag() -> None:
+    data = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    head = heads(H1Connection().receive_data(data))[0]
+    assert head.expect_continue and head.content_length == 2
+
+
+def test_response_serialisation() -> None:
+    head = h1.response_head(
+        200, [(b"content-type", b"text/plain")], content_length=2, keep_alive=True
+    )
+    assert head.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n")
+    assert b"date: " in head and head.endswith(b"connection: keep-alive\r\n\r\n")
+    chunked = h1.response_head(200, [], content_length=None, keep_alive=False)
+    assert b"transfer-encoding: chunked" in chunked and b"connection: close" in chunked
+    assert b"content-length" not in h1.response_head(204, [], content_length=0, keep_alive=True)
+    raw = h1.response_head(200, [], content_length=None, keep_alive=False, chunked=False)
+    assert b"transfer-encoding" not in raw and b"content-length" not in raw
+    assert h1.chunk(b"hello") == b"5\r\nhello\r\n" and h1.chunk(b"") == b""
+    assert h1.status_line(299) == b"HTTP/1.1 299 \r\n"
+    reject = h1.reject_response(431, "too big")
+    assert reject.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert reject.endswith(b"431 Request Header Fields Too Large: too big\n")
+    assert h1.http_date() is h1.http_date()  # cached within the second
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_events_or_a_reject_never_an_exception(data: bytes) -> None:
+    conn = H1Connection(max_header_size=128)
+    events = conn.receive_data(data) + conn.receive_data(data)
+    assert all(not isinstance(e, Reject) for e in events[:-1])
