@@ -32,7 +32,7 @@ def load(ref: AppRef) -> Any:
 
 
 def attach(app: Any, public: str, private: str, value: Any) -> None:
-    """Set ``app.<public>``; if the facade exposes it as a read-only property, set ``app.<private>``."""
+    """Set ``app.<public>``, or ``app.<private>`` when the facade has a read-only property."""
     try:
         setattr(app, public, value)
     except AttributeError:

@@ -49,18 +49,18 @@ class Control:
         await asyncio.wait_for(self._manager.ready.wait(), timeout)
 
     def add_listener(self, callback: Callable[[ManagerEvent], None]) -> Callable[[], None]:
-        """``callback(event)`` for :class:`Progress` and :class:`TableChanged`; returns a remover."""
+        """Call ``callback`` with each :class:`Progress` / :class:`TableChanged`; returns a remover."""
         return self._manager.add_listener(callback)
 
     async def _await_ready(self, procs: list[ChildProcess], timeout: float) -> None:
         waits = [p.acked if p.kind == "server" else p.loop.create_future() for p in procs]
-        for proc, future in zip(procs, waits):
+        for proc, future in zip(procs, waits, strict=True):
             if proc.kind != "server":
                 future.set_result(None)
         try:
             await asyncio.wait_for(asyncio.gather(*(asyncio.shield(w) for w in waits)), timeout)
         except asyncio.TimeoutError:
-            pending = [p.name for p, w in zip(procs, waits) if not w.done()]
+            pending = [p.name for p, w in zip(procs, waits, strict=True) if not w.done()]
             raise WorkerBootError(
                 f"{', '.join(pending)} did not become ready within {timeout:g} s"
             ) from None

@@ -83,6 +83,9 @@ class _Signals:
         self.manager: WorkerManager | None = None
         self._previous: dict[int, Any] = {}
 
+    def stopping(self) -> bool:
+        return self.received is not None
+
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._handle)
@@ -107,7 +110,7 @@ class _Signals:
 
 
 def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None = None) -> int:
-    """Serve ``app`` with a main process supervising ``options.workers`` server workers; exit code."""
+    """Serve ``app`` from a main process supervising ``options.workers`` workers; exit code."""
     vlog.configure(debug=options.debug, verbosity=options.verbosity)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     ctx = make_context()
@@ -126,7 +129,7 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
         try:
             main_started = True
             appglue.run_main_listeners(app, "main_process_start", loop)
-            if signals.received:
+            if signals.stopping():
                 return 0
             sockets.append(_bind(options))
             url = _display_url(sockets[0])
@@ -146,7 +149,7 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
             appglue.attach(app, "manager", "_manager", manager)
             signals.manager = manager
             appglue.run_main_listeners(app, "main_process_ready", loop)
-            if signals.received:
+            if signals.stopping():
                 return 0
         except Exception as exc:
             if isinstance(exc, OSError) and not sockets:

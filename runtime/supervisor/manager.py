@@ -62,7 +62,7 @@ class RestartOrder(str, Enum):
 
 @dataclass(frozen=True)
 class Progress:
-    """A restart / reload / scale started (``text``) or ended (``None``); for the console toolbar."""
+    """A restart / reload / scale began (``text``) or ended (``None``); for the console toolbar."""
 
     text: str | None
 
@@ -216,7 +216,7 @@ class WorkerManager:
         auto_start: bool = True,
         workers: int = 1,
     ) -> WorkerRecord:
-        """Register (and unless ``auto_start=False`` start) ``workers`` processes running ``func``."""
+        """Register (and unless ``auto_start=False`` start) ``workers`` processes of ``func``."""
         if not isinstance(ident, str) or not ident:
             raise ValueError(
                 "manage(): ident must be a non-empty string, e.g. manage('jobs', func)"
@@ -498,7 +498,8 @@ class WorkerManager:
                     continue
                 if now - proc.last_beat > self.heartbeat_timeout:
                     logger.error(
-                        "Worker %s [%s]: event loop blocked for more than %.1f s (no heartbeat); replacing it",
+                        "Worker %s [%s]: event loop blocked for more than %.1f s (no heartbeat); "
+                        "replacing it",
                         name,
                         proc.pid,
                         self.heartbeat_timeout,
@@ -522,7 +523,8 @@ class WorkerManager:
                 chosen.append(name)
             else:
                 logger.error(
-                    "Cannot restart process %s because it is not in a final state. Current state is: %s.",
+                    "Cannot restart process %s because it is not in a final state. "
+                    "Current state is: %s.",
                     name,
                     state.name,
                 )
@@ -673,8 +675,9 @@ class WorkerManager:
             if remaining <= 0:
                 pending = [n for n in self.server_names if not self.procs[n].acked.done()]
                 self.boot_failure = (
-                    f"{', '.join(pending)} did not acknowledge start-up within {self.ack_timeout:g} s "
-                    "(WORKER_ACK_TIMEOUT); slow imports or before_server_start listeners count against it"
+                    f"{', '.join(pending)} did not acknowledge start-up within "
+                    f"{self.ack_timeout:g} s (WORKER_ACK_TIMEOUT); slow imports or "
+                    "before_server_start listeners count against it"
                 )
                 return "failed"
             self._changed.clear()

@@ -162,7 +162,7 @@ class TableSnapshot:
 
 @dataclass(frozen=True)
 class CallRequest:
-    """Run ``expr`` (eval) or ``fn(*args)`` (pickled) on the worker's loop; awaitables are awaited."""
+    """Run ``expr`` (eval) or pickled ``fn(*args)`` on the worker's loop, awaiting awaitables."""
 
     call_id: int
     expr: str | None = None

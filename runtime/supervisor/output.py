@@ -2,9 +2,9 @@
 
 The main process owns one :class:`OutputHub`. Each child gets the write end of a socket pair as its
 stdout and stderr; :meth:`OutputHub.attach` reads the other end on the main loop. Whole lines are
-written in one batch per read with ``sys.stdout.write`` looked up at write time (the console replaces
-``sys.stdout`` to print above its prompt), so lines of one process keep their order and are never
-torn. The hub keeps the recent lines of every process (``tail``) and can mute processes.
+written in one batch per read with ``sys.stdout.write`` looked up at write time (the console
+replaces ``sys.stdout`` to print above its prompt), so lines of one process keep their order and
+are never torn. The hub keeps the recent lines of every process (``tail``) and can mute processes.
 """
 
 from __future__ import annotations

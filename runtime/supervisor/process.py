@@ -36,7 +36,7 @@ def make_context(preload: list[str] | None = None) -> BaseContext:
     """A fork server preloaded with vivace where forking is safe; ``spawn`` elsewhere.
 
     The method becomes the process-wide default, so that ``multiprocessing.Value`` & co. created by
-    the app in ``main_process_start`` (for ``shared_ctx``) belong to the same context as the workers.
+    the app in ``main_process_start`` (for ``shared_ctx``) share the workers' context.
     """
     method = "forkserver" if fork_is_safe() else "spawn"
     multiprocessing.set_start_method(method, force=True)

@@ -69,7 +69,7 @@ def _redirect_output(sock: Any) -> None:
 
 
 class Channel:
-    """The child's end of the control pipe: thread-safe sends, a reader thread, EOF = main is gone."""
+    """The child's end of the control pipe: locked sends, a reader thread; EOF: main is gone."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._conn = spec.control

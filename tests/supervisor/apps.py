@@ -103,7 +103,9 @@ async def pid(request: Request) -> Any:
 
 @app.get("/workers")
 async def workers(request: Request) -> Any:
-    return json({k: {kk: str(vv) for kk, vv in v.items()} for k, v in request.app.m.workers.items()})
+    return json(
+        {k: {kk: str(vv) for kk, vv in v.items()} for k, v in request.app.m.workers.items()}
+    )
 
 
 @app.get("/state/set")

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Served:
-    def __init__(self, workers: int = 1, flags: str = "", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, flags: str = "", env: dict[str, str] | None = None
+    ) -> None:
         environ = dict(os.environ)
         environ.update(
             SUPTEST=flags,
@@ -67,13 +69,17 @@ class Served:
             self._seen = len(self.lines)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+                raise AssertionError(
+                    f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines)
+                )
             try:
                 line = self._queue.get(timeout=remaining)
             except queue.Empty:
                 continue
             if line is None:
-                raise AssertionError(f"process ended before {pattern!r}; output:\n" + "\n".join(self.lines))
+                raise AssertionError(
+                    f"process ended before {pattern!r}; output:\n" + "\n".join(self.lines)
+                )
             self.lines.append(line)
 
     def drain(self, timeout: float = 0.3) -> None:
@@ -149,7 +155,9 @@ class Served:
 def serve() -> Iterator[Any]:
     started: list[Served] = []
 
-    def factory(workers: int = 1, flags: str = "", env: dict[str, str] | None = None, wait: bool = True) -> Served:
+    def factory(
+        workers: int = 1, flags: str = "", env: dict[str, str] | None = None, wait: bool = True
+    ) -> Served:
         served = Served(workers, flags, env)
         started.append(served)
         return served.start(workers) if wait else served

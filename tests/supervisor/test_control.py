@@ -11,9 +11,22 @@ from tests.supervisor.conftest import ROOT
 
 
 def run_console(console: str, workers: int = 1) -> tuple[int, dict[str, object], str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", SUPTEST="", VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT="3")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        NO_COLOR="1",
+        SUPTEST="",
+        VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT="3",
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.supervisor.serve", "tests.supervisor.apps", str(workers), console],
+        [
+            sys.executable,
+            "-m",
+            "tests.supervisor.serve",
+            "tests.supervisor.apps",
+            str(workers),
+            console,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -11,7 +11,9 @@ def _wait_pid_change(s: Any, old: set[int], want: int, timeout: float = 10.0) ->
     while time.monotonic() < deadline:
         table = s.json("/workers")
         servers = {k: v for k, v in table.items() if k.startswith("Vivace-Server")}
-        fresh = [v for v in servers.values() if int(v["pid"]) not in old and v.get("state") == "ACKED"]
+        fresh = [
+            v for v in servers.values() if int(v["pid"]) not in old and v.get("state") == "ACKED"
+        ]
         if len(fresh) >= want:
             return table
         time.sleep(0.05)

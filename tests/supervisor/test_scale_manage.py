@@ -69,7 +69,9 @@ def test_restart_of_running_durable_process_is_refused(serve: Any) -> None:
     # LOOP is transient: restarted with the servers on a global restart
     before = s.json("/workers")["Vivace-LOOP-0"]["pid"]
     s.json("/restart?all=1")
-    _wait_table(s, lambda t: t["Vivace-LOOP-0"]["pid"] != before and t["Vivace-LOOP-0"]["starts"] == "2")
+    _wait_table(
+        s, lambda t: t["Vivace-LOOP-0"]["pid"] != before and t["Vivace-LOOP-0"]["starts"] == "2"
+    )
     # LATER was registered with auto_start=False: NONE until restarted by name
     assert s.json("/workers")["Vivace-LATER-0"]["state"] == "NONE"
     s.json("/restart?name=Vivace-LATER-0")
@@ -107,7 +109,15 @@ def test_scale_up_down_and_invalid(serve: Any) -> None:
     s.json("/scale?n=3")
     s.wait_line(r"Scaling from 1 to 3 workers")
     table = _wait_table(
-        s, lambda t: sum(1 for k, v in t.items() if k.startswith("Vivace-Server") and v.get("state") == "ACKED") == 3
+        s,
+        lambda t: (
+            sum(
+                1
+                for k, v in t.items()
+                if k.startswith("Vivace-Server") and v.get("state") == "ACKED"
+            )
+            == 3
+        ),
     )
     assert {"Vivace-Server-1-0", "Vivace-Server-2-0"} <= set(table)
     s.json("/scale?n=3")
@@ -120,7 +130,9 @@ def test_scale_up_down_and_invalid(serve: Any) -> None:
     s.wait_line(r"Worker complete")
     s.wait_line(r"Worker complete")
     s.json("/scale?n=2")  # fresh numbers are never reused
-    table = _wait_table(s, lambda t: "Vivace-Server-3-0" in t and t["Vivace-Server-3-0"].get("state") == "ACKED")
+    table = _wait_table(
+        s, lambda t: "Vivace-Server-3-0" in t and t["Vivace-Server-3-0"].get("state") == "ACKED"
+    )
     assert s.stop() == 0
 
 

@@ -73,7 +73,7 @@ def test_no_orphans_after_sigkill_of_main(serve: Any) -> None:
     assert len(children) >= 3  # fork server + 2 workers (+ custom process)
     s.proc.kill()
     s.proc.wait(5)
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == [], f"orphans: {alive}"
 
 
@@ -138,7 +138,11 @@ def test_nine_listener_example_with_two_workers() -> None:
     events = [
         (m.group(1) or "main", m.group(2))
         for m in (
-            re.match(r"^(?:(Vivace-Server-\d-0)\s*\| )?.*\[INFO\] (listener_\d|Starting worker|Stopping worker|Server Stopped)", x)
+            re.match(
+                r"^(?:(Vivace-Server-\d-0)\s*\| )?.*\[INFO\] "
+                r"(listener_\d|Starting worker|Stopping worker|Server Stopped)",
+                x,
+            )
             for x in lines
         )
         if m
