@@ -49,7 +49,7 @@ class Control:
         await asyncio.wait_for(self._manager.ready.wait(), timeout)
 
     def add_listener(self, callback: Callable[[ManagerEvent], None]) -> Callable[[], None]:
-        """Call ``callback`` with each :class:`Progress` / :class:`TableChanged`; returns a remover."""
+        """Call ``callback`` with each Progress or TableChanged event; returns a remover."""
         return self._manager.add_listener(callback)
 
     async def _await_ready(self, procs: list[ChildProcess], timeout: float) -> None:
