@@ -221,9 +221,9 @@ class HttpProtocol(asyncio.Protocol):
         if receiving is not None and not receiving.body_done:
             receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
         cycle = self._cycle
-        if cycle is not None and cycle.task is not None:
-            if self.ws is None or self.ws.handler_running:
-                cycle.task.cancel()  # nobody is left to answer
+        ws_done = self.ws is not None and not self.ws.handler_running
+        if cycle is not None and cycle.task is not None and not ws_done:
+            cycle.task.cancel()  # nobody is left to answer
         self._pipeline.clear()
         self.state.connection_gone(self)
         if self.state.sig_complete:

@@ -1,4 +1,4 @@
-"""serve_single: banner, listeners in order, signals, bind errors, UNIX sockets, the console hook."""
+"""serve_single: banner, listeners in order, signals, bind errors, UNIX sockets, console hook."""
 
 from __future__ import annotations
 
