@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime import App, Blueprint, text
 from runtime.config import Config
@@ -216,6 +218,21 @@ def test_sort_key_priority_then_origin_then_registration() -> None:
     registry.add(recorder(ran, "neg"), "before_server_start", priority=-1)
     forward = [item.fn.__name__ for item in registry.ordered("before_server_start")]
     assert forward == ["third", "second", "first", "bp_first", "neg"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(-3, 3), st.sampled_from([0, 1])), min_size=1, max_size=12),
+    st.sampled_from(ALL_EVENTS),
+)
+def test_order_is_the_sort_key_forward_and_its_exact_reverse_at_teardown(
+    specs: list[tuple[int, int]], event: str
+) -> None:
+    registry = ListenerRegistry()
+    added = [registry.add(lambda app, **kw: None, event, priority=p, origin=o) for p, o in specs]
+    expected = sorted(range(len(added)), key=lambda i: (-specs[i][0], specs[i][1], added[i].seq))
+    forward = [added[i] for i in expected]
+    got = registry.ordered(event)
+    assert got == (forward[::-1] if ListenerEvent(event) in TEARDOWN_EVENTS else forward)
 
 
 @pytest.mark.parametrize("event", TEARDOWN)
