@@ -644,7 +644,7 @@ class App(Declarations):
                 request.stream = request.body_channel
             elif guards.HTTP_LIFECYCLE_READ_BODY:
                 await self._read_body_with_signal(request)
-            else:
+            elif not request.body_channel.at_eof:  # no body (a GET): nothing to await
                 await request.receive_body()
             response: Any = None
             if plan.request_mw:
