@@ -83,20 +83,21 @@ def run(app: App, options: RunOptions, *, console: Console | None = None) -> int
     except ImportError as exc:  # a part of vivace that is not installed or not built yet
         log.error_logger.error("vivace cannot serve: %s", exc)
         return 1
-    try:
-        if options.single_process:
-            return serve_single(
-                app,
-                host=options.host,
-                port=options.port,
-                unix=options.unix,
-                debug=options.debug,
-                access_log=options.effective_access_log,
-                motd=options.motd,
-                backlog=options.backlog,
-                console=console,
-            )
+    if not options.single_process:
+        # the manager reports its own failures and returns the exit code (cli.md section 7)
         return serve_multiprocess(app, options, console=console)
+    try:
+        return serve_single(
+            app,
+            host=options.host,
+            port=options.port,
+            unix=options.unix,
+            debug=options.debug,
+            access_log=options.effective_access_log,
+            motd=options.motd,
+            backlog=options.backlog,
+            console=console,
+        )
     except OSError as exc:  # the server reports bind errors itself; this is the safety net
         log.error_logger.error("Cannot serve on %s: %s", options.url, exc.strerror or exc)
         return 1

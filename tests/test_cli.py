@@ -627,3 +627,60 @@ def test_repl_commands_run_against_the_live_single_process_server() -> None:
     failed = _run([*args, "--repl-command", "1 / 0"])
     assert failed.returncode == 1
     assert "ZeroDivisionError" in failed.stdout + failed.stderr
+
+
+SETTINGS_APP = """
+import os
+from runtime import App, json
+
+app = App("settings_app")
+
+
+@app.get("/")
+async def index(request):
+    config = request.app.config
+    keys = ("DEBUG", "ACCESS_LOG", "NOISY_EXCEPTIONS", "AUTO_RELOAD", "VERBOSITY", "MOTD")
+    return json({"pid": os.getpid(), **{key: config[key] for key in keys}})
+"""
+
+
+@pytest.mark.slow
+@needs_server
+@pytest.mark.parametrize("workers", [0, 2])
+def test_flags_reach_every_serving_process(tmp_path: Path, workers: int) -> None:
+    (tmp_path / "settings_app.py").write_text(SETTINGS_APP)
+    port = _free_port()
+    mode = ["-w", str(workers)] if workers else ["--single-process"]
+    flags = ["--debug", "--no-access-logs", "--noisy-exceptions", "-vv", "--no-motd"]
+    expect = {
+        "DEBUG": True,
+        "ACCESS_LOG": False,
+        "NOISY_EXCEPTIONS": True,
+        "AUTO_RELOAD": False,
+        "VERBOSITY": 2,
+        "MOTD": False,
+    }
+    args = [sys.executable, "-m", "runtime", "settings_app:app", *mode, *flags, "-p", str(port)]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        seen: dict[int, dict[str, object]] = {}
+        deadline = time.monotonic() + 30
+        while len(seen) < max(workers, 1):
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, f"only {len(seen)} process(es) answered"
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json()
+            except httpx.TransportError:
+                time.sleep(0.05)  # polling the socket is the readiness signal from outside
+                continue
+            seen[body.pop("pid")] = body
+        assert all(body == expect for body in seen.values()), seen
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)

@@ -188,15 +188,16 @@ def _raw_get(port: int, target: str) -> bytes:
 
 
 @pytest.mark.slow
-def test_served_directory_over_a_socket(site: Path) -> None:
+@pytest.mark.parametrize("mode", [["--single-process"], ["-w", "1"]])
+def test_served_directory_over_a_socket(site: Path, mode: list[str]) -> None:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime", "./site", "--single-process", "-p", str(port)],
+        [sys.executable, "-m", "runtime", "./site", *mode, "-p", str(port)],
         cwd=site.parent,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -213,8 +214,9 @@ def test_served_directory_over_a_socket(site: Path) -> None:
             assert answer.startswith(b"HTTP/1.1 404") or answer.startswith(b"HTTP/1.1 400")
             assert b"outside" not in answer
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, output
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
