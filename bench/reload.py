@@ -1,6 +1,6 @@
 """Save-to-new-response latency of auto-reload: vivace against Sanic 23.12 and uvicorn.
 
-    python bench/reload.py [--saves 20] [--pause 0.2 0.6] [--only vivace-watcher,uvicorn,...]
+    python bench/reload.py [--saves 20] [--pause 0.1 0.4] [--only vivace-watcher,uvicorn,...]
 
 Each server runs its development reloader on 127.0.0.1 over a copy of a tiny app whose response
 carries a version string. A round saves the app module of every server (in a shuffled order, after a
@@ -240,7 +240,7 @@ class Contestant:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=20)
-    parser.add_argument("--pause", type=float, nargs=2, default=(0.2, 0.6), metavar=("MIN", "MAX"))
+    parser.add_argument("--pause", type=float, nargs=2, default=(0.1, 0.4), metavar=("MIN", "MAX"))
     parser.add_argument("--only", default="", help="comma-separated contestants")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()

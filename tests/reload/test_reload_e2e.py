@@ -82,7 +82,8 @@ def http_get(path: str, timeout: float = 2.0) -> str:
 class Server:
     def __init__(self, cwd: Path, *args: str) -> None:
         self.sock = str(cwd / "s.sock")
-        self.out = (cwd / "out.txt").open("w+b")
+        self.out_path = cwd / "out.txt"
+        self.out = self.out_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "runtime", "app:app", "-u", self.sock, *args],
             cwd=cwd,
@@ -94,8 +95,7 @@ class Server:
         self.pids: set[int] = set()
 
     def output(self) -> str:
-        self.out.flush()
-        return Path(self.out.name).read_text(errors="replace")
+        return self.out_path.read_text(errors="replace")
 
     def wait_body(self, pattern: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -111,6 +111,24 @@ class Server:
                 pass
             time.sleep(0.02)  # no readiness signal for "serves new code" other than asking
         raise AssertionError(f"no {pattern!r} within {timeout}s (last {last!r}):\n{self.output()}")
+
+    def wait_output(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {text!r} within {timeout}s:\n{self.output()}")
+            time.sleep(0.02)
+
+    def leftovers(self, timeout: float = 5.0) -> list[int]:
+        """Child pids still alive ``timeout`` seconds after the main process exited."""
+        procs = []
+        for pid in self.pids:
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=timeout)
+        return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
     def children(self) -> set[int]:
         try:
@@ -148,6 +166,8 @@ def server(project: Path) -> Iterator[Server]:
     srv = Server(project, "--reload", "-R", "templates")
     try:
         srv.wait_body("^v1 ")
+        # the reloader's watchers are live once reload_process_start ran
+        srv.wait_output("LISTENER reload_process_start")
         srv.pids |= srv.children()
         yield srv
     finally:
@@ -173,7 +193,7 @@ def test_a_save_serves_new_code_and_the_listeners_run_in_the_reloader(
     assert "Vivace-Reloader-0" in line and str(project / "app.py") in line
     assert server.stop() == 0
     assert "LISTENER reload_process_stop" in server.output()
-    assert not [p for p in server.pids if psutil.pid_exists(p)]
+    assert server.leftovers() == []
 
 
 def test_a_change_in_a_reload_dir_restarts_the_workers(project: Path, server: Server) -> None:
@@ -261,7 +281,7 @@ def test_shutdown_during_a_reload_is_clean(project: Path, server: Server) -> Non
     time.sleep(0.03)  # the reload is under way
     server.pids |= server.children()
     assert server.stop() == 0
-    assert not [p for p in server.pids if psutil.pid_exists(p)]
+    assert server.leftovers() == []
 
 
 def test_without_the_flag_there_is_no_reloader(project: Path) -> None:
