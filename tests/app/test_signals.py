@@ -898,3 +898,48 @@ async def test_builtin_http_signals_in_process_order() -> None:
         "handler.after",
         "lifecycle.response",
     ]
+
+
+# --- remaining edges (direct) ---------------------------------------------------------------------
+
+
+async def test_waiting_on_report_without_a_handler(router: SignalRouter) -> None:
+    waiter = asyncio.create_task(router.wait_for(Event.SERVER_EXCEPTION_REPORT, timeout=5))
+    await asyncio.sleep(0)
+    exc = RuntimeError("seen by the waiter")
+    assert router.report(exc) is None  # no handler: nothing to run in the background
+    assert (await waiter)["exception"] is exc
+    assert router.report(exc) is None and is_reported(exc)
+
+
+async def test_one_part_wildcard_and_bad_wildcards(router: SignalRouter) -> None:
+    router.add(None, "ping")
+    waiter = asyncio.create_task(router.wait_for("*", timeout=5))
+    await asyncio.sleep(0)
+    await router.dispatch("ping", context={"a": 1}, inline=True)
+    assert await waiter == {"a": 1}
+    for bad in ("a.*", "<x>.b.*", "a.b.c.*"):
+        with pytest.raises(InvalidSignal, match="wildcard"):
+            await router.wait_for(bad, timeout=1)
+
+
+async def test_dispatch_rejects_non_string_events(router: SignalRouter) -> None:
+    with pytest.raises(InvalidSignal, match="string or an Enum"):
+        await router.dispatch(3.5, inline=True)  # type: ignore[arg-type]
+
+
+async def test_server_event_dispatch_in_the_background_and_by_string() -> None:
+    app = stand_in()
+    ran: list[str] = []
+    app.listeners.add(lambda app: ran.append("stop"), "after_server_stop")
+    assert app.signal_router.has_handlers("server.shutdown.after")
+    assert not app.signal_router.has_handlers("server.shutdown.before")
+    task = await app.signal_router.dispatch("server.shutdown.after")
+    await asyncio.wait_for(task, 5)
+    assert ran == ["stop"]
+
+
+def test_has_handlers_by_string(router: SignalRouter) -> None:
+    router.add(lambda x: None, "s.t.<x:int>")
+    assert router.has_handlers("s.t.1") and not router.has_handlers("s.t.one")
+    assert not router.has_handlers("not.a.valid.name")
