@@ -410,7 +410,6 @@ class Declarations:
         event: EventName,
         condition: Mapping[str, Any] | None = None,
         exclusive: bool = True,
-        *,
         priority: int = 0,
     ) -> Callable[..., Any] | None:
         """Register ``handler(**context)`` for ``event``; ``None`` registers a no-op handler."""
