@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from runtime import __version__
 from runtime.cli import TLS_ERROR, main, parse_command
@@ -485,6 +486,12 @@ def test_single_process_serves_the_demo_app_and_stops_on_sigint() -> None:
         assert response is not None, proc.stdout.read() if proc.stdout else ""
         assert response.status_code == 200
         assert response.json() == {"id": 7, "q": "x"}
+        assert httpx.get(f"http://127.0.0.1:{port}/hello/Ada", timeout=5).text == "Hello, Ada!"
+        stats = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()
+        assert stats["hellos"] == 1 and stats["pid"] == proc.pid  # app.ctx from the listener
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -684,3 +691,18 @@ def test_flags_reach_every_serving_process(tmp_path: Path, workers: int) -> None
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def test_the_factory_example_gets_its_own_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.app import App
+    from runtime.loader import load_app
+    from runtime.testing import TestClient
+
+    monkeypatch.chdir(ROOT)
+    options = parse_command(["examples.factory:create_app", "--factory", "--greeting=Hi"])
+    app = load_app(options.target)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/greet/Ada").json() == {"message": "Hi, Ada!"}
+    finally:
+        App._registry.pop(app.name, None)
