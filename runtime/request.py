@@ -641,7 +641,7 @@ def _add_part(part: bytes, form: RequestParameters, files: RequestParameters, ch
     if len(head) > MULTIPART_MAX_PART_HEADER:
         raise BadRequest("multipart/form-data part headers are too large")
     headers: dict[str, str] = {}
-    for line in head.split(b"\r\n"):
+    for line in head.split(b"\r\n") if head else ():
         name, sep, value = line.partition(b":")
         if not sep:
             raise BadRequest(f"multipart/form-data part has a malformed header line {line!r}")

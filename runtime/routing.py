@@ -366,9 +366,7 @@ class Router:
             return by_method["GET"], {}
         try:
             return self._resolve_slow(self._ws, path, "GET", None)
-        except MethodNotAllowed:  # pragma: no cover - websocket tables only hold GET
-            raise NotFound(f"No WebSocket route for {path}") from None
-        except NotFound:
+        except (NotFound, MethodNotAllowed):  # (websocket tables only hold GET)
             raise NotFound(f"No WebSocket route for {path}") from None
 
     def _resolve_slow(

@@ -143,3 +143,31 @@ def test_conn_info() -> None:
     assert unix.server == "/tmp/s.sock"
     with pytest.raises(AttributeError):
         info.other = 1  # type: ignore[attr-defined]
+
+
+def test_headers_bulk_operations_and_comparison() -> None:
+    h = Headers({"A": "1"})
+    h.update({"a": "2", "B": b"bytes"})
+    assert h.items() == [("a", "2"), ("B", "bytes")]
+    h.extend([("a", "3")])
+    h.extend(Headers({"C": "4"}))
+    assert h.getall("A") == ["2", "3"] and h.values() == ["2", "bytes", "3", "4"]
+    copy = h.copy()
+    copy.add("D", "5")
+    assert "d" not in h and copy == Headers(copy.items())
+    assert h == Headers([("A", "2"), ("b", "bytes"), ("a", "3"), ("c", "4")])
+    assert h == {"a": ["2", "3"], "b": "bytes", "c": "4"}
+    assert h != {1: "x", "b": "bytes", "c": "4"}
+    assert h != {"z": "x", "b": "bytes", "c": "4"}
+    assert h != ["a"]
+    assert "Headers([" in repr(h)
+    with pytest.raises(TypeError, match="Header names must be str"):
+        Headers([(1, "x")])  # type: ignore[list-item]
+
+
+def test_reprs_and_mapping_protocol() -> None:
+    args = QueryArgs("a=1&b=2")
+    assert list(args) == ["a", "b"] and dict(args) == {"a": "1", "b": "2"}
+    assert args == {"a": "1", "b": "2"}
+    assert repr(args) == "QueryArgs([('a', '1'), ('b', '2')])"
+    assert "client='1.2.3.4:5'" in repr(ConnInfo("1.2.3.4", 5))

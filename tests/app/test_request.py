@@ -355,3 +355,58 @@ def test_backslashes_in_filenames() -> None:
         b"\r\nx\r\n--XX--"
     )
     assert parse_multipart(body, b"XX")[1].get("f").name == 'C:\\dir\\a "b".txt'
+
+
+def test_more_multipart_and_form_rules() -> None:
+    no_headers = b"--XX\r\n\r\nbody\r\n--XX--"
+    with pytest.raises(BadRequest, match="without a Content-Disposition"):
+        parse_multipart(no_headers, b"XX")
+    no_blank = b'--XX\r\nContent-Disposition: form-data; name="a"\r\n--XX--'
+    with pytest.raises(BadRequest, match="without a blank line"):
+        parse_multipart(no_blank, b"XX")
+    huge = b"--XX\r\nX: " + b"a" * 20000 + b"\r\n\r\nv\r\n--XX--"
+    with pytest.raises(BadRequest, match="headers are too large"):
+        parse_multipart(huge, b"XX")
+    with pytest.raises(BadRequest, match="boundary must be 1 to 200"):
+        parse_multipart(b"", b"")
+    latin = (
+        b'--XX\r\nContent-Disposition: form-data; name="a"\r\n'
+        b"Content-Type: text/plain; charset=latin-1\r\n\r\ncaf\xe9\r\n--XX--"
+    )
+    assert parse_multipart(latin, b"XX")[0] == {"a": ["café"]}
+    bad_utf8 = b'--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\xff\r\n--XX--'
+    with pytest.raises(BadRequest, match="Form field 'a' is not valid utf-8"):
+        parse_multipart(bad_utf8, b"XX")
+    bad_star = (
+        b'--XX\r\nContent-Disposition: form-data; name="f"; filename="plain.txt"; '
+        b"filename*=nope''%FF\r\n\r\nx\r\n--XX--"
+    )
+    assert parse_multipart(bad_star, b"XX")[1].get("f").name == "plain.txt"
+    urlencoded = [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")]
+    with pytest.raises(BadRequest, match="not valid utf-8"):
+        _ = make(headers=urlencoded, body=b"a=\xff").form
+    files_first = make(headers=urlencoded, body=b"a=1")
+    assert files_first.files == {} and files_first.form == {"a": ["1"]}
+
+
+def test_route_details_and_host_fallback() -> None:
+    r = Request(
+        app(), "GET", b"/x?y=1", Headers(), conn_info=ConnInfo(server_ip="::1", server_port=80)
+    )
+    assert r.raw_path == b"/x" and r.host == "[::1]:80"
+    assert r.uri_template is None and r.endpoint is None
+    from runtime.routing import Router
+
+    r.route = Router().add("/x", ["GET"], print, name="x")
+    assert r.uri_template == "/x" and r.endpoint == "x"
+    assert make(b"/a?b").raw_path == b"/a"
+    assert Request(object(), "GET", b"/", Headers()).body_channel.high_water == 65536
+
+
+def test_parse_content_type() -> None:
+    from runtime.request import parse_content_type
+
+    assert parse_content_type('Text/HTML; Charset= "utf-8" ; q=1;flag') == (
+        "text/html",
+        {"charset": "utf-8", "q": "1", "flag": ""},
+    )

@@ -227,3 +227,16 @@ async def test_response_stream_and_stream_helper() -> None:
         await r.write("late")
     with pytest.raises(TypeError, match="async function"):
         stream("nope")  # type: ignore[arg-type]
+
+
+def test_cookie_jar_details() -> None:
+    r = text("x")
+    cookie = r.add_cookie("a", "1", comment="note", secure=False)
+    assert cookie.encode() == "a=1; Path=/; SameSite=Lax; Comment=note"
+    assert str(cookie) == cookie.encode() and "a=1" in repr(cookie)
+    assert r.cookies.header_values() == [cookie.encode()]
+    assert r.cookies.get_cookie("a", path="/other") is None
+    with pytest.raises(KeyError):
+        r.cookies["missing"]
+    assert "CookieJar" in repr(r.cookies)
+    assert repr(r) == "<HTTPResponse: 200 text/plain; charset=utf-8>"

@@ -283,3 +283,26 @@ def test_resolve_after_adding_late_routes_sorts_again() -> None:
     r = make(("/a/<x>", ["GET"], "str"))
     r.add("/a/<x:int>", ["GET"], h, name="int")  # added after finalize
     assert r.resolve("/a/3", "GET")[0].name == "int"
+
+
+def test_several_parameters_and_bad_dates_among_them() -> None:
+    r = make(
+        ("/p/<year:int>/<day:ymd>/<slug:slug>", ["GET"], "p"),
+        ("/p/<year:int>/<day>/<slug>", ["GET"], "fallback"),
+    )
+    route, params = r.resolve("/p/2024/2024-02-29/hello-x", "GET")
+    assert route.name == "p" and route.is_dynamic
+    assert params == {"year": 2024, "day": date(2024, 2, 29), "slug": "hello-x"}
+    # 2023-02-30 fits the ymd pattern but is no date: the next route gets its chance
+    assert r.resolve("/p/2023/2023-02-30/x", "GET") == (
+        r.find_route_by_name("fallback"),
+        {"year": 2023, "day": "2023-02-30", "slug": "x"},
+    )
+    assert not make(("/s", ["GET"], "s")).find_route_by_name("s").is_dynamic  # type: ignore[union-attr]
+
+
+def test_url_for_odd_values_and_types() -> None:
+    r = make(("/i/<n:int>/<f:float>/<s>", ["GET"], "i"))
+    assert r.url_for("i", n=True, f=False, s=True) == "/i/1/0/True"
+    with pytest.raises(TypeError, match="must be a str"):
+        Router().add(b"/x", ["GET"], h, name="x")  # type: ignore[arg-type]
