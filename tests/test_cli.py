@@ -706,3 +706,12 @@ def test_the_factory_example_gets_its_own_option(monkeypatch: pytest.MonkeyPatch
             assert client.get("/greet/Ada").json() == {"message": "Hi, Ada!"}
     finally:
         App._registry.pop(app.name, None)
+
+
+def test_console_unavailable_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setitem(sys.modules, "repl", None)  # as if the console were not installed
+    assert main(["examples.hello:app", "--repl", "-p", "0"]) == 1
+    assert "The console cannot start" in capsys.readouterr().err
