@@ -304,7 +304,7 @@ class HttpProtocol(asyncio.Protocol):
     def _on_reject(self, reject: Reject) -> None:
         receiving = self._receiving
         if receiving is not None and not receiving.body_done:
-            # the body of a request already being handled broke a rule: its handler sees the error
+            # the body of a request already under way broke a rule: that request gets the error
             exc: HTTPException = (
                 PayloadTooLarge(reject.reason)
                 if reject.status == 413
@@ -314,9 +314,15 @@ class HttpProtocol(asyncio.Protocol):
             receiving.body_done = True
             self._receiving = None
             self._close_after = True
-            if self._cycle is not receiving:
-                self._pipeline.append(reject)
-            return
+            if receiving is self._cycle and not receiving.response_started:
+                if receiving.task is not None:
+                    receiving.task.cancel()
+                self._pipeline.clear()
+                self._send_reject(reject)
+                return
+            if receiving is not self._cycle:
+                with contextlib.suppress(ValueError):
+                    self._pipeline.remove(receiving)
         if self._cycle is None:
             self._send_reject(reject)
         else:
