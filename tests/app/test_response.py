@@ -6,6 +6,7 @@ import json as stdlib_json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,52 @@ def test_cookie_jar_details() -> None:
         r.cookies["missing"]
     assert "CookieJar" in repr(r.cookies)
     assert repr(r) == "<HTTPResponse: 200 text/plain; charset=utf-8>"
+
+
+def test_over_a_real_socket() -> None:
+    """The same objects through the real server and an independent client (httpx)."""
+    import httpx
+
+    from runtime import App
+    from tests.server.helpers import serve
+
+    app = App("responses_wire")
+
+    @app.get("/items/<item_id:int>")
+    async def item(request: Any, item_id: int) -> BaseHTTPResponse:
+        response = json({"id": item_id, "tags": request.args.getlist("tag")})
+        response.add_cookie("seen", str(item_id), httponly=True)
+        return response
+
+    @app.post("/upload")
+    async def upload(request: Any) -> BaseHTTPResponse:
+        f = request.files.get("f")
+        return json({"title": request.form.get("title"), "file": [f.name, len(f.body)]})
+
+    @app.get("/stream")
+    async def streamed(request: Any) -> BaseHTTPResponse:
+        async def fn(response: ResponseStream) -> None:
+            for i in range(3):
+                await response.write(f"{i};")
+
+        return stream(fn)
+
+    with (
+        serve(app) as running,
+        httpx.Client(base_url=f"http://127.0.0.1:{running.port}", timeout=10) as client,
+    ):
+        got = client.get("/items/7?tag=a&tag=b")
+        assert got.json() == {"id": 7, "tags": ["a", "b"]}
+        assert got.headers["set-cookie"] == "seen=7; Path=/; Secure; HttpOnly; SameSite=Lax"
+        assert got.headers["content-length"] == str(len(got.content))
+        not_allowed = client.delete("/items/7")
+        assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "GET, HEAD"
+        assert client.get("/items/x").status_code == 404
+        head = client.head("/items/7")
+        assert head.status_code == 200 and head.content == b""
+        up = client.post(
+            "/upload", data={"title": "t"}, files={"f": ("a.bin", bytes(range(256)) * 100)}
+        )
+        assert up.json() == {"title": "t", "file": ["a.bin", 25600]}
+        s = client.get("/stream")
+        assert s.text == "0;1;2;" and s.headers["transfer-encoding"] == "chunked"
