@@ -390,6 +390,17 @@ class Request:
             ) from exc
 
     @property
+    def token(self) -> str | None:
+        """The credentials of an ``Authorization: Bearer <token>`` (or ``Token``) header."""
+        header = self.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() in ("bearer", "token") and credentials.strip():
+            return credentials.strip()
+        return None
+
+    @property
     def content_type(self) -> str:
         """The Content-Type header, or ``application/octet-stream`` when absent."""
         return self.headers.get("content-type", "application/octet-stream")

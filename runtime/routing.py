@@ -478,10 +478,7 @@ class Router:
             url += "#" + quote(str(anchor), safe="")
         if external:
             if not server:
-                raise ValueError(
-                    f"url_for({name!r}, _external=True) needs _server='host[:port]' "
-                    "(the app fills it from SERVER_NAME when set)"
-                )
+                raise ValueError(f"url_for({name!r}, _external=True) needs _server='host[:port]'")
             url = f"{scheme or 'http'}://{server}{url}"
         return url
 

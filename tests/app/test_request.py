@@ -410,3 +410,17 @@ def test_parse_content_type() -> None:
         "text/html",
         {"charset": "utf-8", "q": "1", "flag": ""},
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc.def", "abc.def"),
+        ("token  xyz ", "xyz"),
+        ("Basic dXNlcg==", None),
+        ("Bearer", None),
+    ],
+)
+def test_token(header: str, token: str | None) -> None:
+    assert make(headers=[("Authorization", header)]).token == token
+    assert make().token is None
