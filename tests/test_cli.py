@@ -715,3 +715,15 @@ def test_console_unavailable_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "repl", None)  # as if the console were not installed
     assert main(["examples.hello:app", "--repl", "-p", "0"]) == 1
     assert "The console cannot start" in capsys.readouterr().err
+
+
+def test_console_script_points_at_main(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attr = scripts["vivace"].partition(":")
+    entry = getattr(importlib.import_module(module), attr)
+    assert entry is main
+    assert entry(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("vivace ")
