@@ -32,12 +32,16 @@ from runtime.blueprints import (
     check_name,
 )
 from runtime.config import Config
-from runtime.errorpages import plain_500, render
-from runtime.exceptions import HTTPException
-from runtime.handlers import ErrorHandler
+from runtime.exceptions import PayloadTooLarge
+from runtime.handlers import ErrorHandler, error_response
 from runtime.lifecycle import ListenerRegistry
 from runtime.log import error_logger, logger
-from runtime.middleware import Middleware, MiddlewareRegistry
+from runtime.middleware import (
+    Middleware,
+    MiddlewareRegistry,
+    run_request_middleware,
+    run_response_middleware,
+)
 from runtime.response import BaseHTTPResponse
 from runtime.routing import Route, Router
 from runtime.signals import Event, SignalRouter
@@ -648,7 +652,9 @@ class App(Declarations):
                 await request.receive_body()
             response: Any = None
             if plan.request_mw:
-                response = await self._run_request_middleware(request, plan.request_mw)
+                response = await run_request_middleware(
+                    request, plan.request_mw, guards, self._signal
+                )
             if response is None:
                 if guards.HTTP_HANDLER_BEFORE:
                     await self._signal(Event.HTTP_HANDLER_BEFORE, {"request": request})
@@ -664,7 +670,9 @@ class App(Declarations):
                     await self._signal(Event.HTTP_HANDLER_AFTER, {"request": request})
             if plan.response_mw:
                 in_response_mw = True
-                response = await self._run_response_middleware(request, response, plan.response_mw)
+                response = await run_response_middleware(
+                    request, response, plan.response_mw, guards, self._signal
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -718,152 +726,29 @@ class App(Declarations):
                 break
             size += len(chunk)
             if limit and size > limit:
-                from runtime.exceptions import PayloadTooLarge
-
                 raise PayloadTooLarge(f"Request body exceeds REQUEST_MAX_SIZE ({limit} bytes)")
             await self._signal(Event.HTTP_LIFECYCLE_READ_BODY, {"body": chunk})
             chunks.append(chunk)
         request.body = b"".join(chunks)
 
-    async def _run_request_middleware(
-        self, request: Request, chain: tuple[Middleware, ...]
-    ) -> BaseHTTPResponse | None:
-        guards = self._guards
-        condition = {"attach_to": "request"}
-        for mw in chain:
-            if guards.HTTP_MIDDLEWARE_BEFORE:
-                await self._signal(
-                    Event.HTTP_MIDDLEWARE_BEFORE, {"request": request, "response": None}, condition
-                )
-            result = mw.fn(request)
-            if mw.is_async or inspect.isawaitable(result):
-                result = await result
-            if guards.HTTP_MIDDLEWARE_AFTER:
-                await self._signal(
-                    Event.HTTP_MIDDLEWARE_AFTER, {"request": request, "response": None}, condition
-                )
-            if result is not None:
-                if isinstance(result, BaseHTTPResponse):
-                    return result
-                raise TypeError(
-                    f"Request middleware {_describe(mw.fn)} returned {type(result).__name__}; "
-                    "return None to continue or a response to answer at once"
-                )
-        return None
-
-    async def _run_response_middleware(
-        self, request: Request, response: BaseHTTPResponse, chain: tuple[Middleware, ...]
-    ) -> BaseHTTPResponse:
-        guards = self._guards
-        condition = {"attach_to": "response"}
-        for mw in chain:
-            if guards.HTTP_MIDDLEWARE_BEFORE:
-                await self._signal(
-                    Event.HTTP_MIDDLEWARE_BEFORE,
-                    {"request": request, "response": response},
-                    condition,
-                )
-            result = mw.fn(request, response)
-            if mw.is_async or inspect.isawaitable(result):
-                result = await result
-            if guards.HTTP_MIDDLEWARE_AFTER:
-                await self._signal(
-                    Event.HTTP_MIDDLEWARE_AFTER,
-                    {"request": request, "response": response},
-                    condition,
-                )
-            if result is not None:
-                if not isinstance(result, BaseHTTPResponse):
-                    raise TypeError(
-                        f"Response middleware {_describe(mw.fn)} returned "
-                        f"{type(result).__name__}; return None to keep the response or a response "
-                        "to replace it"
-                    )
-                response = result
-        return response
-
     # -- errors
-
-    def _log_exception(self, request: Request, exc: BaseException) -> None:
-        quiet = isinstance(exc, HTTPException) and exc.quiet
-        if quiet and not self.config.get("NOISY_EXCEPTIONS", False):
-            return
-        try:
-            where = f"{request.method} {request.path}"
-        except Exception:  # a request too broken to describe
-            where = "a request"
-        error_logger.error("Exception while handling %s", where, exc_info=exc)
 
     async def _error_response(
         self, request: Request, exc: Exception, plan: _Plan | None, run_response_mw: bool
     ) -> BaseHTTPResponse:
-        """The response for ``exc``: exception handler, else the rendered error page."""
-        guards = self._guards
-        try:
-            quiet = isinstance(exc, HTTPException) and exc.quiet
-            if not quiet and self.signal_router.report(exc) is not None:
-                await asyncio.sleep(0)  # as a non-inline dispatch: the task has started
-            if guards.HTTP_LIFECYCLE_EXCEPTION:
-                try:
-                    await self._signal(
-                        Event.HTTP_LIFECYCLE_EXCEPTION, {"request": request, "exception": exc}
-                    )
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    error_logger.exception("Exception in an http.lifecycle.exception handler")
-            blueprint = plan.blueprint if plan is not None else None
-            handler = self.error_handler.lookup(exc, blueprint)
-            response: BaseHTTPResponse | None = None
-            if handler is not None:
-                try:
-                    result = handler.fn(request, exc)
-                    if handler.is_async or inspect.isawaitable(result):
-                        result = await result
-                    if not isinstance(result, BaseHTTPResponse):
-                        raise TypeError(
-                            f"Exception handler {_describe(handler.fn)} returned "
-                            f"{type(result).__name__}; return a response"
-                        )
-                    response = result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    error_logger.exception(
-                        "Exception handler %s raised while handling %r",
-                        _describe(handler.fn),
-                        exc,
-                    )
-                    return plain_500()
-            else:
-                self._log_exception(request, exc)
-                response = render(
-                    exc,
-                    request,
-                    debug=self.debug,
-                    route_format=plan.error_format if plan is not None else None,
-                    fallback=str(self.config.get("FALLBACK_ERROR_FORMAT", "auto")),
-                )
-            if run_response_mw:
-                chain = (
-                    plan.response_mw
-                    if plan is not None
-                    else self.middleware_registry.chain(None).response
-                )
-                if chain:
-                    try:
-                        response = await self._run_response_middleware(request, response, chain)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as mw_exc:
-                        self._log_exception(request, mw_exc)
-                        response = render(mw_exc, request, debug=self.debug)
-            return response
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            error_logger.exception("Error handling failed while handling %r", exc)
-            return plain_500()
+        if plan is None:  # routing failed: app-wide response middleware only
+            blueprint, error_format = None, None
+            chain = self.middleware_registry.chain(None).response
+        else:
+            blueprint, error_format, chain = plan.blueprint, plan.error_format, plan.response_mw
+        return await error_response(
+            self,
+            request,
+            exc,
+            blueprint=blueprint,
+            error_format=error_format,
+            response_chain=chain if run_response_mw else (),
+        )
 
     # -- websockets
 

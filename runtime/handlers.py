@@ -8,10 +8,22 @@ and win over app handlers for the same class.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from runtime.errorpages import plain_500, render
+from runtime.exceptions import HTTPException
+from runtime.log import error_logger
+from runtime.middleware import Middleware, run_response_middleware
+from runtime.response import BaseHTTPResponse
+from runtime.signals import Event
+
+if TYPE_CHECKING:
+    from runtime.app import App
+    from runtime.request import Request
 
 ErrorHandlerFn = Callable[..., Any]
 
@@ -80,4 +92,97 @@ class ErrorHandler:
         return len(self._handlers)
 
 
-__all__ = ["ErrorHandler", "ExceptionHandler"]
+def log_exception(request: Request, exc: BaseException, *, noisy: bool = False) -> None:
+    """Log ``exc`` with its traceback on ``vivace.error``; quiet ones only when ``noisy``."""
+    if isinstance(exc, HTTPException) and exc.quiet and not noisy:
+        return
+    try:
+        where = f"{request.method} {request.path}"
+    except Exception:  # a request too broken to describe
+        where = "a request"
+    error_logger.error("Exception while handling %s", where, exc_info=exc)
+
+
+def _describe(fn: object) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+
+
+async def error_response(
+    app: App,
+    request: Request,
+    exc: Exception,
+    *,
+    blueprint: str | None,
+    error_format: str | None,
+    response_chain: tuple[Middleware, ...],
+) -> BaseHTTPResponse:
+    """The response for ``exc``: its exception handler's, else the rendered error page.
+
+    Order (signals.md section 7): ``server.exception.report`` (a task, for exceptions that are not
+    quiet), ``http.lifecycle.exception``, then the handler or the error page, then
+    ``response_chain`` (response middleware). Never raises, except ``CancelledError``: whatever
+    fails here ends in a plain 500.
+    """
+    config = app.config
+    noisy = bool(config.get("NOISY_EXCEPTIONS", False))
+    try:
+        quiet = isinstance(exc, HTTPException) and exc.quiet
+        if not quiet and app.signal_router.report(exc) is not None:
+            await asyncio.sleep(0)  # as a non-inline dispatch: the task has started
+        guards = app.signal_router.guards
+        if guards.HTTP_LIFECYCLE_EXCEPTION:  # type: ignore[attr-defined]
+            try:
+                await app._signal(
+                    Event.HTTP_LIFECYCLE_EXCEPTION, {"request": request, "exception": exc}
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                error_logger.exception("Exception in an http.lifecycle.exception handler")
+        handler = app.error_handler.lookup(exc, blueprint)
+        if handler is not None:
+            try:
+                result = handler.fn(request, exc)
+                if handler.is_async or inspect.isawaitable(result):
+                    result = await result
+                if not isinstance(result, BaseHTTPResponse):
+                    raise TypeError(
+                        f"Exception handler {_describe(handler.fn)} returned "
+                        f"{type(result).__name__}; return a response"
+                    )
+                response: BaseHTTPResponse = result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                error_logger.exception(
+                    "Exception handler %s raised while handling %r", _describe(handler.fn), exc
+                )
+                return plain_500()
+        else:
+            log_exception(request, exc, noisy=noisy)
+            response = render(
+                exc,
+                request,
+                debug=app.debug,
+                route_format=error_format,
+                fallback=str(config.get("FALLBACK_ERROR_FORMAT", "auto")),
+            )
+        if response_chain:
+            try:
+                response = await run_response_middleware(
+                    request, response, response_chain, guards, app._signal
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as mw_exc:
+                log_exception(request, mw_exc, noisy=noisy)
+                response = render(mw_exc, request, debug=app.debug)
+        return response
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        error_logger.exception("Error handling failed while handling %r", exc)
+        return plain_500()
+
+
+__all__ = ["ErrorHandler", "ExceptionHandler", "error_response", "log_exception"]

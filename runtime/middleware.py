@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from runtime.response import BaseHTTPResponse
+from runtime.signals import Event
+
+if TYPE_CHECKING:
+    from runtime.request import Request
 
 AttachTo = Literal["request", "response"]
 MiddlewareFn = Callable[..., Any]
+#: ``signal(event, context, condition)``: the app's inline dispatch of a built-in event.
+SignalFn = Callable[[Event, dict[str, Any], dict[str, Any] | None], Awaitable[Any]]
 
 _sequence = itertools.count()
 
@@ -122,4 +130,80 @@ class MiddlewareRegistry:
         return chain
 
 
-__all__ = ["AttachTo", "Chain", "Middleware", "MiddlewareRegistry", "normalize_attach_to"]
+def _describe(fn: object) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+
+
+_REQUEST = {"attach_to": "request"}
+_RESPONSE = {"attach_to": "response"}
+
+
+async def run_request_middleware(
+    request: Request, chain: tuple[Middleware, ...], guards: Any, signal: SignalFn
+) -> BaseHTTPResponse | None:
+    """Run request middleware in order; the first response returned ends the chain.
+
+    ``guards`` tells whether the ``http.middleware.before/after`` signals have handlers.
+    """
+    for mw in chain:
+        if guards.HTTP_MIDDLEWARE_BEFORE:
+            await signal(
+                Event.HTTP_MIDDLEWARE_BEFORE, {"request": request, "response": None}, _REQUEST
+            )
+        result = mw.fn(request)
+        if mw.is_async or inspect.isawaitable(result):
+            result = await result
+        if guards.HTTP_MIDDLEWARE_AFTER:
+            await signal(
+                Event.HTTP_MIDDLEWARE_AFTER, {"request": request, "response": None}, _REQUEST
+            )
+        if result is not None:
+            if isinstance(result, BaseHTTPResponse):
+                return result
+            raise TypeError(
+                f"Request middleware {_describe(mw.fn)} returned {type(result).__name__}; "
+                "return None to continue or a response to answer at once"
+            )
+    return None
+
+
+async def run_response_middleware(
+    request: Request,
+    response: BaseHTTPResponse,
+    chain: tuple[Middleware, ...],
+    guards: Any,
+    signal: SignalFn,
+) -> BaseHTTPResponse:
+    """Run response middleware in order; a returned response replaces the current one."""
+    for mw in chain:
+        if guards.HTTP_MIDDLEWARE_BEFORE:
+            await signal(
+                Event.HTTP_MIDDLEWARE_BEFORE, {"request": request, "response": response}, _RESPONSE
+            )
+        result = mw.fn(request, response)
+        if mw.is_async or inspect.isawaitable(result):
+            result = await result
+        if guards.HTTP_MIDDLEWARE_AFTER:
+            await signal(
+                Event.HTTP_MIDDLEWARE_AFTER, {"request": request, "response": response}, _RESPONSE
+            )
+        if result is not None:
+            if not isinstance(result, BaseHTTPResponse):
+                raise TypeError(
+                    f"Response middleware {_describe(mw.fn)} returned {type(result).__name__}; "
+                    "return None to keep the response or a response to replace it"
+                )
+            response = result
+    return response
+
+
+__all__ = [
+    "AttachTo",
+    "Chain",
+    "Middleware",
+    "MiddlewareRegistry",
+    "SignalFn",
+    "normalize_attach_to",
+    "run_request_middleware",
+    "run_response_middleware",
+]
