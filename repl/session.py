@@ -67,7 +67,7 @@ def console_for(
     if options.repl_commands:
         commands = list(options.repl_commands)
 
-        async def scripted_commands(app: Any, control: Any) -> int | None:
+        async def scripted_commands(app: Any, control: Any = None) -> int | None:
             return await run_scripted(app, control, options, commands=commands)
 
         return scripted_commands
@@ -77,7 +77,7 @@ def console_for(
     if not terminal:
         if options.repl == "open":
 
-            async def scripted_stdin(app: Any, control: Any) -> int | None:
+            async def scripted_stdin(app: Any, control: Any = None) -> int | None:
                 return await run_scripted(app, control, options, stdin=stdin)
 
             return scripted_stdin
@@ -85,7 +85,7 @@ def console_for(
         return None
     mode = options.repl
 
-    async def interactive(app: Any, control: Any) -> int | None:
+    async def interactive(app: Any, control: Any = None) -> int | None:
         return await run_interactive(app, control, options, enter=(mode == "enter"))
 
     return interactive

@@ -9,6 +9,7 @@ batched, without tearing the line being typed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -119,9 +120,9 @@ class ConsoleUI:
             typeahead, self._typeahead = self._typeahead, []
 
             def pre_run(keys: list[KeyPress] = typeahead) -> None:
-                if keys:
+                if keys:  # typed while the last statement ran: handled as if typed now
                     app.key_processor.feed_multiple(keys)
-                    app.key_processor.process_keys()
+                    asyncio.get_running_loop().call_soon(app.key_processor.process_keys)
 
             try:
                 text: str = await app.run_async(pre_run=pre_run, handle_sigint=False)

@@ -46,7 +46,7 @@ async def test_protected_loop_gets_a_pending_response_that_is_awaited(http_url: 
     try:
         pending = client.get("/p")
         if not pending.done:
-            with pytest.raises(RuntimeError, match="await client.get"):
+            with pytest.raises(RuntimeError, match=r"await client\.get"):
                 pending.json()
         response = await pending
         assert response.json()["path"] == "/p"

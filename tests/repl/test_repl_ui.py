@@ -66,6 +66,10 @@ async def test_keys_while_a_statement_runs(pipe: PipeInput, tmp_path: Path) -> N
         await asyncio.wait_for(interrupted.wait(), 10)
     pipe.send_text("c\r")  # typed ahead keys are kept for the next prompt
     assert await asyncio.wait_for(ui.read(), 10) == "abc"
+    with ui.interruptible(interrupted.set):
+        pipe.send_text("1 + 2\r")
+        await asyncio.sleep(0.2)
+    assert await asyncio.wait_for(ui.read(), 10) == "1 + 2"
 
 
 async def test_show_values_errors_and_plain_types(pipe: PipeInput, tmp_path: Path) -> None:

@@ -1,0 +1,367 @@
+"""The console as a user drives it: a real pseudo-terminal (pexpect), the screen checked with pyte.
+
+Each test runs ``python -m runtime console_app:app ...`` inside ``bash`` in a pty, so that ``stty -g``
+can be recorded before vivace starts and after it exits, on every exit path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pexpect
+import psutil
+import pyte
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+COLS, ROWS = 110, 40
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-B]|\r")
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
+        VIVACE_HISTORY_FILE=str(tmp_path / "history"),
+        PROMPT_TOOLKIT_NO_CPR="1",  # pyte does not answer cursor position requests
+        TERM="xterm",
+    )
+    env.pop("NO_COLOR", None)
+    return env
+
+
+class Term:
+    """A pty running bash -> vivace, with a pyte screen and the raw text seen so far."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.tmp = tmp_path
+        self.port = _free_port()
+        command = [sys.executable, "-m", "runtime", "console_app:app", "-p", str(self.port), *args]
+        script = (
+            f"stty -g > {tmp_path}/stty.before; {shlex.join(command)}; rc=$?; "
+            f"stty -g > {tmp_path}/stty.after; echo EXIT=$rc; sleep 0.2"
+        )
+        self.child = pexpect.spawn(
+            "bash",
+            ["--norc", "--noprofile", "-c", script],
+            cwd=str(tmp_path),
+            env=_env(tmp_path),
+            dimensions=(ROWS, COLS),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=5,
+        )
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.Stream(self.screen)
+        self.raw = ""
+        self.text = ""  # what was printed, without escape sequences
+
+    # reading -------------------------------------------------------------------------------
+
+    def pump(self, seconds: float = 0.05) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.05)
+            except pexpect.TIMEOUT:
+                data = ""
+            except pexpect.EOF:
+                return
+            if data:
+                self.raw += data
+                self.text = ANSI.sub("", self.raw)
+                self.stream.feed(data)
+            if time.monotonic() >= end:
+                return
+
+    def wait(self, check: str | Callable[[], bool], timeout: float = 20.0) -> None:
+        if isinstance(check, str):
+            needle = check
+            start = len(self.text)
+
+            def found() -> bool:
+                return needle in self.text[max(0, start - len(needle) - 4096) :]
+
+            predicate = found
+        else:
+            predicate = check
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {check!r}; screen:\n{self.display()}")
+            if not self.child.isalive() and not self.child.before:
+                self.pump(0.1)
+                if not predicate():
+                    raise AssertionError(f"process ended; screen:\n{self.display()}")
+            self.pump(0.05)
+
+    def display(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def prompt_line(self) -> str:
+        return self.screen.display[self.screen.cursor.y].rstrip()
+
+    def wait_prompt(self, timeout: float = 20.0) -> None:
+        """Wait for a fresh, empty prompt."""
+        self.wait(lambda: self.prompt_line() == ">>>", timeout)
+
+    def send(self, keys: str) -> None:
+        self.child.send(keys)
+
+    def run(self, statement: str, expect: str, timeout: float = 20.0) -> None:
+        """Type a statement, wait for ``expect`` in the output and for the next empty prompt."""
+        mark = len(self.text)
+        echo = ">>> " + statement.splitlines()[0]
+        self.send(statement + "\r")
+        self.wait(lambda: expect in self.text[mark:], timeout)
+        self.wait(lambda: any(line.rstrip() == echo for line in self.screen.display), timeout)
+        self.wait_prompt(timeout)
+
+    def exit_code(self, timeout: float = 30.0) -> int:
+        self.wait(lambda: "EXIT=" in self.text, timeout)
+        match = re.search(r"EXIT=(\d+)", self.text)
+        assert match is not None
+        return int(match.group(1))
+
+    def stty_unchanged(self) -> bool:
+        before = (self.tmp / "stty.before").read_text().strip()
+        self.wait(lambda: (self.tmp / "stty.after").exists(), 10)
+        after = (self.tmp / "stty.after").read_text().strip()
+        return bool(before) and before == after
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        try:
+            procs = psutil.Process(self.child.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            procs = []
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=5)
+        self.child.close(force=True)
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+    started: list[Term] = []
+
+    def start(*args: str) -> Term:
+        t = Term(tmp_path, *args)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.close()
+
+
+def _pids(t: Term) -> list[int]:
+    return sorted(p.pid for p in psutil.Process(t.child.pid).children(recursive=True))
+
+
+# --- --repl ----------------------------------------------------------------------------------
+
+
+def test_repl_client_do_workers_eval_and_ctrl_d_stops(term: Callable[..., Term]) -> None:
+    t = term("--repl", "-w", "2")
+    t.wait("vivace console for ConsoleDemo")
+    t.wait_prompt()
+    assert "answer" in t.text and "2/2 ready" in t.display()
+    t.run('client.get("/")', '"hello": "world"')
+    assert "HTTP/1.1 200 OK" in t.text
+    t.run('(await client.get("/")).json()["hello"]', "'world'")
+    t.run('r = client.get("/").json(); r["hello"]', "'world'")
+    t.run('(await do("/")).response.status', "200")
+    t.run("workers", "2/2 server workers ready")
+    assert "Vivace-Server-0-0  server" in t.text and "Vivace-Server-1-0  server" in t.text
+    t.run('workers["Vivace-Server-0-0"].eval("app.ctx.token")', "'token-")
+    t.run("answer", "42")
+    t.run("1/0", "ZeroDivisionError")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert "Worker complete" in t.text
+    assert t.stty_unchanged()
+
+
+def test_ctrl_c_cancels_only_the_statement_and_exit_stops(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run("import asyncio", "")
+    server_pids = _pids(t)
+    mark = len(t.text)
+    t.send("await asyncio.sleep(30)\r")
+    t.pump(0.5)
+    started = time.monotonic()
+    t.send("\x03")
+    t.wait(lambda: "KeyboardInterrupt" in t.text[mark:], 5)
+    t.wait_prompt(5)
+    assert time.monotonic() - started < 3
+    assert _pids(t) == server_pids  # no worker was touched
+    assert httpx.get(t.url(), timeout=5).status_code == 200
+    t.send("exit()\r")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+def test_half_typed_line_survives_200_lines_of_worker_output(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run('client.get("/spam?n=200&delay=2").json()', "'scheduled': 200")
+    t.send("half_typed = 12")
+    t.wait(lambda: "spam line 199" in t.text, 20)
+    t.pump(0.5)
+    assert t.prompt_line() == ">>> half_typed = 12"
+    screen = t.display()
+    assert "spam line 199" in screen
+    assert screen.index("spam line 199") < screen.index(">>> half_typed = 12")
+    for line in t.screen.display:  # no worker line was torn or glued to the prompt
+        if "spam line" in line:
+            assert re.fullmatch(r"Vivace-Server-0-0 \| spam line \d+\s*", line), line
+    t.send("34\r")
+    t.wait_prompt()
+    t.run("half_typed", "1234")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+def test_restart_and_scale_return_when_new_workers_serve(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run("before = workers[0].pid", "")
+    t.run("restart()", "ready in", timeout=30)
+    t.run("workers[0].pid != before", "True")
+    t.run('client.get("/").json()["pid"] == workers[0].pid', "True")
+    t.run("scale(3)", "ready in", timeout=30)
+    t.run("len([w for w in workers if w.row.kind == 'server'])", "3")
+    t.run("scale(1)", "scale 3 -> 1", timeout=30)
+    t.run("len([w for w in workers if w.row.kind == 'server'])", "1")
+    t.send("exit()\r")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+def test_single_process_console_sees_app_ctx(term: Callable[..., Term]) -> None:
+    t = term("--single-process", "--repl")
+    t.wait_prompt()
+    t.run("import os; app.ctx.token == f'token-{os.getpid()}'", "True")
+    t.run('(await client.get("/")).json()["hello"]', "'world'")
+    t.run('client.get("/")', "HTTP/1.1 200 OK")
+    t.run('r = client.get("/")', "")
+    t.run("r.status_code", "200")  # settled before the next statement
+    # chaining on the serving loop cannot wait without stopping the server: a clear error
+    t.run('client.get("/").status_code', "write `await client.get(...)`")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+def test_sigterm_restores_the_terminal(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.send("half")
+    t.pump(0.3)
+    main = [p for p in psutil.Process(t.child.pid).children() if "runtime" in " ".join(p.cmdline())]
+    assert main
+    main[0].send_signal(signal.SIGTERM)
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+# --- --dev -------------------------------------------------------------------------------------
+
+
+def test_dev_opens_on_enter_only_and_closing_keeps_serving(term: Callable[..., Term]) -> None:
+    t = term("--dev")
+    t.wait("Press ENTER to open the console")
+    t.send("hello\r")  # ignored, and it does not disable the console
+    t.pump(0.5)
+    assert "vivace console" not in t.text
+    t.send("\r")
+    t.wait("vivace console for ConsoleDemo")
+    t.wait_prompt()
+    t.run("x = 41", "")
+    t.send("\x04")
+    t.wait("Press ENTER to open the console again")
+    assert httpx.get(t.url(), timeout=5).status_code == 200
+    t.send("\r")
+    t.wait_prompt()
+    t.run("x + 1", "42")  # the namespace survives closing
+    t.send("exit()\r")
+    t.wait("Press ENTER to open the console again")
+    assert httpx.get(t.url(), timeout=5).status_code == 200
+    t.send("\x03")  # console closed: Ctrl+C stops the server
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+# --- scripted -----------------------------------------------------------------------------------
+
+
+def _scripted(tmp_path: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "runtime", "console_app:app", "-p", "0", "--repl", *args]
+    return subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=60,
+    )
+
+
+def test_scripted_mode_from_a_pipe(tmp_path: Path) -> None:
+    result = _scripted(tmp_path, '1 + 1\nclient.get("/").json()["hello"]\nanswer\n')
+    assert result.returncode == 0, result.stderr
+    assert "2\n'world'\n42\n" in result.stdout
+    assert "\x1b" not in result.stdout
+
+
+def test_scripted_mode_exits_1_when_a_statement_raises(tmp_path: Path) -> None:
+    result = _scripted(tmp_path, "1/0\n'after'\n")
+    assert result.returncode == 1
+    assert "ZeroDivisionError" in result.stderr
+    assert "'after'" in result.stdout
+
+
+def test_repl_command(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "runtime",
+        "console_app:app",
+        "-p",
+        "0",
+        "--repl-command",
+        'workers[0].eval("app.ctx.token").startswith("token-")',
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=_env(tmp_path), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "True\n" in result.stdout
