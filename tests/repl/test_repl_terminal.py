@@ -1,7 +1,7 @@
 """The console as a user drives it: a real pseudo-terminal (pexpect), the screen checked with pyte.
 
-Each test runs ``python -m runtime console_app:app ...`` inside ``bash`` in a pty, so that ``stty -g``
-can be recorded before vivace starts and after it exits, on every exit path.
+Each test runs ``python -m runtime console_app:app ...`` inside ``bash`` in a pty, so that
+``stty -g`` can be recorded before vivace starts and after it exits, on every exit path.
 """
 
 from __future__ import annotations
