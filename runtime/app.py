@@ -322,10 +322,10 @@ class App(Declarations):
         else:
             raise RuntimeError(f"app.stop(): {self!r} is not being served in this process")
 
-    def run(self, **kwargs: Any) -> Any:
-        """Serve the app (see ``runtime.launch.run_app``)."""
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Serve the app: ``app.run(host="127.0.0.1", port=8000, ...)`` (``runtime.launch``)."""
         launch = importlib.import_module("runtime.launch")
-        return launch.run_app(self, **kwargs)
+        return launch.run_app(self, *args, **kwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The app as an ASGI 3 application (``runtime.asgi``)."""
