@@ -58,7 +58,7 @@ def _status(status: int) -> int:
 class BaseHTTPResponse:
     """Status, headers, content type and cookies shared by every response."""
 
-    __slots__ = ("_cookies", "content_type", "headers", "status")
+    __slots__ = ("_cookies", "_headers", "content_type", "status")
 
     is_streaming = False
 
@@ -66,9 +66,21 @@ class BaseHTTPResponse:
         self, status: int = 200, headers: HeadersArg = None, content_type: str | None = None
     ) -> None:
         self.status = _status(status)
-        self.headers = _headers(headers)
+        self._headers: Headers | None = None if headers is None else _headers(headers)
         self.content_type = content_type
         self._cookies: CookieJar | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """Response headers (case-insensitive, multi-valued); created on first use."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers()
+        return headers
+
+    @headers.setter
+    def headers(self, value: HeadersArg) -> None:
+        self._headers = _headers(value)
 
     @property
     def cookies(self) -> CookieJar:
@@ -120,7 +132,7 @@ class BaseHTTPResponse:
         A Content-Length header is left out for non-streaming responses (the server computes it
         from the body); a streaming response keeps one the handler set.
         """
-        headers = self.headers
+        headers = self._headers
         if headers:
             items = headers.raw()
             if not self.is_streaming and "content-length" in headers:
@@ -154,8 +166,10 @@ class HTTPResponse(BaseHTTPResponse):
         headers: HeadersArg = None,
         content_type: str | None = None,
     ) -> None:
-        self.status = _status(status)
-        self.headers = _headers(headers)
+        if status.__class__ is not int or not 100 <= status <= 999:
+            _status(status)  # raises with a clear message (bool, str, out of range)
+        self.status = status
+        self._headers = None if headers is None else _headers(headers)
         self.content_type = content_type
         self._cookies = None
         if body is None:
