@@ -294,3 +294,51 @@ def test_without_the_flag_there_is_no_reloader(project: Path) -> None:
         assert "reload_process_start" not in srv.output()
     finally:
         assert srv.stop() == 0
+
+
+CUSTOM = textwrap.dedent(
+    """
+
+    import time
+
+    def job(config=None):
+        print("CUSTOM job", os.getpid(), repr(config), flush=True)
+        time.sleep(3600)
+
+    def keep(**kwargs):
+        print("CUSTOM keep", os.getpid(), repr(kwargs.get("config")), flush=True)
+        time.sleep(3600)
+
+    @app.main_process_ready
+    def launch(app):
+        app.manager.manage("JOB", job, transient=True)
+        app.manager.manage("KEEP", keep, transient=False, restartable=True)
+    """
+)
+
+
+def test_transient_custom_processes_restart_with_the_files_and_durable_ones_do_not(
+    project: Path,
+) -> None:
+    app = project / "app.py"
+    app.write_text(APP + CUSTOM)
+    srv = Server(project, "--reload")
+    try:
+        srv.wait_body("^v1 ")
+        srv.wait_output("LISTENER reload_process_start")
+        srv.wait_output("CUSTOM keep")
+        srv.wait_output("CUSTOM job")
+        save(project, "v2")
+        srv.wait_body("^v2 ")
+        srv.wait_output(f"'RELOADED_FILES': '{app}'")
+        lines = srv.output().splitlines()
+        jobs = [ln for ln in lines if "CUSTOM job" in ln]
+        keeps = [ln for ln in lines if "CUSTOM keep" in ln]
+        pids = [re.search(r"CUSTOM job (\d+)", ln).group(1) for ln in jobs]  # type: ignore[union-attr]
+        assert len(jobs) == 2 and pids[0] != pids[1]
+        assert jobs[0].endswith("None")
+        assert len(keeps) == 1
+        srv.pids |= srv.children()
+    finally:
+        assert srv.stop() == 0
+    assert srv.leftovers() == []
