@@ -43,6 +43,8 @@ _TYPE_RANK = {
     for rank, name in enumerate(("int", "float", "uuid", "ymd", "alpha", "slug", "str", "path"))
 }
 _STATIC_RANK = -1
+#: dynamic resolutions remembered (the cache is emptied when full and on every change)
+CACHE_SIZE = 1024
 _UNSAFE_PATH = re.compile(r"[\x00-\x20\x7f?#]")
 
 
@@ -123,9 +125,11 @@ class _Group:
 
 
 class _Table:
-    __slots__ = ("dynamic", "groups", "multi", "static")
+    __slots__ = ("cache", "dynamic", "groups", "multi", "static")
 
     def __init__(self) -> None:
+        # (path, method) -> (route, params) for dynamic hits; bounded, cleared on change
+        self.cache: dict[tuple[str, str], tuple[Route, dict[str, Any]]] = {}
         # exact request path -> method -> route
         self.static: dict[str, dict[str, Route]] = {}
         # segment count -> groups, most specific first (sorted at finalize)
@@ -280,6 +284,7 @@ class Router:
             keys = [stripped] if stripped == "/" else [stripped, stripped + "/"]
         for key in keys:
             self._check_free(table.static.get(key, {}), route, key)
+        table.cache.clear()
         for key in keys:
             by_method = table.static.setdefault(key, {})
             for method in route.methods:
@@ -339,6 +344,8 @@ class Router:
             for groups in table.dynamic.values():
                 groups.sort(key=lambda g: g.rank)
             table.multi.sort(key=lambda g: (-len(g.rank), g.rank))
+        self._http.cache.clear()
+        self._ws.cache.clear()
         self._dirty = False
 
     # -- resolution ----------------------------------------------------------------------------
@@ -374,6 +381,10 @@ class Router:
     ) -> tuple[Route, dict[str, Any]]:
         if self._dirty:
             self.finalize()
+        key = (path, method)
+        cached = table.cache.get(key)
+        if cached is not None:
+            return cached[0], cached[1].copy()
         allowed: set[str] | None = set(static_hit) if static_hit else None
         if len(path) > 1 and path[-1] == "/":
             stripped, slash = path[:-1], 1
@@ -396,7 +407,11 @@ class Router:
                     continue
                 params = self._convert(route, match)
                 if params is not None:
-                    return route, params
+                    cache = table.cache
+                    if len(cache) >= CACHE_SIZE:
+                        cache.clear()
+                    cache[key] = (route, params)
+                    return route, params.copy()
         if allowed:
             if "GET" in allowed:
                 allowed.add("HEAD")

@@ -306,3 +306,21 @@ def test_url_for_odd_values_and_types() -> None:
     assert r.url_for("i", n=True, f=False, s=True) == "/i/1/0/True"
     with pytest.raises(TypeError, match="must be a str"):
         Router().add(b"/x", ["GET"], h, name="x")  # type: ignore[arg-type]
+
+
+def test_dynamic_cache_is_bounded_invalidated_and_hands_out_copies() -> None:
+    from runtime import routing
+
+    r = make(("/n/<x:int>", ["GET"], "n"))
+    _, first = r.resolve("/n/1", "GET")
+    first["x"] = "changed by a handler"
+    assert r.resolve("/n/1", "GET")[1] == {"x": 1}  # from the cache, unaffected
+    for i in range(routing.CACHE_SIZE + 5):
+        assert r.resolve(f"/n/{i}", "GET")[1] == {"x": i}
+    assert len(r._http.cache) <= routing.CACHE_SIZE
+    r.add("/n/<x:int>", ["POST"], h, name="n")  # same name, same path: fine
+    r.add("/n/7", ["GET"], h, name="seven")
+    assert r.resolve("/n/7", "GET")[0].name == "seven"
+    r.add("/n/<s:alpha>", ["GET"], h, name="alpha")
+    assert r.resolve("/n/1", "POST")[0].methods == frozenset({"POST"})
+    assert r.resolve("/n/abc", "GET")[0].name == "alpha"
