@@ -29,6 +29,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
 from concurrent.futures import Future
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -37,8 +38,10 @@ import httpx
 from runtime.app import App
 from runtime.datastructures import ConnInfo, Headers
 from runtime.lifecycle import ListenerEvent, run_listeners
+from runtime.log import error_logger
 from runtime.request import Request
 from runtime.response import BaseHTTPResponse
+from runtime.signals import Event
 
 __all__ = [
     "BASE_URL",
@@ -72,25 +75,61 @@ class _Failure:
         self.exc = exc
 
 
+async def _emit(app: App, event: Event, context: dict[str, Any]) -> None:
+    """Dispatch a server-side built-in event as the server would; handler errors are logged."""
+    try:
+        await app.dispatch(event, context=context, inline=True, fail_not_found=False)
+    except Exception:
+        error_logger.exception("Error in a %s signal handler", event.value)
+
+
+def _response_head(response: BaseHTTPResponse, extra: list[tuple[bytes, bytes]]) -> bytes:
+    try:
+        phrase = HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = ""
+    lines = [f"HTTP/1.1 {response.status} {phrase}".encode()]
+    lines += [name + b": " + value for name, value in [*response.header_items(), *extra]]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
 class _StreamedBody(httpx.AsyncByteStream):
     """Chunks written by a streaming response, read as the app produces them."""
 
-    def __init__(self, response: BaseHTTPResponse, head_only: bool) -> None:
+    def __init__(
+        self, app: App, response: BaseHTTPResponse, head_only: bool, conn_info: ConnInfo
+    ) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
         self._task: asyncio.Task[None] | None = None
+        self._app = app
         self._response = response
         self._head_only = head_only
+        self._conn_info = conn_info
+
+    async def _write(self, chunk: bytes) -> None:
+        if self._app.signal_router.guards.HTTP_LIFECYCLE_SEND:  # type: ignore[attr-defined]
+            await _emit(self._app, Event.HTTP_LIFECYCLE_SEND, {"data": chunk})
+        await self._queue.put(chunk)
 
     async def _produce(self) -> None:
         queue = self._queue
+        guards: Any = self._app.signal_router.guards
         try:
+            if guards.HTTP_LIFECYCLE_SEND:
+                head = _response_head(self._response, [(b"transfer-encoding", b"chunked")])
+                await _emit(self._app, Event.HTTP_LIFECYCLE_SEND, {"data": head})
             if not self._head_only:
-                await self._response.stream_body(queue.put)  # type: ignore[attr-defined]
+                await self._response.stream_body(self._write)  # type: ignore[attr-defined]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await queue.put(_Failure(exc))
             return
+        finally:
+            if guards.HTTP_LIFECYCLE_COMPLETE:
+                await _emit(
+                    self._app, Event.HTTP_LIFECYCLE_COMPLETE, {"conn_info": self._conn_info}
+                )
         await queue.put(_EOF)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -141,9 +180,24 @@ class AppTransport(httpx.AsyncBaseTransport):
         return Request(self.app, request.method, url.raw_path, headers, "1.1", conn_info=conn_info)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """One request, one "connection": the server-side ``http.lifecycle.begin``,
+        ``read_head``, ``send`` and ``complete`` signals fire around ``app.handle`` too."""
         app = self.app
         _ensure_finalized(app)
+        guards: Any = app.signal_router.guards
         vivace_request = self.build_request(request)
+        conn_info = vivace_request.conn_info
+        assert conn_info is not None
+        if guards.HTTP_LIFECYCLE_BEGIN:
+            await _emit(app, Event.HTTP_LIFECYCLE_BEGIN, {"conn_info": conn_info})
+        if guards.HTTP_LIFECYCLE_READ_HEAD:
+            request_head = b"\r\n".join(
+                [
+                    request.method.encode() + b" " + request.url.raw_path + b" HTTP/1.1",
+                    *(name + b": " + value for name, value in request.headers.raw),
+                ]
+            )
+            await _emit(app, Event.HTTP_LIFECYCLE_READ_HEAD, {"head": request_head + b"\r\n\r\n"})
         channel = vivace_request.body_channel
 
         async def feed() -> None:
@@ -173,13 +227,18 @@ class AppTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 response.status,
                 headers=head,
-                stream=_StreamedBody(response, head_only),
+                stream=_StreamedBody(app, response, head_only, conn_info),
                 extensions=extensions,
                 request=request,
             )
         body: bytes = b"" if head_only else response.body  # type: ignore[attr-defined]
         if not head_only and not any(name.lower() == b"content-length" for name, _ in head):
             head.append((b"content-length", str(len(body)).encode()))
+        if guards.HTTP_LIFECYCLE_SEND:
+            data = _response_head(response, head[len(response.header_items()) :]) + body
+            await _emit(app, Event.HTTP_LIFECYCLE_SEND, {"data": data})
+        if guards.HTTP_LIFECYCLE_COMPLETE:
+            await _emit(app, Event.HTTP_LIFECYCLE_COMPLETE, {"conn_info": conn_info})
         return httpx.Response(
             response.status, headers=head, content=body, extensions=extensions, request=request
         )

@@ -269,3 +269,57 @@ async def test_the_transport_is_a_plain_httpx_transport() -> None:
 
     async with httpx.AsyncClient(transport=AppTransport(app), base_url=BASE_URL) as client:
         assert (await client.get("/")).text == "raw transport"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_the_client_fires_the_server_side_signals_like_a_server(streaming: bool) -> None:
+    app = App(f"server_signals_{streaming}")
+    seen: list[str] = []
+    sent: list[bytes] = []
+
+    @app.signal("http.lifecycle.begin")
+    def begin(conn_info: Any) -> None:
+        seen.append(f"begin {conn_info.client}")
+
+    @app.signal("http.lifecycle.read_head")
+    def read_head(head: bytes) -> None:
+        seen.append(head.split(b"\r\n")[0].decode())
+
+    @app.signal("http.lifecycle.request")
+    def on_request(request: Request) -> None:
+        seen.append("request")
+
+    @app.signal("http.lifecycle.response")
+    def on_response(request: Request, response: Any) -> None:
+        seen.append("response")
+
+    @app.signal("http.lifecycle.send")
+    def send(data: bytes) -> None:
+        seen.append("send")
+        sent.append(data)
+
+    @app.signal("http.lifecycle.complete")
+    def complete(conn_info: Any) -> None:
+        seen.append("complete")
+
+    @app.get("/")
+    async def home(request: Request) -> Any:
+        if not streaming:
+            return text("hello")
+
+        async def chunks() -> Any:
+            yield "hel"
+            yield "lo"
+
+        return StreamingResponse(chunks())
+
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/?x=1")).text == "hello"
+    first = ["begin 127.0.0.1:51234", "GET /?x=1 HTTP/1.1", "request", "response"]
+    if streaming:
+        assert seen == [*first, "send", "send", "send", "complete"]
+        assert sent[0].startswith(b"HTTP/1.1 200 OK\r\n") and sent[1:] == [b"hel", b"lo"]
+    else:
+        assert seen == [*first, "send", "complete"]
+        assert sent[0].startswith(b"HTTP/1.1 200 OK\r\n") and sent[0].endswith(b"\r\n\r\nhello")
+        assert b"content-length: 5" in sent[0]
