@@ -388,6 +388,10 @@ class Request:
             raise InvalidJSON(
                 f"Invalid JSON body: not UTF-8 text (byte {exc.start}: {exc.reason})"
             ) from exc
+        except RecursionError as exc:
+            raise InvalidJSON("Invalid JSON body: nested too deeply") from exc
+        except ValueError as exc:  # e.g. an integer with more digits than Python allows
+            raise InvalidJSON(f"Invalid JSON body: {exc}") from exc
 
     @property
     def token(self) -> str | None:

@@ -6,7 +6,8 @@ Rules:
    (types in ``runtime.params``; ``<name>`` is ``str``). ``path`` parameters may span segments.
 2. Static routes resolve with one dict lookup on the exact request path. Dynamic routes are grouped
    by segment count and tried most specific first: static text, then int, float, uuid, ymd, alpha,
-   slug, str, segment by segment; routes with a ``path`` parameter are tried last.
+   slug, str, segment by segment; routes with a ``path`` parameter are tried last. Dynamic hits
+   are remembered in a bounded cache (``CACHE_SIZE``) that every registration empties.
 3. Trailing slash: a route with ``strict_slashes=False`` answers both ``/a`` and ``/a/``; with
    ``True`` only the form it was registered with.
 4. A path that matches but has no route for the method gives ``MethodNotAllowed`` (405) listing the

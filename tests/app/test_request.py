@@ -147,6 +147,10 @@ def test_malformed_json_is_400_saying_where() -> None:
         _ = make(body=b'"\xff"').json
     with pytest.raises(InvalidJSON, match="Invalid JSON body"):
         make(body=b"x").load_json(loads=lambda b: int(b))
+    with pytest.raises(InvalidJSON, match="nested too deeply"):
+        _ = make(body=b"[" * 100_000).json
+    with pytest.raises(InvalidJSON, match="digits"):
+        _ = make(body=b"1" * 5000).json
 
 
 # -- form and files --------------------------------------------------------------------------------
