@@ -50,10 +50,14 @@ if TYPE_CHECKING:
     from runtime.request import Request
     from runtime.websocket import WebSocketProtocol
 
-try:  # the websockets package is a dependency; its "peer closed" exception ends handlers quietly
-    from websockets.exceptions import ConnectionClosed as _ConnectionClosed
-except ImportError:  # pragma: no cover - websockets is always installed with vivace
-    _ConnectionClosed = ()  # type: ignore[assignment,misc]
+
+def _peer_closed(exc: BaseException) -> bool:
+    """Is ``exc`` a ``websockets`` ``ConnectionClosed``? (By name: importing websockets is slow.)"""
+    return any(
+        cls.__name__ == "ConnectionClosed" and cls.__module__.startswith("websockets")
+        for cls in type(exc).__mro__
+    )
+
 
 _PLAN = "vivace.plan"
 
@@ -779,9 +783,9 @@ class App(Declarations):
                 await result
         except asyncio.CancelledError:
             raise
-        except _ConnectionClosed:
-            return
         except Exception as exc:
+            if _peer_closed(exc):  # the peer went away: nothing to report
+                return
             error_logger.error(
                 "Exception in websocket handler %s", _describe(route.handler), exc_info=exc
             )

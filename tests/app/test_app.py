@@ -651,3 +651,22 @@ async def test_cancelled_websocket_handler_dispatches_nothing() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert seen == []
+
+
+async def test_a_peer_that_closed_ends_the_handler_quietly() -> None:
+    from websockets.exceptions import ConnectionClosedError
+
+    app = App("ws_peer_closed")
+    seen: list[str] = []
+
+    @app.signal("websocket.handler.exception")
+    async def failed(request: Request, websocket: Any, exception: Exception) -> None:
+        seen.append("exception")
+
+    @app.websocket("/gone")
+    async def gone(request: Request, ws: Any) -> None:
+        raise ConnectionClosedError(None, None)
+
+    app.finalize()
+    await app.handle_websocket(_ws_request(app, "/gone"), MemoryWebSocket([]))
+    assert seen == []
