@@ -428,3 +428,40 @@ def test_parse_content_type() -> None:
 def test_token(header: str, token: str | None) -> None:
     assert make(headers=[("Authorization", header)]).token == token
     assert make().token is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40), max_size=30),
+    st.integers(min_value=1, max_value=100),
+    st.integers(min_value=1, max_value=4),
+)
+def test_channel_delivers_everything_with_alternating_flow_control(
+    chunks: list[bytes], high_water: int, read_every: int
+) -> None:
+    async def scenario() -> bytes:
+        channel = BodyChannel(high_water=high_water)
+        events: list[str] = []
+        channel.on_pause = lambda: events.append("pause")
+        channel.on_resume = lambda: events.append("resume")
+        received: list[bytes] = []
+
+        async def reader() -> None:
+            async for chunk in channel:
+                received.append(chunk)
+
+        task = asyncio.create_task(reader())
+        for index, chunk in enumerate(chunks):
+            channel.feed(chunk)
+            if index % read_every == 0:
+                await asyncio.sleep(0)
+            if channel.buffered > high_water:
+                assert events and events[-1] == "pause"
+        channel.feed_eof()
+        await asyncio.wait_for(task, 5)
+        # pause and resume strictly alternate, starting with pause
+        assert all(e == ("pause", "resume")[i % 2] for i, e in enumerate(events))
+        assert channel.buffered == 0 and channel.at_eof
+        return b"".join(received)
+
+    assert asyncio.run(scenario()) == b"".join(chunks)
