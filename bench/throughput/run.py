@@ -84,8 +84,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float, float]:
-    """(requests per second, p99 latency in ms)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float, float, int]:
+    """(requests per second, p99 latency in ms, requests)."""
     out = subprocess.run(
         [
             "wrk",
@@ -105,7 +114,8 @@ def wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float
     latency = float(p99.group(1)) * _UNITS[p99.group(2)] if p99 else float("nan")
     if "Non-2xx" in out or "Socket errors" in out:
         print(f"  warning: errors during the run on port {port}:\n{out}", file=sys.stderr)
-    return rps, latency
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, latency, total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 1
     names = [n for n in args.servers.split(",") if n]
-    results: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     load = os.getloadavg()[0]
     for rnd in range(1, args.rounds + 1):
         for name in names:
@@ -128,24 +138,39 @@ def main(argv: list[str] | None = None) -> int:
             proc = start(name, port)
             try:
                 wrk(port, 1, args.connections, args.threads)  # warm-up
-                rps, p99 = wrk(port, args.duration, args.connections, args.threads)
+                cpu_before = cpu_seconds(proc.pid)
+                rps, p99, total = wrk(port, args.duration, args.connections, args.threads)
+                cpu = cpu_seconds(proc.pid) - cpu_before
             finally:
                 stop(proc)
-            results[name].append((rps, p99))
-            print(f"round {rnd} {name:18} {rps:10.0f} req/s  p99 {p99:7.2f} ms", flush=True)
+            per_cpu = total / cpu if cpu else float("nan")
+            results[name].append((rps, p99, per_cpu))
+            print(
+                f"round {rnd} {name:18} {rps:10.0f} req/s  p99 {p99:7.2f} ms  "
+                f"{per_cpu:8.0f} req/CPU-s",
+                flush=True,
+            )
     print()
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
         f"{os.cpu_count()} CPUs, load average at start {load:.2f}"
     )
-    print(f"{'server':18} {'median req/s':>12} {'p99 ms':>8} {'vivace/peer':>12}")
-    medians = {n: statistics.median(r for r, _ in results[n]) for n in names}
+    print(
+        f"{'server':18} {'median req/s':>12} {'p99 ms':>8} {'vivace/peer':>12} "
+        f"{'req/CPU-s':>10} {'vivace/peer':>12}"
+    )
+    medians = {n: statistics.median(r for r, _, _ in results[n]) for n in names}
+    per_cpu = {n: statistics.median(c for _, _, c in results[n]) for n in names}
     for name in names:
-        p99 = statistics.median(lat for _, lat in results[name])
-        ratio = ""
+        p99 = statistics.median(lat for _, lat, _ in results[name])
+        ratio = cpu_ratio = ""
         if "vivace" in medians and name != "vivace":
             ratio = f"{medians['vivace'] / medians[name]:.2f}x"
-        print(f"{name:18} {medians[name]:12.0f} {p99:8.2f} {ratio:>12}")
+            cpu_ratio = f"{per_cpu['vivace'] / per_cpu[name]:.2f}x"
+        print(
+            f"{name:18} {medians[name]:12.0f} {p99:8.2f} {ratio:>12} "
+            f"{per_cpu[name]:10.0f} {cpu_ratio:>12}"
+        )
     return 0
 
 

@@ -294,7 +294,14 @@ class H1Connection:
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head_pending = 0
-        self._reset_message()
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._body_size = 0
+        self._content_length = None
+        self._te = None
+        self._expect = None
+        self._upgrade_header = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -305,21 +312,24 @@ class H1Connection:
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._headers
         headers.append((name, value))
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self.max_header_size:
+        size = self._head_size + len(name) + len(value) + 4
+        self._head_size = size
+        if size > self.max_header_size:
             self._stop(431, "Request header fields too large")
         if len(headers) > self.max_header_count:
             self._stop(431, f"Too many header fields (more than {self.max_header_count})")
         if len(name) in (6, 7, 14, 17):  # Expect, Upgrade, Content-Length, Transfer-Encoding
-            lname = name.lower()
-            if lname == b"content-length":
-                self._content_length = int(value)
-            elif lname == b"transfer-encoding":
-                self._te = value if self._te is None else self._te + b", " + value
-            elif lname == b"expect":
-                self._expect = value.lower()
-            elif lname == b"upgrade":
-                self._upgrade_header = value.strip().lower() == b"websocket"
+            self._special_header(name.lower(), value)
+
+    def _special_header(self, lname: bytes, value: bytes) -> None:
+        if lname == b"content-length":
+            self._content_length = int(value)
+        elif lname == b"transfer-encoding":
+            self._te = value if self._te is None else self._te + b", " + value
+        elif lname == b"expect":
+            self._expect = value.lower()
+        elif lname == b"upgrade":
+            self._upgrade_header = value.strip().lower() == b"websocket"
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -415,6 +425,10 @@ def status_has_body(status: int) -> bool:
     return status >= 200 and status not in _NO_BODY_STATUSES
 
 
+_TAIL_KEEP = b"connection: keep-alive\r\n\r\n"
+_TAIL_CLOSE = b"connection: close\r\n\r\n"
+
+
 def response_head(
     status: int,
     headers: list[Header],
@@ -429,18 +443,21 @@ def response_head(
     ``headers`` must not contain Content-Length, Transfer-Encoding, Date or Connection (the
     server owns those; callers filter them out).
     """
-    parts = [status_line(status)]
-    for name, value in headers:
-        parts.append(name + b": " + value + b"\r\n")
-    if status_has_body(status):
-        if content_length is None:
-            if chunked:
-                parts.append(b"transfer-encoding: chunked\r\n")
-        else:
-            parts.append(b"content-length: %d\r\n" % content_length)
-    parts.append(b"date: " + http_date() + b"\r\n")
-    parts.append(b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n")
-    return b"".join(parts)
+    line = _STATUS_LINES.get(status) or status_line(status)
+    fields = b"".join([name + b": " + value + b"\r\n" for name, value in headers])
+    tail = _TAIL_KEEP if keep_alive else _TAIL_CLOSE
+    if content_length is not None and status >= 200 and status != 204 and status != 304:
+        return b"%s%scontent-length: %d\r\ndate: %s\r\n%s" % (
+            line,
+            fields,
+            content_length,
+            http_date(),
+            tail,
+        )
+    framing = b""
+    if content_length is None and chunked and status_has_body(status):
+        framing = b"transfer-encoding: chunked\r\n"
+    return b"%s%s%sdate: %s\r\n%s" % (line, fields, framing, http_date(), tail)
 
 
 def chunk(data: bytes) -> bytes:

@@ -382,7 +382,10 @@ class HttpProtocol(asyncio.Protocol):
             if head.expect_continue and not cycle.body_done:
                 self.transport.write(h1.CONTINUE)
             response = await app.handle(request)
-            await self._send(cycle, response)
+            if response.is_streaming:
+                await self._send_stream(cycle, response)
+            else:
+                self._send(cycle, response)
         except asyncio.CancelledError:
             return  # connection lost, timed out or shutting down; the canceller cleans up
         except Exception:
@@ -401,7 +404,28 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_reading("body")
         self._next()
 
-    async def _send(self, cycle: _Cycle, response: Any) -> None:
+    def _send(self, cycle: _Cycle, response: Any) -> None:
+        """Write a complete (non-streaming) response in one write."""
+        head = cycle.head
+        status = response.status
+        cycle.status = status
+        cycle.response_started = True
+        keep_alive = head.keep_alive and not self._close_after and not self.state.shutting_down
+        headers = response.header_items()
+        for name, _ in headers:
+            if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
+                headers = [(n, v) for n, v in headers if n.lower() not in _OWN_HEADERS]
+                break
+        body: bytes = response.body or b""
+        data = h1.response_head(status, headers, content_length=len(body), keep_alive=keep_alive)
+        if body and head.method != "HEAD" and h1.status_has_body(status):
+            data += body
+        self._write(cycle, data)
+        if not keep_alive:
+            self.conn.keep_alive = False
+
+    async def _send_stream(self, cycle: _Cycle, response: Any) -> None:
+        """Write a streaming response: chunked unless it has a Content-Length (or HTTP/1.0)."""
         head = cycle.head
         status = response.status
         cycle.status = status
@@ -411,22 +435,11 @@ class HttpProtocol(asyncio.Protocol):
         length: int | None = None
         for name, value in response.header_items():
             if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
-                if name.lower() == b"content-length" and response.is_streaming:
+                if name.lower() == b"content-length":
                     length = int(value)
                 continue
             headers.append((name, value))
         bodyless = head.method == "HEAD" or not h1.status_has_body(status)
-        if not response.is_streaming:
-            body: bytes = response.body or b""
-            data = h1.response_head(
-                status, headers, content_length=len(body), keep_alive=keep_alive
-            )
-            if not bodyless:
-                data += body
-            self._write(cycle, data)
-            if not keep_alive:
-                self.conn.keep_alive = False
-            return
         raw = length is None and head.version == "1.0"  # no chunked framing for HTTP/1.0
         if raw:
             keep_alive = False
