@@ -138,7 +138,7 @@ class Config(dict[str, Any]):
                 self[key] = value
 
     # ``update`` is the familiar name; it also accepts objects and files.
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for source in args:
             if isinstance(source, Mapping):
                 super().update(source)
