@@ -126,7 +126,7 @@ class _Group:
 
 
 class _Table:
-    __slots__ = ("cache", "dynamic", "groups", "multi", "static")
+    __slots__ = ("cache", "dynamic", "groups", "multi", "plan", "static")
 
     def __init__(self) -> None:
         # (path, method) -> (route, params) for dynamic hits; bounded, cleared on change
@@ -138,6 +138,8 @@ class _Table:
         # groups with a multi-segment (path) parameter, tried after the others
         self.multi: list[_Group] = []
         self.groups: dict[str, _Group] = {}
+        # segment count -> what to try in order: that count's groups, then the multi groups
+        self.plan: dict[int, list[_Group]] = {}
 
 
 def _strip(path: str) -> str:
@@ -345,6 +347,7 @@ class Router:
             for groups in table.dynamic.values():
                 groups.sort(key=lambda g: g.rank)
             table.multi.sort(key=lambda g: (-len(g.rank), g.rank))
+            table.plan = {count: groups + table.multi for count, groups in table.dynamic.items()}
         self._http.cache.clear()
         self._ws.cache.clear()
         self._dirty = False
@@ -392,27 +395,26 @@ class Router:
         else:
             stripped, slash = path, 0
         count = stripped.count("/") if len(stripped) > 1 else 0
-        for groups in (table.dynamic.get(count, ()), table.multi):
-            for group in groups:
-                match = group.regex.fullmatch(stripped)  # type: ignore[union-attr]
-                if match is None:
-                    continue
-                by_method = group.by_method[slash]
-                route = by_method.get(method)
-                if route is None and method == "HEAD":
-                    route = by_method.get("GET")
-                if route is None:
-                    if by_method:
-                        allowed = allowed or set()
-                        allowed.update(by_method)
-                    continue
-                params = self._convert(route, match)
-                if params is not None:
-                    cache = table.cache
-                    if len(cache) >= CACHE_SIZE:
-                        cache.clear()
-                    cache[key] = (route, params)
-                    return route, params.copy()
+        for group in table.plan.get(count, table.multi):
+            match = group.regex.fullmatch(stripped)  # type: ignore[union-attr]
+            if match is None:
+                continue
+            by_method = group.by_method[slash]
+            route = by_method.get(method)
+            if route is None and method == "HEAD":
+                route = by_method.get("GET")
+            if route is None:
+                if by_method:
+                    allowed = allowed or set()
+                    allowed.update(by_method)
+                continue
+            params = self._convert(route, match)
+            if params is not None:
+                cache = table.cache
+                if len(cache) >= CACHE_SIZE:
+                    cache.clear()
+                cache[key] = (route, params)
+                return route, params.copy()
         if allowed:
             if "GET" in allowed:
                 allowed.add("HEAD")
