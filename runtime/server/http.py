@@ -245,6 +245,11 @@ class HttpProtocol(asyncio.Protocol):
             self.ws.data_received(data)
             return
         self._idle_ticks = 0.0
+        if self.conn.dead:
+            cycle = self._upgrading()
+            if cycle is not None and cycle.upgrade is not None:
+                cycle.upgrade += data  # websocket frames that came before the handshake ran
+            return
         events = self.conn.receive_data(data)
         for event in events:
             if event.__class__ is RequestHead:
@@ -337,10 +342,14 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(h1.reject_response(reject.status, reject.reason))
             self.transport.close()
 
-    def _on_upgrade(self, upgrade: Upgrade) -> None:
-        # the head before it is the last one seen; it runs when its turn comes
+    def _upgrading(self) -> _Cycle | None:
+        # the websocket request is the last head seen; it runs when its turn comes
         cycle = self._pipeline[-1] if self._pipeline else self._cycle
-        if isinstance(cycle, _Cycle):
+        return cycle if isinstance(cycle, _Cycle) else None
+
+    def _on_upgrade(self, upgrade: Upgrade) -> None:
+        cycle = self._upgrading()
+        if cycle is not None:
             cycle.upgrade = upgrade.trailing
 
     def _start(self, cycle: _Cycle) -> None:
@@ -481,6 +490,9 @@ class HttpProtocol(asyncio.Protocol):
         try:
             route = self.app.match_websocket(cycle.request)
         except NotFound:
+            # answered as plain HTTP; the parser stopped at the upgrade, so close afterwards
+            cycle.upgrade = None
+            self._close_after = True
             return False
         ws = ServerWebSocket(self, cycle, route)
         self.ws = ws

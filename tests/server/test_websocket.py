@@ -195,3 +195,29 @@ def test_pings_are_answered_by_the_client_keep_the_connection() -> None:
         time.sleep(0.3)
         ws.send("still here")
         assert ws.recv(timeout=5) == "still here"
+
+
+def test_frames_sent_together_with_the_handshake_are_not_lost() -> None:
+    with serve(make_app()) as srv, RawClient(srv.port) as client:
+        key = base64.b64encode(os.urandom(16)).decode()
+        mask = b"\x01\x02\x03\x04"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
+        frame = b"\x81\x85" + mask + payload
+        handshake = get(
+            "/once",
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {key}\r\n",
+        )
+        client.send(handshake + frame[:3])
+        client.send(frame[3:])
+        assert client.read_response(head_only=True).status == 101
+        expected = b"got early"
+        data = client._read_exactly(2 + len(expected))
+        assert data == b"\x81" + bytes([len(expected)]) + expected
+
+
+def test_upgrade_to_a_plain_route_closes_after_the_answer() -> None:
+    with serve(make_app()) as srv, RawClient(srv.port) as client:
+        client.send(get("/plain", "Upgrade: websocket\r\nConnection: Upgrade\r\n"))
+        assert client.read_response().body == b"plain http"
+        assert client.closed()
