@@ -165,6 +165,19 @@ class ReloaderProcess:
             if record.get("event") == event:
                 return record
 
+    def wait_for_change(self, path: str, timeout: float = 10.0) -> list[str]:
+        """The next ``after_reload_trigger`` whose ``changed`` includes ``path``.
+
+        One save can reach the reloader as two batches when its events straddle a watchfiles
+        step (a create, then the write), so an earlier batch may repeat a path already seen.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.wait_for("after_reload_trigger", max(0.0, deadline - time.monotonic()))
+            changed: list[str] = record["changed"]
+            if path in changed:
+                return changed
+
     def collect(self, seconds: float) -> list[dict[str, Any]]:
         """Every record that arrives within ``seconds``."""
         deadline = time.monotonic() + seconds
