@@ -161,18 +161,18 @@ class H1Connection:
     __slots__ = (
         "_body_size",
         "_content_length",
-        "_dead",
         "_events",
         "_expect",
         "_head_pending",
         "_head_size",
         "_headers",
-        "_in_head",
         "_parser",
         "_reject",
         "_te",
         "_upgrade_header",
         "_url",
+        "dead",
+        "in_message",
         "keep_alive",
         "max_body_size",
         "max_header_count",
@@ -191,12 +191,14 @@ class H1Connection:
         self.max_header_count = max_header_count
         self.max_body_size = max_body_size
         self.keep_alive = keep_alive  # False once a request asked to close (or keep-alive is off)
+        #: True while a request head has started arriving but is not complete
+        self.in_message = False
+        #: True once nothing more will be parsed (after a Reject, an Upgrade or "close")
+        self.dead = False
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[Event] = []
-        self._dead = False
         self._reject: Reject | None = None
         self._reset_message()
-        self._in_head = False
         self._head_pending = 0
 
     def _reset_message(self) -> None:
@@ -209,24 +211,15 @@ class H1Connection:
         self._expect: bytes | None = None
         self._upgrade_header = False
 
-    @property
-    def in_message(self) -> bool:
-        """True while a request head has started arriving but is not complete."""
-        return self._in_head
-
-    @property
-    def dead(self) -> bool:
-        return self._dead
-
     # -- input ------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return the events they completed (see rule 1)."""
-        if self._dead:
+        if self.dead:
             return []
         events: list[Event] = []
         self._events = events
-        began_before = self._in_head
+        began_before = self.in_message
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -235,7 +228,7 @@ class H1Connection:
         except httptools.HttpParserError as exc:
             self._fail(exc)
             return events
-        if self._in_head and not self._dead:
+        if self.in_message and not self.dead:
             # bound what httptools buffers for a head still in progress
             # (bytes of this feed count when they all belong to the head in progress)
             pending = self._head_pending if began_before else 0
@@ -245,13 +238,13 @@ class H1Connection:
         return events
 
     def _on_upgrade(self, trailing: bytes) -> None:
-        if self._dead:
+        if self.dead:
             return
         if self._events and isinstance(self._events[-1], EndOfMessage):
             heads = [e for e in self._events if isinstance(e, RequestHead)]
             if heads and heads[-1].upgrade:
                 self._events.append(Upgrade(trailing))
-                self._dead = True
+                self.dead = True
                 return
             if heads and heads[-1].method == "CONNECT":
                 self._events[:] = [e for e in self._events if e is not heads[-1]][:-1]
@@ -265,7 +258,7 @@ class H1Connection:
             self._events = events
 
     def _fail(self, exc: Exception) -> None:
-        if self._dead and self._reject is None:
+        if self.dead and self._reject is None:
             return  # stopped on purpose after a "Connection: close" request
         if self._reject is not None:
             reject = self._reject
@@ -281,9 +274,9 @@ class H1Connection:
 
     def _error(self, status: int, reason: str) -> None:
         self._events.append(Reject(status, reason))
-        self._dead = True
+        self.dead = True
         self.keep_alive = False
-        self._in_head = False
+        self.in_message = False
 
     def _stop(self, status: int, reason: str) -> None:
         self._reject = Reject(status, reason)
@@ -292,7 +285,7 @@ class H1Connection:
     # -- httptools callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._in_head = True
+        self.in_message = True
         self._head_pending = 0
         self._url = b""
         self._headers = []
@@ -332,7 +325,7 @@ class H1Connection:
             self._upgrade_header = value.strip().lower() == b"websocket"
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self.in_message = False
         parser = self._parser
         version = parser.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
@@ -378,7 +371,7 @@ class H1Connection:
         self._events.append(END)
         if not self.keep_alive:
             # nothing after a "Connection: close" request is read
-            self._dead = True
+            self.dead = True
             raise _Stop
 
 
