@@ -43,6 +43,11 @@ DEFAULTS: dict[str, Any] = {
     "DEBUG": False,
     "VERBOSITY": 0,
     "MOTD": True,
+    # proxies: which header carries the client address, and how many proxies sit in front
+    "REAL_IP_HEADER": None,  # e.g. "X-Real-IP"
+    "FORWARDED_FOR_HEADER": "X-Forwarded-For",
+    "PROXIES_COUNT": 0,  # 0: never trust forwarding headers
+    "SERVER_NAME": "",  # host (and port) url_for(_external=True) uses when _server is not given
     # routing
     "STRICT_SLASHES": False,  # False: "/a" and "/a/" are the same route
     # signals
