@@ -30,10 +30,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-
-import watchfiles
+from typing import TYPE_CHECKING
 
 from runtime.log import reload_logger
+
+if TYPE_CHECKING:
+    import watchfiles
 
 __all__ = [
     "IGNORED_DIR_NAMES",
@@ -255,13 +257,11 @@ def build_watch_set(
     return WatchSet(frozenset(files), tuple(present), tuple(missing))
 
 
-class ReloadFilter(watchfiles.BaseFilter):
-    """The ``watchfiles`` filter of one :class:`WatchSet`."""
-
-    ignore_dirs = tuple(sorted(IGNORED_DIR_NAMES))
+class ReloadFilter:
+    """The ``watchfiles`` filter of one :class:`WatchSet` (any ``(change, path) -> bool`` will do;
+    not a ``watchfiles.BaseFilter`` so that importing this module does not import watchfiles)."""
 
     def __init__(self, watch_set: WatchSet) -> None:
-        super().__init__()
         self.watch_set = watch_set
 
     def __call__(self, change: watchfiles.Change, path: str) -> bool:
@@ -347,6 +347,8 @@ class ChangeStream:
     def _watch(self, roots: tuple[str, ...], recursive: bool, started: threading.Event) -> None:
         watch_filter = ReloadFilter(self.watch_set)
         try:
+            import watchfiles  # here: only the reloader process pays for the import
+
             changes = watchfiles.watch(
                 *roots,
                 watch_filter=watch_filter,
