@@ -888,7 +888,10 @@ async def test_builtin_http_signals_in_process_order() -> None:
 
     async with AsyncTestClient(app) as client:
         assert (await client.get("/")).text == "ok"
+    # signals.md §7: the test client plays the server's part too (begin, read_head, send, complete)
     assert seen == [
+        "lifecycle.begin",
+        "lifecycle.read_head",
         "lifecycle.request",
         "lifecycle.handle",
         "routing.before",
@@ -897,6 +900,8 @@ async def test_builtin_http_signals_in_process_order() -> None:
         "handler",
         "handler.after",
         "lifecycle.response",
+        "lifecycle.send",
+        "lifecycle.complete",
     ]
 
 
