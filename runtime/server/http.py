@@ -130,6 +130,7 @@ class _Cycle:
 
     __slots__ = (
         "body_done",
+        "discard",
         "head",
         "request",
         "response_started",
@@ -145,6 +146,7 @@ class _Cycle:
         self.request = request
         self.task: asyncio.Task[None] | None = None
         self.body_done = False
+        self.discard = False  # answered before its body arrived: the rest of the body is dropped
         self.response_started = False
         self.ticks = 0.0
         self.status = 0
@@ -258,12 +260,12 @@ class HttpProtocol(asyncio.Protocol):
                 receiving = self._receiving
                 if receiving is not None:
                     receiving.body_done = True
-                    if receiving.head.has_body:
+                    if receiving.head.has_body and not receiving.discard:
                         receiving.request.body_channel.feed_eof()
                     self._receiving = None
             elif event.__class__ is Data:
                 receiving = self._receiving
-                if receiving is not None:
+                if receiving is not None and not receiving.discard:
                     receiving.request.body_channel.feed(event.data)
             elif event.__class__ is Reject:
                 self._on_reject(event)
@@ -407,6 +409,7 @@ class HttpProtocol(asyncio.Protocol):
             self._access_log(cycle)
         if not cycle.body_done:
             # the handler answered without reading the whole body: drop the rest of it
+            cycle.discard = True
             channel = request.body_channel
             with contextlib.suppress(Exception):
                 channel.feed_error(BadRequest("the response was sent before the body was read"))
@@ -506,7 +509,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.phase == CLOSED or self.ws is not None:
             return
         state = self.state
-        if self._receiving is not None or self.conn.in_message:
+        if (self._receiving is not None or self.conn.in_message) and not self.flow.read_paused:
             self._recv_ticks += interval
             if self._recv_ticks > state.request_timeout:
                 self._request_timeout()

@@ -45,6 +45,7 @@ class Server:
         access_log: bool | None = None,
         install_signals: bool = True,
         console: Console | None = None,
+        backlog: int | None = None,
     ) -> None:
         self.app = app
         self.sockets = sockets
@@ -52,6 +53,7 @@ class Server:
         self.access_log = access_log
         self.install_signals = install_signals
         self.console = console
+        self.backlog = int(app.config.get("BACKLOG", 100)) if backlog is None else backlog
         self.console_result: int | None = None
         self.started = asyncio.Event()
         self._stop: asyncio.Event | None = None
@@ -95,7 +97,9 @@ class Server:
             with self._signals(loop):
                 for sock in self.sockets:
                     self._servers.append(
-                        await loop.create_server(state.protocol_factory, sock=sock, backlog=100)
+                        await loop.create_server(
+                            state.protocol_factory, sock=sock, backlog=self.backlog
+                        )
                     )
                 self.started.set()
                 await run_listeners(app, ListenerEvent.AFTER_SERVER_START)
@@ -227,7 +231,7 @@ def serve_single(
     socket_file = unix_path(sock)
     if motd and app.config.get("MOTD", True):
         logger.info("Goin' Fast @ %s", display_url(sock))
-    server = Server(app, [sock], access_log=effective_access, console=console)
+    server = Server(app, [sock], access_log=effective_access, console=console, backlog=backlog)
     loop = new_event_loop()
     if debug:
         loop.set_debug(True)

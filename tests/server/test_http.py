@@ -403,3 +403,24 @@ def test_handler_exception_is_a_500_and_the_connection_lives_on() -> None:
         assert client.read_response().status == 500
         client.send(get("/"))
         assert client.read_response().status == 200
+
+
+def test_an_answer_before_the_body_is_read_drops_the_rest_and_keeps_the_connection() -> None:
+    app = App("early")
+
+    @app.post("/early", stream=True)
+    async def early(request: Request) -> object:
+        first = await request.stream.read()
+        return text(f"first {len(first or b'')}")
+
+    @app.get("/")
+    async def index(request: Request) -> object:
+        return text("next")
+
+    with serve(app) as srv, RawClient(srv.port) as client:
+        client.send(b"POST /early HTTP/1.1\r\nContent-Length: 300000\r\n\r\n" + b"a" * 1000)
+        assert client.read_response().body == b"first 1000"
+        client.send(b"b" * 299000)  # the rest of the body arrives after the answer
+        client.send(get("/"))
+        assert client.read_response().body == b"next"
+        assert not srv.errors
