@@ -231,6 +231,12 @@ def _watch_and_trigger(
     # reload_process_start runs is seen (a listener that regenerates files in a reload dir
     # correctly causes a reload: the workers started before it).
     stream.start()
+    reload_logger.debug(
+        "Watching %d module files and %d reload dirs (%s)",
+        len(watch_set.module_files),
+        len(watch_set.reload_dirs),
+        ", ".join(watch_set.reload_dirs) or "none",
+    )
     try:
         runner(app, "reload_process_start", loop, None)
     except Exception:
