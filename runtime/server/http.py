@@ -279,14 +279,19 @@ class HttpProtocol(asyncio.Protocol):
     # -- requests --------------------------------------------------------------------------------
 
     def _on_head(self, head: RequestHead) -> None:
-        request = self.state.request_class(
-            self.app,
-            head.method,
-            head.target,
-            Headers.from_raw(head.headers),
-            version=head.version,
-            conn_info=self.conn_info,
-        )
+        try:
+            request = self.state.request_class(
+                self.app,
+                head.method,
+                head.target,
+                Headers.from_raw(head.headers),
+                version=head.version,
+                conn_info=self.conn_info,
+            )
+        except Exception as exc:  # a head the app model cannot represent
+            self.conn.dead = True
+            self._on_reject(Reject(400, f"Bad request: {exc}"))
+            return
         cycle = _Cycle(head, request)
         self._receiving = cycle
         if head.has_body:

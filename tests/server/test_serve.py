@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -219,3 +220,26 @@ def test_a_failing_start_listener_propagates() -> None:
 
     with pytest.raises(RuntimeError, match="cannot start"):
         serve_single(app, port=0, motd=False)
+
+
+def test_background_tasks_are_cancelled_at_shutdown() -> None:
+    app = _app()
+    events: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+
+    @app.after_server_start
+    async def start(app: App) -> None:
+        app.add_task(forever())
+
+    async def console(app: App) -> None:
+        await asyncio.sleep(0.05)
+        events.append("console done")
+
+    assert serve_single(app, port=0, motd=False, console=console) == 0
+    assert events == ["console done", "cancelled"]
