@@ -278,11 +278,17 @@ def test_slow_client_backpressure_pauses_the_streaming_handler() -> None:
     with serve(app) as srv, RawClient(srv.port) as client:
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         client.send(get("/big"))
-        time.sleep(0.5)
-        stalled_at = len(progress)
-        assert stalled_at < 200  # 25 MB would be buffered without backpressure
-        time.sleep(0.2)
-        assert len(progress) - stalled_at < 5  # and it stays put while we do not read
+        deadline = time.monotonic() + 10
+        while not progress and time.monotonic() < deadline:
+            time.sleep(0.01)
+        last = -1
+        while time.monotonic() < deadline:  # wait until the producer stops moving
+            time.sleep(0.2)
+            if len(progress) == last:
+                break
+            last = len(progress)
+        assert len(progress) == last, "the handler kept writing to a client that does not read"
+        assert 0 < last < 200  # 25 MB would be buffered without backpressure
         response = client.read_response()
         assert len(response.body) == 400 * 65536
         assert finished.wait(5)
@@ -304,7 +310,7 @@ def test_slow_handler_backpressure_pauses_reading_the_body() -> None:
         return text(str(total))
 
     app.config.REQUEST_BUFFER_SIZE = 65536
-    size = 8 * 1024 * 1024
+    size = 64 * 1024 * 1024
     with serve(app) as srv, RawClient(srv.port) as client:
         client.send(b"POST /slow HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size)
         client.sock.setblocking(False)
@@ -316,6 +322,8 @@ def test_slow_handler_backpressure_pauses_reading_the_body() -> None:
             except BlockingIOError:
                 time.sleep(0.01)
         assert sent < size  # the server stopped reading: our sends block
+        assert srv.server.state is not None
+        assert any(conn.flow.read_paused for conn in srv.server.state.connections)
         release.set()
         client.sock.setblocking(True)
         client.sock.settimeout(10)
