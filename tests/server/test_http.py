@@ -332,31 +332,45 @@ def test_slow_handler_backpressure_pauses_reading_the_body() -> None:
         assert response.body == str(size).encode()
 
 
-def test_graceful_shutdown_lets_an_in_flight_request_finish() -> None:
+def _app_with_in_flight_marker() -> tuple[App, threading.Event]:
     app = make_app()
+    in_flight = threading.Event()
+
+    @app.get("/slow/<ms:int>")
+    async def slow(request: Request, ms: int) -> object:
+        in_flight.set()
+        await asyncio.sleep(ms / 1000)
+        return text(f"slow {ms}")
+
+    return app, in_flight
+
+
+def test_graceful_shutdown_lets_an_in_flight_request_finish() -> None:
+    app, in_flight = _app_with_in_flight_marker()
     with serve(app) as srv, RawClient(srv.port) as busy, RawClient(srv.port) as idle:
         idle.send(get("/"))
         assert idle.read_response().status == 200
-        busy.send(get("/sleep/400"))
-        time.sleep(0.1)
+        busy.send(get("/slow/400"))
+        assert in_flight.wait(10)
         srv.stop()
         response = busy.read_response()
-        assert response.body == b"slept 400"
+        assert response.body == b"slow 400"
         assert response.header("connection") == "close"
         assert busy.closed()
         assert idle.closed()
 
 
 def test_graceful_shutdown_aborts_what_outlives_the_timeout() -> None:
-    app = make_app()
+    app, in_flight = _app_with_in_flight_marker()
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 0.3
     with serve(app) as srv, RawClient(srv.port) as client:
-        client.send(get("/sleep/10000"))
-        time.sleep(0.1)
+        client.send(get("/slow/10000"))
+        assert in_flight.wait(10)
         started = time.monotonic()
         srv.stop()
         assert client.closed()
         assert time.monotonic() - started < 5
+        assert client.buffer == b""  # aborted: no response at all
 
 
 def test_server_lifecycle_signals_fire_when_registered() -> None:
