@@ -329,17 +329,32 @@ async def _wait_for_enter(stream: TextIO) -> None:
         loop.remove_reader(fd)
 
 
-async def _session(console: Console, *, first: bool) -> int:
+def _warm_imports() -> None:
+    """Import the editor's modules (run in a thread while the console is closed)."""
+    import ptpython.repl  # noqa: F401
+    import pygments.lexers.python  # type: ignore[import-untyped]  # noqa: F401
+
+    import repl.ui  # noqa: F401
+
+
+async def _make_ui(console: Console) -> Any:
+    """Build the editor once; warming its imports in a thread keeps the loop free meanwhile."""
+    await asyncio.get_running_loop().run_in_executor(None, _warm_imports)
+    from repl.ui import ConsoleUI, history_path
+
+    return ConsoleUI(
+        lambda: console.namespace,
+        toolbar=console.toolbar,
+        history_file=history_path(console.options.target.cwd),
+        plain_types=PLAIN_TYPES,
+    )
+
+
+async def _session(console: Console, ui: Any, *, first: bool) -> int:
     """One opening of the editor; returns the exit code when the user leaves."""
-    from repl.ui import ConsoleUI, history_path, routed_output
+    from repl.ui import routed_output
 
     with routed_output():
-        ui = ConsoleUI(
-            lambda: console.namespace,
-            toolbar=console.toolbar,
-            history_file=history_path(console.options.target.cwd),
-            plain_types=PLAIN_TYPES,
-        )
         console.on_change = ui.invalidate
         try:
             if first:
@@ -352,7 +367,7 @@ async def _session(console: Console, *, first: bool) -> int:
                 with ui.interruptible(console.runner.cancel):
                     outcome = await console.run(text)
                 if outcome.exit_code is not None:
-                    return outcome.exit_code
+                    return int(outcome.exit_code)
                 ui.show(outcome)
         finally:
             console.on_change = lambda: None
@@ -364,18 +379,22 @@ async def run_interactive(
     terminal = TerminalModes(sys.stdin)
     hint = "close the console (the server keeps running)" if enter else "stop the server"
     console = Console(app, control, options, exit_hint=hint)
+    ui_task: asyncio.Task[Any] | None = None
     try:
         if not enter:
-            return await _session(console, first=True)
+            return await _session(console, await _make_ui(console), first=True)
         print(ENTER_LINE, flush=True)
+        ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
         first = True
         while True:
             await _wait_for_enter(sys.stdin)
-            await _session(console, first=first)
+            await _session(console, await ui_task, first=first)
             first = False
             terminal.restore()
             print(REOPEN_LINE, flush=True)
     finally:
+        if ui_task is not None and not ui_task.done():
+            ui_task.cancel()
         console.close()
         terminal.close()
 

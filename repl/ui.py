@@ -36,6 +36,18 @@ from pygments.lexers.python import PythonTracebackLexer  # type: ignore[import-u
 from repl.evaluate import Outcome
 
 
+class _Repl(PythonRepl):
+    """ptpython's REPL without the per-keystroke signature lookup when nothing shows it.
+
+    ptpython runs jedi in a thread after every change to find signatures, even when neither the
+    signature nor the docstring pane is on; under worker output that costs keystroke latency.
+    """
+
+    def _on_input_timeout(self, buff: Any) -> None:
+        if self.show_signature or self.show_docstring:
+            super()._on_input_timeout(buff)
+
+
 def history_path(project_dir: str | os.PathLike[str] | None = None) -> Path:
     """Per-project history file: ``VIVACE_HISTORY_FILE``, else under the user's state directory."""
     override = os.environ.get("VIVACE_HISTORY_FILE")
@@ -86,7 +98,7 @@ class ConsoleUI:
                     filter=~is_done,
                 )
             )
-        self.repl = PythonRepl(
+        self.repl = _Repl(
             get_globals=get_namespace,
             history_filename=history_name,
             input=self.input,
@@ -94,6 +106,7 @@ class ConsoleUI:
             _extra_toolbars=toolbars,
         )
         self.repl.confirm_exit = False
+        self.repl.complete_while_typing = False
         self.repl.show_status_bar = False
         self.repl.enable_open_in_editor = False
         self.repl.title = ""

@@ -40,7 +40,7 @@ def _free_port() -> int:
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT), str(HERE)]),
         VIVACE_HISTORY_FILE=str(tmp_path / "history"),
         PROMPT_TOOLKIT_NO_CPR="1",  # pyte does not answer cursor position requests
         TERM="xterm",
@@ -52,10 +52,10 @@ def _env(tmp_path: Path) -> dict[str, str]:
 class Term:
     """A pty running bash -> vivace, with a pyte screen and the raw text seen so far."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, target: str = "console_app:app") -> None:
         self.tmp = tmp_path
         self.port = _free_port()
-        command = [sys.executable, "-m", "runtime", "console_app:app", "-p", str(self.port), *args]
+        command = [sys.executable, "-m", "runtime", target, "-p", str(self.port), *args]
         script = (
             f"stty -g > {tmp_path}/stty.before; {shlex.join(command)}; rc=$?; "
             f"stty -g > {tmp_path}/stty.after; echo EXIT=$rc; sleep 0.2"
@@ -169,8 +169,8 @@ class Term:
 def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
     started: list[Term] = []
 
-    def start(*args: str) -> Term:
-        t = Term(tmp_path, *args)
+    def start(*args: str, target: str = "console_app:app") -> Term:
+        t = Term(tmp_path, *args, target=target)
         started.append(t)
         return t
 
@@ -365,3 +365,55 @@ def test_repl_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "True\n" in result.stdout
+
+
+# --- reloads while the console is open ------------------------------------------------------------
+
+
+def test_reload_keeps_the_half_typed_line_and_a_broken_save_leaves_it_usable(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    source = (HERE / "console_app.py").read_text()
+    module = tmp_path / "live_app.py"
+    module.write_text(source)
+    t = term("--dev", target="live_app:app")
+    t.wait("Press ENTER to open the console")
+    t.send("\r")
+    t.wait_prompt()
+    mark = len(t.text)
+    t.run("reloading = 'Vivace-Reloader-0' in workers; reloading", "")
+    t.wait(lambda: re.search(r"\n(True|False)\n", t.text[mark:]) is not None)
+    if "False" in t.text[mark:].split("reloading", 2)[-1]:
+        pytest.skip("the worker manager does not start the reloader yet (issue 5 integration)")
+    t.send("abc = 1")
+    t.pump(0.3)
+    module.write_text(
+        source + '\n\n@app.get("/v2")\nasync def v2(request: Any) -> Any:\n'
+        '    return json({"v": 2})\n'
+    )
+
+    def v2_serves() -> bool:
+        t.pump(0.05)
+        try:
+            return httpx.get(t.url("/v2"), timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    t.wait(v2_serves, 30)
+    t.pump(0.5)
+    assert t.prompt_line() == ">>> abc = 1"
+    mark = len(t.text)
+    module.write_text(source + "\n\ndef broken(:\n")
+    t.wait(lambda: "SyntaxError" in t.text[mark:], 30)
+    t.pump(1.5)
+    assert t.text[mark:].count("SyntaxError") == 1  # the traceback once
+    assert httpx.get(t.url("/v2"), timeout=5).status_code == 200  # previous workers still serve
+    assert t.prompt_line() == ">>> abc = 1"
+    t.send("\r")
+    t.wait_prompt()
+    t.run("abc + 1", "2")
+    t.send("\x04")
+    t.wait("Press ENTER to open the console again")
+    t.send("\x03")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
