@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import sys
 from typing import Any
 
 from runtime.loader import AppRef
@@ -84,3 +85,12 @@ def install_shared_ctx(app: Any, values: dict[str, Any]) -> None:
     lock = getattr(ctx, "lock", None)
     if callable(lock):
         lock()
+
+
+def forget_apps() -> None:
+    """In a child forked from the main process: forget the main's App instances (names are unique
+    per process, and the worker loads its own app)."""
+    app_module = sys.modules.get("runtime.app")
+    registry = getattr(getattr(app_module, "App", None), "_registry", None)
+    if isinstance(registry, dict):
+        registry.clear()

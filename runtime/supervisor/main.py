@@ -23,7 +23,7 @@ from runtime.supervisor import appglue
 from runtime.supervisor.control import Control
 from runtime.supervisor.manager import WorkerManager
 from runtime.supervisor.output import OutputHub
-from runtime.supervisor.process import make_context, start_early
+from runtime.supervisor.process import make_context
 
 logger = logging.getLogger("vivace.root")
 sup_logger = logging.getLogger("vivace.supervisor")
@@ -114,7 +114,6 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
     vlog.configure(debug=options.debug, verbosity=options.verbosity)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     ctx = make_context()
-    start_early(ctx)
     loop = asyncio.new_event_loop()
     signals = _Signals(loop)
     signals.install()

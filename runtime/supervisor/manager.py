@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import multiprocessing
 import os
 import pickle
 import random
 import signal
 import socket
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -47,7 +50,7 @@ from runtime.supervisor.messages import (
     WorkerSpec,
 )
 from runtime.supervisor.output import OutputHub
-from runtime.supervisor.process import ChildProcess
+from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
 from runtime.supervisor.worker import child_main
 
 logger = logging.getLogger("vivace.supervisor")
@@ -135,6 +138,7 @@ class WorkerManager:
         self.exit_code = 0
         self.boot_failure = ""
         self.ready = asyncio.Event()
+        self.fork_at_boot = fork_is_safe()
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
@@ -293,7 +297,13 @@ class WorkerManager:
         self, name: str, *, restarted: bool = False, changed: Iterable[str] = ()
     ) -> ChildProcess:
         kind = self._kind(name)
-        parent_conn, child_conn = self.ctx.Pipe(duplex=True)
+        ctx = self.ctx
+        forked = self.booting and self.fork_at_boot and threading.active_count() == 1
+        if forked:  # boot fast path: fork the main process itself (see _forget_main_process)
+            ctx = multiprocessing.get_context("fork")
+            sys.stdout.flush()
+            sys.stderr.flush()
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
         out_main, out_child = socket.socketpair()
         settings = dict(self.settings)
         settings["RELOADED_FILES"] = ",".join(changed)
@@ -312,8 +322,9 @@ class WorkerManager:
             kwargs=dict(record.kwargs) if record else {},
             restarted=restarted,
             table=self.workers,
+            forked_from_main=forked,
         )
-        process = self.ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
+        process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
         entry = self.table.setdefault(name, {"server": kind == "server"})
         if not restarted or entry.get("state") != ProcessState.RESTARTING.name:
             self._set(name, state=ProcessState.STARTING)
@@ -400,6 +411,8 @@ class WorkerManager:
         self._on_readable(proc)  # read what the child said last (e.g. why it failed)
         self.loop.remove_reader(proc.conn.fileno())
         proc.process.join(0)
+        if proc.process.exitcode is None:  # pipe closed a moment before the process is reapable
+            proc.process.join(1.0)
         code = proc.process.exitcode
         code = -1 if code is None else code
         proc.exitcode = code
@@ -705,6 +718,7 @@ class WorkerManager:
         watcher = self.loop.create_task(self._watch_heartbeats())
         console_task: asyncio.Task[Any] | None = None
         if outcome == "ok":
+            start_early(self.ctx)  # restarts and scale-ups fork from the preloaded fork server
             self.ready.set()
             if console is not None:
                 console_task = self.loop.create_task(console())

@@ -60,6 +60,7 @@ class WorkerSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     restarted: bool = False
     table: dict[str, dict[str, Any]] = field(default_factory=dict)
+    forked_from_main: bool = False  # boot fast path: forget the main's app modules before loading
 
 
 # --- child -> main -----------------------------------------------------------------------------

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -36,7 +34,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from runtime.loader import AppRef
+from runtime.lifecycle import ListenerEvent, run_listeners_sync
+from runtime.loader import AppRef, load_app
 from runtime.log import reload_logger
 from runtime.supervisor.messages import RestartRequest
 from runtime.supervisor.watch import Batcher, ChangeStream, WatchSet, build_watch_set
@@ -75,50 +74,14 @@ def make_restart_request(changed: Iterable[str]) -> RestartRequest:
 # --- loading the app and running its listeners --------------------------------------------------
 
 
-def _import_target(ref: AppRef) -> Any:
-    """Import the app named by ``ref`` (used until ``runtime.loader.load_app`` exists)."""
-    if ref.cwd and ref.cwd not in sys.path:
-        sys.path.insert(0, ref.cwd)
-    if ref.path:
-        spec = importlib.util.spec_from_file_location("__mp_main__", ref.path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {ref.path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["__mp_main__"] = module
-        spec.loader.exec_module(module)
-    elif ref.module:
-        module = importlib.import_module(ref.module)
-    else:
-        raise ValueError("the reloader needs an AppRef with a module or a path")
-    target = getattr(module, ref.attr or "app")
-    return target() if ref.factory else target
-
-
-def load_target(ref: AppRef) -> Any:
-    """Load the app the way every other process does (``runtime.loader.load_app``)."""
-    loader = importlib.import_module("runtime.loader")
-    load_app = getattr(loader, "load_app", None)
-    if load_app is not None:
-        return load_app(ref)
-    return _import_target(ref)
-
-
 def _lifecycle_runner() -> ListenerRunner:
     """``runtime.lifecycle.run_listeners_sync`` behind the :data:`ListenerRunner` shape."""
-    if importlib.util.find_spec("runtime.lifecycle") is None:
-
-        def missing(app: Any, event: str, loop: asyncio.AbstractEventLoop, changed: Any) -> None:
-            reload_logger.debug("runtime.lifecycle is not available: %s listeners skipped", event)
-
-        return missing
-    lifecycle = importlib.import_module("runtime.lifecycle")
 
     def run(app: Any, event: str, loop: asyncio.AbstractEventLoop, changed: Any) -> None:
-        kind = lifecycle.ListenerEvent(event)
         if changed is None:
-            lifecycle.run_listeners_sync(app, kind, loop)
+            run_listeners_sync(app, ListenerEvent(event), loop)
         else:
-            lifecycle.run_listeners_sync(app, kind, loop, changed=changed)
+            run_listeners_sync(app, ListenerEvent(event), loop, changed=changed)
 
     return run
 
@@ -190,7 +153,7 @@ def reloader_main(
     with _stop_on_signals(stop):
         if app is None:
             try:
-                app = load_target(target)
+                app = load_app(target)
             except Exception:
                 reload_logger.error(
                     "The reloader could not load the app; fix the error and restart vivace:\n%s",

@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import sys
+import sysconfig
 import threading
 import traceback
 from collections.abc import Callable
@@ -95,8 +96,44 @@ class Channel:
             self.on_message(message)
 
 
+def _forget_main_process() -> None:
+    """In a child forked from the main process: drop the main's loop and its user modules.
+
+    Everything outside the standard library, site-packages and vivace itself is removed from
+    ``sys.modules``, so that loading the app imports its modules fresh (module-level code runs
+    in each worker, as with the fork server or spawn).
+    """
+    asyncio.events._set_running_loop(None)
+    keep = [os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__)))]
+    paths = sysconfig.get_paths()
+    keep += sorted({paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+    keep = [os.path.join(p, "") for p in keep]
+    root = keep[0]
+    for name, module in list(sys.modules.items()):
+        if name == "__main__":
+            continue
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        path = os.path.abspath(path)
+        if path.startswith(root):
+            top = os.path.relpath(path, root).split(os.sep)[0]
+            if top in ("runtime", "repl"):
+                continue
+            del sys.modules[name]
+            continue
+        if any(path.startswith(prefix) for prefix in keep[1:]):
+            continue
+        del sys.modules[name]
+    appglue.forget_apps()
+
+
 def child_main(spec: WorkerSpec) -> None:
     """``multiprocessing`` target of every child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if spec.forked_from_main:
+        _forget_main_process()
     try:
         os.setsid()
     except OSError:  # pragma: no cover - already a session leader
