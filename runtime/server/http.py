@@ -395,7 +395,7 @@ class HttpProtocol(asyncio.Protocol):
                 await self._dispatch("http.lifecycle.read_head", {"head": _raw_head(head)})
             if cycle.upgrade is not None and await self._websocket(cycle):
                 return
-            if head.expect_continue and not cycle.body_done:
+            if head.expect_continue and not cycle.body_done and head.version == "1.1":
                 self.transport.write(h1.CONTINUE)
             response = await app.handle(request)
             if response.is_streaming:
