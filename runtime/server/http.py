@@ -527,7 +527,10 @@ class HttpProtocol(asyncio.Protocol):
         elif not self.conn.in_message:
             self._idle_ticks += interval
             if self._idle_ticks > state.keep_alive_timeout:
-                self.transport.close()
+                if self.transport.is_closing():
+                    self.transport.abort()  # closing, but the peer does not read what is left
+                else:
+                    self.transport.close()
 
     def _request_timeout(self) -> None:
         receiving = self._receiving
