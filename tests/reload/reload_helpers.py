@@ -16,57 +16,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def has_reload_listeners() -> bool:
-    """The App facade with the four reload listener decorators exists (issue 2)."""
-    try:
-        from runtime.app import App
-    except ImportError:
-        return False
-    return all(
-        hasattr(App, name)
-        for name in (
-            "reload_process_start",
-            "before_reload_trigger",
-            "after_reload_trigger",
-            "reload_process_stop",
-        )
-    )
-
-
-# The app module: the real App when it exists, else a stand-in with the same four decorators,
-# run by a stand-in listener runner (see RUNNER).
 APP_MODULE = textwrap.dedent(
     """
     import json, os
 
     import helpers
+    from runtime import App
+
+    app = App("ReloadTest")
+    VERSION = 1
 
     def emit(**kw):
         print(json.dumps({"pid": os.getpid(), **kw}), flush=True)
-
-    try:
-        from runtime.app import App
-        app = App("ReloadTest")
-        FAKE = False
-    except ImportError:
-        FAKE = True
-
-        class App:
-            def __init__(self, name):
-                self.listeners = {}
-
-            def _register(self, event):
-                def deco(fn):
-                    self.listeners.setdefault(event, []).append(fn)
-                    return fn
-                return deco
-
-            def __getattr__(self, event):
-                return self._register(event)
-
-        app = App("ReloadTest")
-
-    VERSION = 1
 
     @app.reload_process_start
     def started(app):
@@ -88,7 +49,7 @@ APP_MODULE = textwrap.dedent(
 
 RUNNER = textwrap.dedent(
     """
-    import asyncio, inspect, json, os, sys
+    import json, os, sys
     sys.path.insert(0, os.getcwd())
     from runtime.loader import AppRef
     from runtime.supervisor.reloader import reloader_main
@@ -103,19 +64,7 @@ RUNNER = textwrap.dedent(
                           "files": sorted(watch_set.module_files)}), flush=True)
 
     ref = AppRef(module="app", cwd=os.getcwd())
-    kwargs = {}
-    try:
-        import app as app_module
-    except Exception:
-        app_module = None  # reloader_main loads it itself and reports the error
-    if app_module is not None and app_module.FAKE:
-        def run(app, event, loop, changed):
-            for fn in app.listeners.get(event, []):
-                result = fn(app, changed=changed) if changed is not None else fn(app)
-                if inspect.isawaitable(result):
-                    loop.run_until_complete(result)
-        kwargs = {"app": app_module.app, "run_listeners": run}
-    sys.exit(reloader_main(ref, send, reload_dirs=sys.argv[1:], on_watching=ready, **kwargs))
+    sys.exit(reloader_main(ref, send, reload_dirs=sys.argv[1:], on_watching=ready))
     """
 )
 
@@ -136,6 +85,7 @@ class ReloaderProcess:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
         self._buf = b""
+        self._err = ""
         self.lines: list[dict[str, Any]] = []
 
     def _read_line(self, deadline: float) -> dict[str, Any] | None:
@@ -198,13 +148,16 @@ class ReloaderProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        if self.proc.stderr is not None and not self.proc.stderr.closed:
+            self._err = self.proc.stderr.read().decode(errors="replace")
         self._sel.close()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return (
-            self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
-        )
+        """Everything the process wrote to stderr (waits for it to exit)."""
+        if self.proc.stderr is not None and not self.proc.stderr.closed:
+            self.proc.wait(10)
+            self._err = self.proc.stderr.read().decode(errors="replace")
+        return self._err

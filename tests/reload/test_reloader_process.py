@@ -130,3 +130,25 @@ def test_the_reloader_exits_1_when_the_app_cannot_be_loaded(project: Path) -> No
         assert "broken at import" in err
     finally:
         proc.close()
+
+
+def test_a_failing_before_reload_trigger_is_logged_and_the_reload_still_happens(
+    project: Path,
+) -> None:
+    app_py = project / "app.py"
+    app_py.write_text(
+        app_py.read_text()
+        + "\n@app.before_reload_trigger\ndef broken(app):\n    raise RuntimeError('listener bug')\n"
+    )
+    proc = ReloaderProcess(project, [])
+    try:
+        proc.wait_for("watching")
+        (project / "helpers.py").write_text("VALUE = 3\n")
+        assert proc.wait_for("request")["changed"] == [str(project / "helpers.py")]
+        proc.wait_for("after_reload_trigger")
+        assert proc.stop() == 0
+        err = proc.stderr()
+        assert "A before_reload_trigger listener failed; reloading anyway" in err
+        assert "RuntimeError: listener bug" in err
+    finally:
+        proc.close()
