@@ -63,7 +63,8 @@ RUNNER = textwrap.dedent(
         print(json.dumps({"pid": os.getpid(), "event": "watching",
                           "files": sorted(watch_set.module_files)}), flush=True)
 
-    ref = AppRef(module="app", cwd=os.getcwd())
+    script = os.environ.get("RELOAD_TEST_SCRIPT")
+    ref = AppRef(path=script, cwd=os.getcwd()) if script else AppRef(module="app", cwd=os.getcwd())
     sys.exit(reloader_main(ref, send, reload_dirs=sys.argv[1:], on_watching=ready))
     """
 )
@@ -72,8 +73,10 @@ RUNNER = textwrap.dedent(
 class ReloaderProcess:
     """A reloader subprocess whose JSON stdout lines are read with deadlines."""
 
-    def __init__(self, cwd: Path, reload_dirs: list[str]) -> None:
+    def __init__(self, cwd: Path, reload_dirs: list[str], script: str | None = None) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        if script:
+            env["RELOAD_TEST_SCRIPT"] = script
         self.proc = subprocess.Popen(
             [sys.executable, "run_reloader.py", *reload_dirs],
             cwd=cwd,

@@ -152,3 +152,20 @@ def test_a_failing_before_reload_trigger_is_logged_and_the_reload_still_happens(
         assert "RuntimeError: listener bug" in err
     finally:
         proc.close()
+
+
+def test_an_app_run_script_is_watched(project: Path) -> None:
+    script = project / "site.py"
+    script.write_text(
+        (project / "app.py").read_text()
+        + "\nif __name__ == '__main__':\n    raise SystemExit('must not run in the reloader')\n"
+    )
+    proc = ReloaderProcess(project, [], script=str(script))
+    try:
+        watching = proc.wait_for("watching")
+        assert str(script) in watching["files"]
+        script.write_text(script.read_text() + "\n# saved\n")
+        assert proc.wait_for("after_reload_trigger")["changed"] == [str(script)]
+        assert proc.stop() == 0
+    finally:
+        proc.close()
