@@ -202,6 +202,10 @@ class ServerWebSocket:
         while not self._messages:
             if self._closed is not None:
                 return None
+            if self._waiter is not None:
+                raise RuntimeError(
+                    "ws.recv() is already waiting in another task; read from one task only"
+                )
             self._waiter = loop.create_future()
             try:
                 if deadline is None:
