@@ -189,6 +189,7 @@ def _watch_and_trigger(
         extra_files=extra,
         missing_level=logging.DEBUG,  # the main process already warned (launch.check_reload_dirs)
     )
+    code = 0
     stream = ChangeStream(watch_set, stop, step=step, batcher=batcher)
     # The native watchers go live first, so that every change made from the moment
     # reload_process_start runs is seen (a listener that regenerates files in a reload dir
@@ -210,11 +211,13 @@ def _watch_and_trigger(
         if on_watching is not None:
             on_watching(watch_set)
         for changed in stream:
-            _trigger(app, send, set(changed), runner, loop)
+            if not _trigger(app, send, set(changed), runner, loop):
+                code = 1
+                break
     finally:
         stream.close()
         runner(app, "reload_process_stop", loop, None)
-    return 0
+    return code
 
 
 def _trigger(
@@ -223,18 +226,26 @@ def _trigger(
     changed: set[str],
     runner: ListenerRunner,
     loop: asyncio.AbstractEventLoop,
-) -> None:
-    """One batch: ``before_reload_trigger`` -> restart request -> ``after_reload_trigger``."""
+) -> bool:
+    """One batch: ``before_reload_trigger`` -> restart request -> ``after_reload_trigger``.
+
+    False when the request could not be sent (the manager is gone): the reloader then stops.
+    """
     reload_logger.debug("Change detected: %s", ", ".join(sorted(changed)))
     try:
         runner(app, "before_reload_trigger", loop, None)
     except Exception:
         reload_logger.exception("A before_reload_trigger listener failed; reloading anyway")
-    send(make_restart_request(changed))
+    try:
+        send(make_restart_request(changed))
+    except (OSError, EOFError) as exc:
+        reload_logger.error("Cannot reach the worker manager (%s); the reloader stops", exc)
+        return False
     try:
         runner(app, "after_reload_trigger", loop, set(changed))
     except Exception:
         reload_logger.exception("An after_reload_trigger listener failed")
+    return True
 
 
 # --- what the manager does with a reload request ------------------------------------------------

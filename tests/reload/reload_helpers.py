@@ -55,6 +55,8 @@ RUNNER = textwrap.dedent(
     from runtime.supervisor.reloader import reloader_main
 
     def send(request):
+        if os.environ.get("RELOAD_TEST_SEND_FAILS"):
+            raise BrokenPipeError("the manager is gone")
         print(json.dumps({"pid": os.getpid(), "event": "request",
                           "changed": list(request.changed), "all_workers": request.all_workers,
                           "names": list(request.names)}), flush=True)
@@ -73,8 +75,14 @@ RUNNER = textwrap.dedent(
 class ReloaderProcess:
     """A reloader subprocess whose JSON stdout lines are read with deadlines."""
 
-    def __init__(self, cwd: Path, reload_dirs: list[str], script: str | None = None) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    def __init__(
+        self,
+        cwd: Path,
+        reload_dirs: list[str],
+        script: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
         if script:
             env["RELOAD_TEST_SCRIPT"] = script
         self.proc = subprocess.Popen(

@@ -169,3 +169,15 @@ def test_an_app_run_script_is_watched(project: Path) -> None:
         assert proc.stop() == 0
     finally:
         proc.close()
+
+
+def test_the_reloader_stops_when_the_manager_is_gone(project: Path) -> None:
+    proc = ReloaderProcess(project, [], env={"RELOAD_TEST_SEND_FAILS": "1"})
+    try:
+        proc.wait_for("watching")
+        (project / "helpers.py").write_text("VALUE = 4\n")
+        proc.wait_for("reload_process_stop")
+        assert proc.proc.wait(5) == 1
+        assert "Cannot reach the worker manager" in proc.stderr()
+    finally:
+        proc.close()
