@@ -205,10 +205,21 @@ class Console:
 
         target = self.options.target
         module = target.module or ""
-        for name in list(sys.modules):
-            if name == module or name.startswith(module + "."):
-                del sys.modules[name]
-        self.app = load_app(target)
+        old = self.app
+        # App names are unique per process: let the re-imported module register its app again
+        registry = getattr(type(old), "_registry", None)
+        name = getattr(old, "name", None)
+        held = registry.pop(name, None) if isinstance(registry, dict) else None
+        saved = {k: v for k, v in sys.modules.items() if k == module or k.startswith(module + ".")}
+        for key in saved:
+            del sys.modules[key]
+        try:
+            self.app = load_app(target)
+        except BaseException:
+            sys.modules.update(saved)
+            if held is not None and isinstance(registry, dict):
+                registry.setdefault(name, held)
+            raise
         self.namespace["app"] = self.app
         self.stale = False
         self.on_change()

@@ -132,3 +132,38 @@ async def test_scripted_mode_reads_statements_from_a_stream() -> None:
     code = await run_scripted(App("Demo"), None, _options(), stdin=source, stdout=stdout)
     assert code == 0
     assert stdout.getvalue() == "6\n'a'\n"
+
+
+async def test_refresh_reimports_the_app_and_keeps_user_names(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "refresh_demo.py"
+    source = 'from runtime.app import App\napp = App("RefreshDemo")\nVERSION = {v}\n'
+    module.write_text(source.format(v=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    import sys
+
+    first = importlib.import_module("refresh_demo").app
+    options = RunOptions(target=AppRef(module="refresh_demo", attr="app", cwd=str(tmp_path)))
+    console = Console(first, None, options, exit_hint="stop")
+    try:
+        console.stale = True
+        await console.run("mine = 'kept'")
+        module.write_text(source.format(v=2))
+        outcome = await console.run("refresh()")
+        assert outcome.ok, outcome.format_error()
+        assert outcome.value == "app re-imported from refresh_demo"
+        assert console.namespace["app"] is not first and console.app is console.namespace["app"]
+        assert sys.modules["refresh_demo"].VERSION == 2
+        assert console.namespace["mine"] == "kept" and not console.stale
+        module.write_text("def broken(:\n")
+        outcome = await console.run("refresh()")
+        assert outcome.error is not None  # the error is shown; the console keeps the last app
+        assert sys.modules["refresh_demo"].VERSION == 2
+    finally:
+        console.close()
+        sys.modules.pop("refresh_demo", None)
+        from runtime.testing import reset_app_registry
+
+        reset_app_registry()
