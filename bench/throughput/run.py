@@ -36,9 +36,7 @@ def sanic_python() -> Path:
         (PEERS / ".gitignore").write_text("*\n")
         print("creating bench/.peers/sanic with sanic>=23.12,<24 ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(SANIC_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "sanic>=23.12,<24"], check=True
-        )
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "sanic>=23.12,<24"], check=True)
     return python
 
 
