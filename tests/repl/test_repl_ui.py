@@ -79,7 +79,7 @@ async def test_show_values_errors_and_plain_types(pipe: PipeInput, tmp_path: Pat
 
     written: list[str] = []
     ui = ConsoleUI(lambda: {}, input=pipe, output=DummyOutput(), plain_types=(Plain,))
-    ui.output.write_raw = written.append  # type: ignore[method-assign]
+    ui.output.write_raw = written.append  # type: ignore[method-assign,assignment]
     ui.show(Outcome(value=Plain(), has_value=True))
     assert written == ["plain\r\nrepr\r\n"]
     ui.show(Outcome(cancelled=True))
