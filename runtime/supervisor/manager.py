@@ -138,7 +138,9 @@ class WorkerManager:
         self.exit_code = 0
         self.boot_failure = ""
         self.ready = asyncio.Event()
-        self.fork_at_boot = fork_is_safe()
+        # Fork the (single-threaded) main process itself where forking is safe; the preloaded
+        # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
+        self.fork_main = fork_is_safe()
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
@@ -298,8 +300,8 @@ class WorkerManager:
     ) -> ChildProcess:
         kind = self._kind(name)
         ctx = self.ctx
-        forked = self.booting and self.fork_at_boot and threading.active_count() == 1
-        if forked:  # boot fast path: fork the main process itself (see _forget_main_process)
+        forked = self.fork_main and threading.active_count() == 1
+        if forked:  # fast path: fork the main process itself (see worker._forget_main_process)
             ctx = multiprocessing.get_context("fork")
             sys.stdout.flush()
             sys.stderr.flush()
@@ -718,7 +720,8 @@ class WorkerManager:
         watcher = self.loop.create_task(self._watch_heartbeats())
         console_task: asyncio.Task[Any] | None = None
         if outcome == "ok":
-            start_early(self.ctx)  # restarts and scale-ups fork from the preloaded fork server
+            if console is not None or not self.fork_main:
+                start_early(self.ctx)  # the console's threads make forking the main unsafe
             self.ready.set()
             if console is not None:
                 console_task = self.loop.create_task(console())

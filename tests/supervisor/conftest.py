@@ -82,6 +82,10 @@ class Served:
                 )
             self.lines.append(line)
 
+    def rewind(self) -> None:
+        """Let the next wait_line search from the first line again."""
+        self._seen = 0
+
     def drain(self, timeout: float = 0.3) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -54,6 +54,7 @@ def test_manage_validation_errors() -> None:
 
 def test_seed_manage_restart_scenario(serve: Any) -> None:
     s = serve(workers=1, flags="manage")
+    s.rewind()  # custom processes start with the servers: their lines may come first
     s.wait_line(r"Vivace-TEST-0\s*\| countdown begins \{\}")
     table = _wait_table(s, lambda t: t["Vivace-TEST-0"].get("state") == "COMPLETED")
     assert table["Vivace-TEST-0"]["server"] == "False"
@@ -85,6 +86,7 @@ def test_restart_of_running_durable_process_is_refused(serve: Any) -> None:
 
 def test_failing_custom_process_is_failed_and_not_replaced(serve: Any) -> None:
     s = serve(workers=1, flags="manage-fails")
+    s.rewind()
     s.wait_line(r"Vivace-BAD-0\s*\| RuntimeError: custom process failed on purpose")
     table = _wait_table(s, lambda t: t["Vivace-BAD-0"].get("state") == "FAILED")
     assert table["Vivace-BAD-0"]["starts"] == "1"
