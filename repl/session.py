@@ -24,11 +24,8 @@ import sys
 import termios
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from prompt_toolkit.formatted_text import StyleAndTextTuples
-
-from repl.client import LiveClient, LiveResponse
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner, split_statements
 from repl.namespace import (
     ExitConsole,
@@ -42,13 +39,22 @@ from repl.requests import Result, bind_do
 from repl.workers import Bridge, Logs, Row, Summary, Worker, Workers, ready_count, rows
 from runtime.options import RunOptions
 
+if TYPE_CHECKING:
+    from prompt_toolkit.formatted_text import StyleAndTextTuples
+
 ConsoleHook = Callable[[Any, Any], Awaitable[int | None]]
 
 ENTER_LINE = "Press ENTER to open the console"
 REOPEN_LINE = "Console closed; the server keeps running. Press ENTER to open the console again."
 NO_TTY_LINE = "No console: stdin and stdout must be a terminal for the --dev console (use --repl "
 NO_TTY_LINE += "to run statements from a pipe)."
-PLAIN_TYPES: tuple[type, ...] = (LiveResponse, Summary, Workers, Worker, Logs, Result, Row)
+
+
+def _plain_types() -> tuple[type, ...]:
+    """Values shown as their plain repr (tables, HTTP responses), not highlighted as Python."""
+    from repl.client import LiveResponse
+
+    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row)
 
 
 def _isatty(stream: Any) -> bool:
@@ -138,6 +144,8 @@ class Console:
             add_listener = getattr(control, "add_listener", None)
             if callable(add_listener):
                 self._unsubscribe = add_listener(self._on_progress)
+        from repl.client import LiveClient  # httpx: imported once the console starts
+
         self.client = LiveClient(base, uds=uds, wait_ready=wait_ready, protected_loop=self.loop)
         self.evaluator.after_statement.append(self.client.settle)
         self.on_change: Callable[[], None] = lambda: None
@@ -357,7 +365,7 @@ async def _make_ui(console: Console) -> Any:
         lambda: console.namespace,
         toolbar=console.toolbar,
         history_file=history_path(console.options.target.cwd),
-        plain_types=PLAIN_TYPES,
+        plain_types=_plain_types(),
     )
 
 
