@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from runtime.datastructures import ConnInfo, Headers
 from runtime.exceptions import (
     BadRequest,
+    ConfigError,
     HTTPException,
     NotFound,
     PayloadTooLarge,
@@ -56,6 +57,29 @@ def _has_signal(app: Any, name: str) -> bool:
         return False
 
 
+def _seconds(config: Any, key: str) -> float:
+    """A timeout setting in seconds; ``None`` means no limit."""
+    value = config.get(key)
+    if value is None:
+        return float("inf")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(
+            f"{key} must be a positive number of seconds (or None for no limit), got {value!r}"
+        )
+    return float(value)
+
+
+def _optional_seconds(config: Any, key: str) -> float | None:
+    return None if not config.get(key) else _seconds(config, key)
+
+
+def _size(config: Any, key: str) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{key} must be a positive whole number, got {value!r}")
+    return value
+
+
 class ServerState:
     """What every connection of one server shares: the app, settings, open connections."""
 
@@ -65,16 +89,18 @@ class ServerState:
         self.app = app
         self.request_class: Callable[..., Any] = Request
         config = app.config
-        self.max_header_size = int(config.REQUEST_MAX_HEADER_SIZE)
-        self.max_header_count = int(config.REQUEST_MAX_HEADER_COUNT)
-        self.max_body_size = int(config.REQUEST_MAX_SIZE)
+        self.max_header_size = _size(config, "REQUEST_MAX_HEADER_SIZE")
+        self.max_header_count = _size(config, "REQUEST_MAX_HEADER_COUNT")
+        self.max_body_size = _size(config, "REQUEST_MAX_SIZE")
         self.keep_alive = bool(config.KEEP_ALIVE)
-        self.request_timeout = float(config.REQUEST_TIMEOUT)
-        self.response_timeout = float(config.RESPONSE_TIMEOUT)
-        self.keep_alive_timeout = float(config.KEEP_ALIVE_TIMEOUT)
-        self.ws_max_size = config.WEBSOCKET_MAX_SIZE
-        self.ws_ping_interval = config.WEBSOCKET_PING_INTERVAL
-        self.ws_ping_timeout = config.WEBSOCKET_PING_TIMEOUT
+        self.request_timeout = _seconds(config, "REQUEST_TIMEOUT")
+        self.response_timeout = _seconds(config, "RESPONSE_TIMEOUT")
+        self.keep_alive_timeout = _seconds(config, "KEEP_ALIVE_TIMEOUT")
+        self.ws_max_size: int | None = (
+            None if config.WEBSOCKET_MAX_SIZE is None else _size(config, "WEBSOCKET_MAX_SIZE")
+        )
+        self.ws_ping_interval: float | None = _optional_seconds(config, "WEBSOCKET_PING_INTERVAL")
+        self.ws_ping_timeout: float | None = _optional_seconds(config, "WEBSOCKET_PING_TIMEOUT")
         self.access_log = bool(config.ACCESS_LOG) if access_log is None else access_log
         self.sig_begin = _has_signal(app, "http.lifecycle.begin")
         self.sig_read_head = _has_signal(app, "http.lifecycle.read_head")

@@ -25,7 +25,7 @@ from typing import Any
 
 from runtime.lifecycle import ListenerEvent, run_listeners
 from runtime.log import access_logger, configure, error_logger, logger, server_logger
-from runtime.server.http import ServerState
+from runtime.server.http import ServerState, _seconds
 from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket, unix_path
 
 __all__ = ["Server", "new_event_loop", "serve_single"]
@@ -141,10 +141,12 @@ class Server:
         state.shutting_down = True
         for conn in list(state.connections):
             conn.shutdown()
-        timeout = float(self.app.config.GRACEFUL_SHUTDOWN_TIMEOUT)
+        timeout = _seconds(self.app.config, "GRACEFUL_SHUTDOWN_TIMEOUT")
         if state.connections:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(state.idle_or_gone.wait(), timeout)
+                await asyncio.wait_for(
+                    state.idle_or_gone.wait(), None if timeout == float("inf") else timeout
+                )
         tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)

@@ -243,3 +243,32 @@ def test_background_tasks_are_cancelled_at_shutdown() -> None:
 
     assert serve_single(app, port=0, motd=False, console=console) == 0
     assert events == ["console done", "cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("REQUEST_TIMEOUT", "soon", "REQUEST_TIMEOUT must be a positive number of seconds"),
+        ("KEEP_ALIVE_TIMEOUT", -1, "KEEP_ALIVE_TIMEOUT must be a positive number of seconds"),
+        ("REQUEST_MAX_SIZE", 1.5, "REQUEST_MAX_SIZE must be a positive whole number"),
+    ],
+)
+def test_bad_limits_are_refused_with_the_setting_named(
+    key: str, value: object, message: str
+) -> None:
+    from runtime.exceptions import ConfigError
+
+    app = _app()
+    app.config[key] = value
+    with pytest.raises(ConfigError, match=message):
+        serve_single(app, port=0, motd=False)
+
+
+def test_none_means_no_timeout() -> None:
+    app = _app()
+    app.config.update(REQUEST_TIMEOUT=None, RESPONSE_TIMEOUT=None, GRACEFUL_SHUTDOWN_TIMEOUT=None)
+
+    async def console(app: App) -> int:
+        return 0
+
+    assert serve_single(app, port=0, motd=False, console=console) == 0
