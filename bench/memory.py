@@ -16,8 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 from startup import Running, ensure_sanic, get, write_apps
 
 MIB = 1024 * 1024

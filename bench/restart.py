@@ -4,7 +4,7 @@
 
 A request to ``/restart`` (or ``/restart?zero=1``) makes the worker that gets it ask for a restart of
 itself. From that moment ``GET /`` is polled every 5 ms (each on a new connection); the time until a
-response comes from a pid that did not exist before is the restart latency, and every poll that
+response comes from a process that did not exist before the request is the restart latency, and every poll that
 failed (connection error, non-200) is counted. Prints medians, failures and ratios.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
