@@ -1,4 +1,4 @@
-"""Memory with 2 workers: RSS and PSS summed over every process of the server, vivace vs Sanic 23.12.
+"""Memory with 2 workers: RSS and PSS summed over every server process, vivace vs Sanic 23.12.
 
     python bench/memory.py [--rounds 3]
 

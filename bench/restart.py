@@ -2,10 +2,11 @@
 
     python bench/restart.py [--rounds 5]
 
-A request to ``/restart`` (or ``/restart?zero=1``) makes the worker that gets it ask for a restart of
-itself. From that moment ``GET /`` is polled every 5 ms (each on a new connection); the time until a
-response comes from a process that did not exist before the request is the restart latency, and every poll that
-failed (connection error, non-200) is counted. Prints medians, failures and ratios.
+A request to ``/restart`` (or ``/restart?zero=1``) makes the worker that gets it ask for a restart
+of itself. From that moment ``GET /`` is polled every 5 ms (each on a new connection); the time
+until a response comes from a process that did not exist before the request is the restart
+latency, and every poll that failed (connection error, non-200) is counted. Prints medians,
+failures and ratios.
 """
 
 from __future__ import annotations
@@ -99,9 +100,8 @@ def main() -> None:
     print(
         f"restart latency to a response from a new pid, median of {args.rounds}; failed polls (sum)"
     )
-    print(
-        f"{'workers':>7} {'mode':>14} {'vivace ms':>10} {'fail':>5} {'sanic ms':>10} {'fail':>5} {'ratio':>6}"
-    )
+    header = ("workers", "mode", "vivace ms", "fail", "sanic ms", "fail", "ratio")
+    print("{:>7} {:>14} {:>10} {:>5} {:>10} {:>5} {:>6}".format(*header))
     for workers in (1, 2):
         for zero in (False, True):
             mode = "zero_downtime" if zero else "restart"
@@ -111,7 +111,8 @@ def main() -> None:
             theirs = results.get(("sanic", workers, zero))
             if theirs:
                 theirs_ms = statistics.median(t for t, _ in theirs) * 1000
-                line += f" {theirs_ms:>10.0f} {sum(f for _, f in theirs):>5} {ours_ms / theirs_ms:>6.2f}"
+                failed = sum(f for _, f in theirs)
+                line += f" {theirs_ms:>10.0f} {failed:>5} {ours_ms / theirs_ms:>6.2f}"
             print(line)
 
 

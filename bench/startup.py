@@ -3,8 +3,8 @@
     python bench/startup.py [--rounds 5]
 
 The clock starts when the server command is launched and stops at the first 200 answer to
-``GET /`` (polled every 5 ms on 127.0.0.1). Every server is stopped with SIGINT and its whole process
-tree is checked gone before the next round. Prints medians and the vivace/Sanic ratio.
+``GET /`` (polled every 5 ms on 127.0.0.1). Every server is stopped with SIGINT and its whole
+process tree is checked gone before the next round. Prints medians and the vivace/Sanic ratio.
 """
 
 from __future__ import annotations
