@@ -140,6 +140,7 @@ class Contestant:
     port: int = 0
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    reasons: list[str] = field(default_factory=list)
     version: int = 0
     log: Path | None = None
 
@@ -174,6 +175,7 @@ class Contestant:
             self._read_until("READY", 30)
         else:
             self._wait_for("0", 30)
+            self.reasons.clear()  # refusals while it was starting up do not count
 
     def _read_until(self, word: str, timeout: float) -> str:
         assert self.proc is not None and self.proc.stdout is not None
@@ -206,8 +208,9 @@ class Contestant:
             try:
                 if get(self.port) == version:
                     return time.monotonic(), failures
-            except OSError:
+            except OSError as exc:
                 failures += 1
+                self.reasons.append(repr(exc))
             time.sleep(POLL)
         raise SystemExit(f"{self.name}: version {version} not served within {timeout}s")
 
@@ -287,6 +290,10 @@ def report(contestants: list[Contestant], saves: int) -> None:
         failed = "-" if c.name == "vivace-watcher" else str(c.failures)
         print(f"{c.name:16} {med:8.1f} {p90:8.1f} {values[-1]:8.1f} {failed:>7} {ratio:>10}")
     print("(vivace-watcher: save -> restart request sent, no HTTP involved)")
+    for c in contestants:
+        if c.reasons:
+            kinds = sorted(set(c.reasons))
+            print(f"{c.name} failures: {', '.join(kinds[:3])}{' ...' if len(kinds) > 3 else ''}")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ class Batcher:
       the oldest held change waited ``max_hold`` seconds; then all of it is released as one batch.
     """
 
-    def __init__(self, *, quiet: float = 0.1, cooldown: float = 0.3, max_hold: float = 1.6) -> None:
+    def __init__(self, *, quiet: float = 0.1, cooldown: float = 0.2, max_hold: float = 1.6) -> None:
         if not 0 < quiet <= max_hold:
             raise ValueError("Batcher needs 0 < quiet <= max_hold")
         self.quiet = quiet
