@@ -20,6 +20,7 @@ from pathlib import Path
 from startup import APPS, Running, ensure_sanic, get, write_apps
 
 POLL = 0.005
+REASONS: list[str] = []
 
 ROUTES = {
     "vivace": """
@@ -60,7 +61,9 @@ def settle(server: Running, workers: int, limit: float = 10.0) -> set[str]:
 def one_restart(
     server: Running, workers: int, zero: bool, limit: float = 10.0
 ) -> tuple[float, int]:
-    old = settle(server, workers)
+    settle(server, workers)
+    time.sleep(0.3)  # let a previous restart's old process finish exiting
+    old = {str(p.pid) for p in server.tree()}  # every process alive now counts as old
     began = time.perf_counter()
     request_path(server.port, "/restart?zero=1" if zero else "/restart")
     failed = 0
@@ -68,6 +71,7 @@ def one_restart(
         answer = get(server.port, timeout=2.0)
         if answer is None or answer[0] != 200:
             failed += 1
+            REASONS.append(f"{server.proc.args[0]}: {answer!r}")
         elif answer[1] not in old:
             return time.perf_counter() - began, failed
         time.sleep(POLL)
@@ -114,6 +118,8 @@ def main() -> None:
                 failed = sum(f for _, f in theirs)
                 line += f" {theirs_ms:>10.0f} {failed:>5} {ours_ms / theirs_ms:>6.2f}"
             print(line)
+    if REASONS:
+        print("failed polls:", "; ".join(sorted(set(REASONS))[:5]))
 
 
 if __name__ == "__main__":
