@@ -128,8 +128,20 @@ def _forget_main_process() -> None:
     appglue.forget_apps()
 
 
+_channel: Channel | None = None
+
+
+def send_to_manager(message: ChildMessage) -> None:
+    """Send a typed message to the manager from any child process (e.g. a reloader's
+    ``RestartRequest(changed=(...))``). Raises ``RuntimeError`` outside a vivace child."""
+    if _channel is None:
+        raise RuntimeError("send_to_manager() works only inside a process started by the manager")
+    _channel.send(message)
+
+
 def child_main(spec: WorkerSpec) -> None:
     """``multiprocessing`` target of every child."""
+    global _channel
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if spec.forked_from_main:
@@ -143,7 +155,7 @@ def child_main(spec: WorkerSpec) -> None:
         os._exit(1)
     _redirect_output(spec.output)
     os.environ["VIVACE_WORKER_NAME"] = spec.name
-    channel = Channel(spec)
+    channel = _channel = Channel(spec)
     if spec.kind == "custom":
         channel.start_reader()
         sys.exit(_run_custom(spec))

@@ -33,6 +33,14 @@ def forever() -> None:
         time.sleep(0.05)
 
 
+def fake_reloader() -> None:
+    from runtime.supervisor.messages import RestartRequest
+    from runtime.supervisor.worker import send_to_manager
+
+    time.sleep(0.3)
+    send_to_manager(RestartRequest(changed=("/srv/app/views.py", "/srv/app/models.py")))
+
+
 def fails() -> None:
     raise RuntimeError("custom process failed on purpose")
 
@@ -52,6 +60,8 @@ def main_ready(app: App) -> None:
         app.manager.manage("LOOP", forever, transient=True)
     if "manage-later" in FLAGS:
         app.manager.manage("LATER", countdown, kwargs={"n": 1}, auto_start=False, restartable=True)
+    if "reloader" in FLAGS:
+        app.manager.manage("Reloader", fake_reloader)
     if "manage-fails" in FLAGS:
         app.manager.manage("BAD", fails)
     if "main-ready-raises" in FLAGS:

@@ -61,3 +61,22 @@ def test_zero_downtime_new_before_server_start_precedes_old_before_server_stop(s
     table = _wait_pid_change(s, {old}, 1)
     assert table["Vivace-Server-0-0"]["starts"] == "2"
     assert s.stop() == 0
+
+
+def test_reloader_seam_restart_request_sets_reloaded_files(serve: Any) -> None:
+    s = serve(workers=2, flags="reloader")
+    s.wait_line(r"Vivace-Server-\d-0\s*\| .*Stopping worker")
+    s.wait_line(r"Starting worker")
+    s.wait_line(r"Starting worker")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        table = s.json("/workers")
+        if all(
+            table[n]["starts"] == "2" and table[n]["state"] == "ACKED"
+            for n in ("Vivace-Server-0-0", "Vivace-Server-1-0")
+        ):
+            break
+        time.sleep(0.05)
+    assert s.json("/pid")["reloaded"] == "/srv/app/views.py,/srv/app/models.py"
+    assert s.json("/workers")["Vivace-Reloader-0"]["server"] == "False"
+    assert s.stop() == 0
