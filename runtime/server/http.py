@@ -547,9 +547,18 @@ class HttpProtocol(asyncio.Protocol):
                 return
         cycle = self._cycle
         if cycle is not None:
-            cycle.ticks += interval
-            if cycle.ticks > state.response_timeout and not cycle.response_started:
-                self._response_timeout(cycle)
+            if not cycle.response_started:
+                cycle.ticks += interval
+                if cycle.ticks > state.response_timeout:
+                    self._response_timeout(cycle)
+            elif self.flow.write_paused:
+                # a streaming response to a client that stopped reading: give up after as long
+                cycle.ticks += interval
+                if cycle.ticks > state.response_timeout:
+                    server_logger.info("Client stopped reading a response; closing")
+                    self.abort()
+            else:
+                cycle.ticks = 0.0
         elif not self.conn.in_message:
             self._idle_ticks += interval
             if self._idle_ticks > state.keep_alive_timeout:

@@ -446,3 +446,31 @@ def test_an_answer_before_the_body_is_read_drops_the_rest_and_keeps_the_connecti
         client.send(get("/"))
         assert client.read_response().body == b"next"
         assert not srv.errors
+
+
+def test_a_client_that_stops_reading_a_stream_is_dropped_after_the_response_timeout() -> None:
+    app = App("stalled")
+    app.config.RESPONSE_TIMEOUT = 0.5
+    cancelled = threading.Event()
+
+    @app.get("/endless")
+    async def endless(request: Request) -> object:
+        async def produce(response: ResponseStream) -> None:
+            try:
+                while True:
+                    await response.write(b"x" * 65536)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        return stream(produce)
+
+    with serve(app) as srv, RawClient(srv.port) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        client.send(get("/endless"))
+        assert cancelled.wait(10), "the stalled stream was never given up"
+        assert srv.server.state is not None
+        deadline = time.monotonic() + 5
+        while srv.server.state.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not srv.server.state.connections
