@@ -379,6 +379,7 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
             if first:
                 ui.print(console.banner())
             while True:
+                await ui.drain()
                 try:
                     text = await ui.read()
                 except EOFError:

@@ -14,24 +14,31 @@ import contextlib
 import hashlib
 import logging
 import os
+import queue
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from prompt_toolkit.filters import is_done
-from prompt_toolkit.formatted_text import PygmentsTokens, StyleAndTextTuples
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.key_binding import KeyPress
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout.containers import ConditionalContainer, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.output import Output, create_output
-from prompt_toolkit.patch_stdout import StdoutProxy, patch_stdout
-from prompt_toolkit.shortcuts import print_formatted_text
+from prompt_toolkit.patch_stdout import StdoutProxy
 from ptpython.repl import PythonRepl
-from pygments.lexers.python import PythonTracebackLexer  # type: ignore[import-untyped]
+from pygments import highlight  # type: ignore[import-untyped]
+from pygments.formatters import TerminalFormatter  # type: ignore[import-untyped]
+from pygments.lexers.python import (  # type: ignore[import-untyped]
+    PythonLexer,
+    PythonTracebackLexer,
+)
 
 from repl.evaluate import Outcome
 
@@ -165,8 +172,26 @@ class ConsoleUI:
             yield
 
     def _write(self, text: str) -> None:
+        """Console output goes through the same ordered stream as everything printed meanwhile.
+
+        With ``routed_output()`` active, ``sys.stdout`` is prompt_toolkit's proxy: what a statement
+        printed is still queued there, so results go into that queue after it, never before.
+        """
+        if isinstance(sys.stdout, StdoutProxy):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
         self.output.write_raw(text.replace("\r\n", "\n").replace("\n", "\r\n"))
         self.output.flush()
+
+    async def drain(self) -> None:
+        """Wait (off the loop) until console output queued so far is on the terminal."""
+        proxy = sys.stdout
+        if isinstance(proxy, ConsoleStdout):
+            await asyncio.get_running_loop().run_in_executor(None, proxy.drain, 2.0)
+
+    def _colour(self) -> bool:
+        return self.repl.enable_syntax_highlighting and not os.environ.get("NO_COLOR")
 
     def show(self, outcome: Outcome) -> None:
         if outcome.cancelled:
@@ -175,45 +200,102 @@ class ConsoleUI:
             self.show_error(outcome.format_error())
         elif outcome.has_value:
             value = outcome.value
-            if isinstance(value, self._plain_types):
-                self._write(repr(value) + "\n")
-            else:
-                try:
-                    self.repl._show_result(value)
-                except Exception:
-                    self._write(repr(value) + "\n")
+            try:
+                text = repr(value)
+            except Exception as exc:
+                self.show_error(f"repr() failed: {type(exc).__name__}: {exc}\n")
+                return
+            if not isinstance(value, self._plain_types) and self._colour():
+                text = highlight(text, PythonLexer(), TerminalFormatter()).rstrip("\n")
+            self._write(text + "\n")
 
     def show_error(self, text: str) -> None:
-        tokens = list(PythonTracebackLexer().get_tokens(text))
-        print_formatted_text(
-            PygmentsTokens(tokens),
-            end="",
-            output=self.output,
-            style=self.repl._current_style,
-            include_default_pygments_style=False,
-        )
-        self.output.flush()
+        if self._colour():
+            text = highlight(text, PythonTracebackLexer(), TerminalFormatter())
+        self._write(text if text.endswith("\n") else text + "\n")
 
     def print(self, text: str) -> None:
         self._write(text if text.endswith("\n") else text + "\n")
 
 
+class _Mark(str):
+    """A position in the output queue: ``drain()`` waits until everything before it is written."""
+
+    number = 0
+
+
+class ConsoleStdout(StdoutProxy):
+    """prompt_toolkit's ``StdoutProxy`` (raw) with ``drain()``.
+
+    Everything printed while the console is open (worker lines, ``print()`` in a statement, the
+    statement's result) goes through one queue and one writer thread, in order; above the prompt
+    while it is shown, straight to the terminal otherwise. ``drain()`` waits until what is queued
+    so far was written, so that a result is on screen before the next prompt is drawn.
+    """
+
+    def __init__(self) -> None:
+        self._drained = threading.Condition()
+        self._marks_sent = 0
+        self._marks_written = 0
+        super().__init__(raw=True)
+
+    def drain(self, timeout: float = 2.0) -> bool:
+        self.flush()
+        with self._drained:
+            self._marks_sent += 1
+            mark = _Mark("")
+            mark.number = self._marks_sent
+        self._flush_queue.put(mark)
+        with self._drained:
+            return self._drained.wait_for(lambda: self._marks_written >= mark.number, timeout)
+
+    def _write_thread(self) -> None:  # prompt_toolkit's loop, plus marks
+        done = False
+        while not done:
+            batch = [self._flush_queue.get()]
+            while True:
+                try:
+                    batch.append(self._flush_queue.get_nowait())
+                except queue.Empty:
+                    break
+            text: list[str] = []
+            written = 0
+            for item in batch:
+                if isinstance(item, _Mark):
+                    written = max(written, item.number)
+                elif isinstance(item, str):
+                    text.append(item)
+                else:  # _Done
+                    done = True
+            joined = "".join(text)
+            app_loop = self._get_app_loop() if joined else None
+            if joined:
+                self._write_and_flush(app_loop, joined)
+            if written:
+                with self._drained:
+                    self._marks_written = max(self._marks_written, written)
+                    self._drained.notify_all()
+            if app_loop is not None:
+                time.sleep(self.sleep_between_writes)  # batch bursts while the prompt is shown
+
+
 @contextlib.contextmanager
-def routed_output() -> Iterator[StdoutProxy | None]:
-    """``patch_stdout(raw=True)``; logging handlers bound to the terminal write through it too."""
+def routed_output() -> Iterator[ConsoleStdout]:
+    """Like ``patch_stdout(raw=True)``; logging handlers bound to the terminal write through it."""
     before = (sys.stdout, sys.stderr)
-    with patch_stdout(raw=True):
-        proxy = sys.stdout if isinstance(sys.stdout, StdoutProxy) else None
+    proxy = ConsoleStdout()
+    with proxy:
+        sys.stdout = sys.stderr = proxy
         moved: list[tuple[logging.StreamHandler[Any], Any]] = []
-        if proxy is not None:
-            terminals = {id(s) for s in (*before, sys.__stdout__, sys.__stderr__) if s is not None}
-            for handler in _stream_handlers():
-                if id(handler.stream) in terminals:
-                    moved.append((handler, handler.stream))
-                    handler.setStream(proxy)
+        terminals = {id(s) for s in (*before, sys.__stdout__, sys.__stderr__) if s is not None}
+        for handler in _stream_handlers():
+            if id(handler.stream) in terminals:
+                moved.append((handler, handler.stream))
+                handler.setStream(proxy)
         try:
             yield proxy
         finally:
+            sys.stdout, sys.stderr = before
             for handler, stream in moved:
                 handler.setStream(stream)
 

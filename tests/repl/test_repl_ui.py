@@ -108,8 +108,11 @@ def test_routed_output_moves_terminal_logging_handlers_and_restores_them() -> No
     logger = logging.getLogger("vivace.test.routed")
     logger.addHandler(handler)
     try:
+        before = sys.stdout
         with routed_output() as proxy:
-            assert proxy is not None and handler.stream is proxy and sys.stdout is proxy
-        assert handler.stream is sys.stdout
+            assert handler.stream is proxy and sys.stdout is proxy and sys.stderr is proxy
+            print("through the proxy")
+            assert proxy.drain(5)
+        assert handler.stream is sys.stdout and sys.stdout is before
     finally:
         logger.removeHandler(handler)
