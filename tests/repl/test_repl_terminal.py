@@ -265,6 +265,16 @@ def test_restart_and_scale_return_when_new_workers_serve(term: Callable[..., Ter
     assert t.stty_unchanged()
 
 
+@pytest.mark.parametrize(("statement", "code"), [("stop()", 0), ("exit(3)", 3)])
+def test_stop_and_exit_codes(term: Callable[..., Term], statement: str, code: int) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.send(statement + "\r")
+    assert t.exit_code() == code
+    assert "Server Stopped" in t.text
+    assert t.stty_unchanged()
+
+
 def test_single_process_console_sees_app_ctx(term: Callable[..., Term]) -> None:
     t = term("--single-process", "--repl")
     t.wait_prompt()
