@@ -427,3 +427,14 @@ def test_reload_keeps_the_half_typed_line_and_a_broken_save_leaves_it_usable(
     t.send("\x03")
     assert t.exit_code() == 0
     assert t.stty_unchanged()
+
+
+def test_client_over_a_unix_socket(tmp_path: Path) -> None:
+    sock = tmp_path / "s.sock"
+    command = [sys.executable, "-m", "runtime", "console_app:app", "-u", str(sock)]
+    command += ["--repl-command", 'client.get("/").json()["hello"]']
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=_env(tmp_path), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'world'\n" in result.stdout
