@@ -20,6 +20,7 @@ import atexit
 import builtins
 import contextlib
 import os
+import socket
 import sys
 import termios
 import time
@@ -100,6 +101,36 @@ def console_for(
 # --- the session ---------------------------------------------------------------------------------
 
 
+def _listening_url(host: str) -> str | None:
+    """The URL of this process's listening TCP socket on ``host`` (``--single-process -p 0``)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except (OSError, ValueError):
+            continue
+        try:
+            if sock.type != socket.SOCK_STREAM or sock.family not in (
+                socket.AF_INET,
+                socket.AF_INET6,
+            ):
+                continue
+            if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                continue
+            address, port = sock.getsockname()[:2]
+            if address == host or host in ("", "0.0.0.0", "::"):
+                shown = f"[{address}]" if ":" in address else address
+                return f"http://{shown}:{port}"
+        except OSError:
+            continue
+        finally:
+            sock.close()
+    return None
+
+
 def _split_url(url: str) -> tuple[str, str | None]:
     if url.startswith("http://unix:"):
         return "http://localhost", url.removeprefix("http://unix:")
@@ -124,6 +155,8 @@ class Console:
         self.stale = False
         self._unsubscribe: Any = None
         url = str(getattr(control, "url", None) or options.url)
+        if control is None and options.port == 0 and not options.unix:
+            url = _listening_url(options.host) or url
         self.url = url
         base, uds = _split_url(url)
         wait_ready: Callable[[float], bool] | None = None

@@ -438,3 +438,13 @@ def test_client_over_a_unix_socket(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "'world'\n" in result.stdout
+
+
+def test_single_process_scripted_on_port_0_finds_the_bound_port(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "runtime", "console_app:app", "-p", "0", "--single-process"]
+    command += ["--repl-command", '(await client.get("/")).json()["hello"], app.ctx.token[:6]']
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=_env(tmp_path), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "('world', 'token-')\n" in result.stdout
