@@ -46,12 +46,15 @@ class Server:
         install_signals: bool = True,
         console: Console | None = None,
         backlog: int | None = None,
+        second_signal_forces: bool = False,
     ) -> None:
         self.app = app
         self.sockets = sockets
         self.on_ack = on_ack
         self.access_log = access_log
         self.install_signals = install_signals
+        self.second_signal_forces = second_signal_forces
+        self._signalled = False
         self.console = console
         self.backlog = int(app.config.get("BACKLOG", 100)) if backlog is None else backlog
         self.console_result: int | None = None
@@ -59,13 +62,19 @@ class Server:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
+        self._force: asyncio.Event | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self.state: ServerState | None = None
 
-    def stop(self) -> None:
-        """Ask for a graceful stop; safe from a signal handler and from other threads."""
-        self._stop_requested = True
+    def stop(self, *, force: bool = False) -> None:
+        """Ask for a graceful stop; safe from a signal handler and from other threads.
+
+        ``force=True`` while connections are draining stops waiting for them (they are aborted).
+        """
         loop, stop = self._loop, self._stop
+        if force and self._stop_requested:
+            stop = self._force
+        self._stop_requested = True
         if loop is None or stop is None:
             return
         try:
@@ -82,6 +91,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._stop = asyncio.Event()
+        self._force = asyncio.Event()
         if self._stop_requested:
             self._stop.set()
         app = self.app
@@ -143,15 +153,32 @@ class Server:
             conn.shutdown()
         timeout = _seconds(self.app.config, "GRACEFUL_SHUTDOWN_TIMEOUT")
         if state.connections:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    state.idle_or_gone.wait(), None if timeout == float("inf") else timeout
-                )
+            assert self._force is not None
+            waits = [
+                asyncio.ensure_future(state.idle_or_gone.wait()),
+                asyncio.ensure_future(self._force.wait()),
+            ]
+            await asyncio.wait(
+                waits,
+                timeout=None if timeout == float("inf") else timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for waiter in waits:
+                waiter.cancel()
+            if self._force.is_set():
+                server_logger.info("Stopping now: %d connections aborted", len(state.connections))
         tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
+
+    def _on_signal(self) -> None:
+        force = self._signalled and self.second_signal_forces
+        self._signalled = True
+        if force:
+            logger.info("Second signal: not waiting for open connections")
+        self.stop(force=force)
 
     @contextlib.contextmanager
     def _signals(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
@@ -163,7 +190,7 @@ class Server:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous = signal.getsignal(signum)
             try:
-                loop.add_signal_handler(signum, self.stop)
+                loop.add_signal_handler(signum, self._on_signal)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
                 continue
             installed.append((signum, previous))
@@ -233,7 +260,14 @@ def serve_single(
     socket_file = unix_path(sock)
     if motd and app.config.get("MOTD", True):
         logger.info("Goin' Fast @ %s", display_url(sock))
-    server = Server(app, [sock], access_log=effective_access, console=console, backlog=backlog)
+    server = Server(
+        app,
+        [sock],
+        access_log=effective_access,
+        console=console,
+        backlog=backlog,
+        second_signal_forces=True,  # Ctrl+C twice: no manager here to send a second signal
+    )
     loop = new_event_loop()
     if debug:
         loop.set_debug(True)

@@ -166,6 +166,15 @@ class RawClient:
             response.body, self.buffer = self.buffer, b""
         return response
 
+    def closed_now(self) -> bool:
+        """True when the server has already closed the connection (does not wait)."""
+        timeout = self.sock.gettimeout()
+        self.sock.settimeout(0.05)
+        try:
+            return self.closed()
+        finally:
+            self.sock.settimeout(timeout)
+
     def closed(self) -> bool:
         """True when the server closed the connection (reads EOF, nothing pending)."""
         try:

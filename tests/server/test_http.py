@@ -474,3 +474,18 @@ def test_a_client_that_stops_reading_a_stream_is_dropped_after_the_response_time
         while srv.server.state.connections and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not srv.server.state.connections
+
+
+def test_a_forced_stop_does_not_wait_for_the_drain() -> None:
+    app, in_flight = _app_with_in_flight_marker()
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 60
+    with serve(app) as srv, RawClient(srv.port) as client:
+        client.send(get("/slow/30000"))
+        assert in_flight.wait(10)
+        started = time.monotonic()
+        srv.stop()
+        time.sleep(0.2)
+        assert not client.closed_now()  # still draining
+        srv.server.stop(force=True)
+        assert client.closed()
+        assert time.monotonic() - started < 5

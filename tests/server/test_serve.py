@@ -35,6 +35,13 @@ SCRIPT = textwrap.dedent(
     async def index(request):
         return text("hi")
 
+    @app.get("/slow")
+    async def slow(request):
+        import asyncio
+        print("in flight", flush=True)
+        await asyncio.sleep(60)
+        return text("late")
+
     for event in ("before_server_start", "after_server_start",
                   "before_server_stop", "after_server_stop"):
         def listener(app, loop, event=event):
@@ -272,3 +279,20 @@ def test_none_means_no_timeout() -> None:
         return 0
 
     assert serve_single(app, port=0, motd=False, console=console) == 0
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_without_waiting_for_the_drain(proc_factory: object) -> None:
+    proc: Proc = proc_factory("0")  # type: ignore[operator]
+    port = int(proc.wait_for(r"Goin' Fast @ http://127\.0\.0\.1:(\d+)").group(1))
+    proc.wait_for(r"Starting worker")
+    with RawClient(port) as client:
+        client.send(get("/slow"))
+        proc.wait_for(r"in flight")
+        proc.proc.send_signal(signal.SIGINT)
+        proc.wait_for(r"Stopping worker")
+        proc.proc.send_signal(signal.SIGINT)
+        code, output = proc.finish(timeout=10)
+        assert code == 0, output
+        assert "Second signal" in output and "Worker complete" in output
+        assert client.closed()
