@@ -104,8 +104,8 @@ class BodyChannel:
 
     @property
     def at_eof(self) -> bool:
-        """True when the body is complete and every chunk has been read."""
-        return self._eof and not self._chunks
+        """True when the body is complete, every chunk has been read, and nothing went wrong."""
+        return self._eof and not self._chunks and self._error is None
 
     @property
     def buffered(self) -> int:

@@ -465,3 +465,13 @@ def test_channel_delivers_everything_with_alternating_flow_control(
         return b"".join(received)
 
     assert asyncio.run(scenario()) == b"".join(chunks)
+
+
+async def test_a_broken_body_is_never_handed_over_as_empty() -> None:
+    # the server feeds an error (connection reset, limit hit) before any chunk: reading must raise,
+    # and the channel must not claim it is complete, or the app would run the handler with b"".
+    channel = BodyChannel()
+    channel.feed_error(ConnectionResetError("peer went away"))
+    assert not channel.at_eof
+    with pytest.raises(ConnectionResetError):
+        await channel.read()
