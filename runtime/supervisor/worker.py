@@ -9,6 +9,7 @@ reads, and only then imports the app (so even import-time output is prefixed).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import io
 import logging
@@ -96,36 +97,45 @@ class Channel:
             self.on_message(message)
 
 
+def _is_user_file(path: str) -> bool:
+    """Not part of the standard library, site-packages or vivace itself."""
+    path = os.path.abspath(path)
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
+    if path.startswith(root):
+        return os.path.relpath(path, root).split(os.sep)[0] not in ("runtime", "repl")
+    paths = sysconfig.get_paths()
+    prefixes = {os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return not any(path.startswith(prefix) for prefix in prefixes)
+
+
 def _forget_main_process() -> None:
     """In a child forked from the main process: drop the main's loop and its user modules.
 
-    Everything outside the standard library, site-packages and vivace itself is removed from
-    ``sys.modules``, so that loading the app imports its modules fresh (module-level code runs
-    in each worker, as with the fork server or spawn).
+    Every user module (outside the standard library, site-packages and vivace) is removed from
+    ``sys.modules``, so that loading the app imports its modules fresh: module-level code runs in
+    each worker, exactly as with the fork server or spawn. A user script running as ``__main__``
+    is run again as ``__mp_main__`` (its ``if __name__ == "__main__"`` block does not run) and
+    aliased as ``__main__``, as ``multiprocessing`` does for spawned children.
     """
     asyncio.events._set_running_loop(None)
-    keep = [os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__)))]
-    paths = sysconfig.get_paths()
-    keep += sorted({paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
-    keep = [os.path.join(p, "") for p in keep]
-    root = keep[0]
-    for name, module in list(sys.modules.items()):
-        if name == "__main__":
-            continue
-        path = getattr(module, "__file__", None)
-        if not path:
-            continue
-        path = os.path.abspath(path)
-        if path.startswith(root):
-            top = os.path.relpath(path, root).split(os.sep)[0]
-            if top in ("runtime", "repl"):
-                continue
-            del sys.modules[name]
-            continue
-        if any(path.startswith(prefix) for prefix in keep[1:]):
-            continue
-        del sys.modules[name]
     appglue.forget_apps()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name != "__main__" and path and _is_user_file(path):
+            del sys.modules[name]
+    main = sys.modules.get("__main__")
+    main_path = getattr(main, "__file__", None)
+    if main_path and _is_user_file(main_path):
+        spec = importlib.util.spec_from_file_location("__mp_main__", main_path)
+        if spec is None or spec.loader is None:  # pragma: no cover - it was importable in main
+            return
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["__mp_main__"] = sys.modules["__main__"] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
 
 
 _channel: Channel | None = None
@@ -144,8 +154,6 @@ def child_main(spec: WorkerSpec) -> None:
     global _channel
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if spec.forked_from_main:
-        _forget_main_process()
     try:
         os.setsid()
     except OSError:  # pragma: no cover - already a session leader
@@ -155,6 +163,8 @@ def child_main(spec: WorkerSpec) -> None:
         os._exit(1)
     _redirect_output(spec.output)
     os.environ["VIVACE_WORKER_NAME"] = spec.name
+    if spec.forked_from_main:
+        _forget_main_process()
     channel = _channel = Channel(spec)
     if spec.kind == "custom":
         channel.start_reader()

@@ -107,6 +107,7 @@ async def pid(request: Request) -> Any:
             "name": request.app.m.name,
             "env": os.environ.get("VIVACE_WORKER_NAME"),
             "reloaded": request.app.config.RELOADED_FILES,
+            "debug": request.app.config.DEBUG,
         }
     )
 
