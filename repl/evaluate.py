@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import concurrent.futures
+import contextlib
 import ctypes
 import inspect
 import threading
@@ -21,6 +21,10 @@ from types import CodeType
 from typing import Any, Protocol
 
 FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+CANCELLED_TEXT = "KeyboardInterrupt: statement cancelled"
+DETACHED_TEXT = (
+    " (it is blocked in a call that cannot be interrupted; it finishes in the background)"
+)
 _THIS_FILE = __file__
 
 
@@ -33,6 +37,7 @@ class Outcome:
     error: BaseException | None = None
     exit_code: int | None = None  # set when the input raised SystemExit (``exit()``)
     cancelled: bool = False
+    detached: bool = False  # cancelled, but still running on a thread the console left behind
 
     @property
     def ok(self) -> bool:
@@ -40,7 +45,7 @@ class Outcome:
 
     def format_error(self) -> str:
         if self.cancelled:
-            return "KeyboardInterrupt: statement cancelled\n"
+            return CANCELLED_TEXT + (DETACHED_TEXT if self.detached else "") + "\n"
         if self.error is None:
             return ""
         return format_exception(self.error)
@@ -182,18 +187,16 @@ def _current_cancelling() -> int:
     return task.cancelling() if task is not None else 0
 
 
-class ThreadRunner:
-    """Statements run on a console thread's own loop; the caller's loop only awaits the result."""
+class _Lane:
+    """One console thread with its own event loop."""
 
-    def __init__(self, evaluator: Evaluator, name: str = "vivace-console") -> None:
-        self.evaluator = evaluator
+    def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[Outcome] | None = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
         self._ready.wait(10)
-        self._task: asyncio.Task[Outcome] | None = None
-        self._future: concurrent.futures.Future[Outcome] | None = None
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -208,54 +211,96 @@ class ThreadRunner:
         finally:
             self.loop.close()
 
+    def stop(self) -> None:
+        if not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class ThreadRunner:
+    """Statements run on a console thread's own loop; the caller's loop only awaits the result.
+
+    Ctrl+C cancels the statement's task; code stuck in synchronous Python gets a KeyboardInterrupt
+    a moment later; code stuck in C (``time.sleep(60)``) is left to finish on its thread, and the
+    console moves on with a fresh thread (same namespace) after ``ABANDON_AFTER`` seconds.
+    """
+
+    INTERRUPT_AFTER = 0.3
+    ABANDON_AFTER = 1.5
+
+    def __init__(self, evaluator: Evaluator, name: str = "vivace-console") -> None:
+        self.evaluator = evaluator
+        self._name = name
+        self._lane = _Lane(name)
+        self._give_up: asyncio.Future[None] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._lane.loop
+
     @property
     def thread(self) -> threading.Thread:
-        return self._thread
+        return self._lane.thread
 
-    async def _run_here(self, source: str) -> Outcome:
-        self._task = asyncio.current_task()
+    async def _run_here(self, lane: _Lane, source: str) -> Outcome:
+        lane.task = asyncio.current_task()
         try:
             return await self.evaluator.run(source)
         except (asyncio.CancelledError, KeyboardInterrupt):
             return Outcome(cancelled=True)
         finally:
-            self._task = None
+            lane.task = None
 
     async def run(self, source: str) -> Outcome:
-        future = asyncio.run_coroutine_threadsafe(self._run_here(source), self.loop)
-        self._future = future
+        lane = self._lane
+        future = asyncio.run_coroutine_threadsafe(self._run_here(lane, source), lane.loop)
+        result = asyncio.wrap_future(future)
+        give_up = asyncio.get_running_loop().create_future()
+        self._give_up = give_up
         try:
-            return await asyncio.wrap_future(future)
+            await asyncio.wait({result, give_up}, return_when=asyncio.FIRST_COMPLETED)
+            if result.done():
+                return result.result()
+            # stuck where neither cancellation nor an async exception reaches: move on
+            self._lane = _Lane(self._name)
+            lane.stop()  # the old thread ends once the stuck call returns
+            return Outcome(cancelled=True, detached=True)
         except asyncio.CancelledError:
             self.cancel()
             raise
         finally:
-            self._future = None
+            self._give_up = None
+            give_up.cancel()
 
     def cancel(self) -> None:
-        """Cancel the running statement: its task, then blocking Python code via an async exception.
-
-        The exception is only sent when the statement is still running a moment later, i.e. when it
-        is stuck in synchronous code that task cancellation cannot reach.
-        """
-        task = self._task
+        """Cancel the running statement (called on the caller's loop, e.g. on Ctrl+C)."""
+        lane = self._lane
+        task = lane.task
         if task is None:
             return
-        self.loop.call_soon_threadsafe(task.cancel)
+        lane.loop.call_soon_threadsafe(task.cancel)
 
         def interrupt() -> None:
-            ident = self._thread.ident
-            if ident is not None and self._task is task and not task.done():
+            ident = lane.thread.ident
+            if ident is not None and lane.task is task and not task.done():
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
                 )
 
-        timer = threading.Timer(0.3, interrupt)
+        timer = threading.Timer(self.INTERRUPT_AFTER, interrupt)
         timer.daemon = True
         timer.start()
+        give_up = self._give_up
+        if give_up is not None:
+            loop = give_up.get_loop()
+
+            def abandon() -> None:
+                if lane.task is task and not task.done() and not give_up.done():
+                    give_up.set_result(None)
+
+            loop.call_later(self.ABANDON_AFTER, abandon)
 
     def close(self) -> None:
         self.cancel()
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+        self._lane.stop()
+        self._lane.thread.join(5)

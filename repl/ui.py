@@ -195,7 +195,7 @@ class ConsoleUI:
 
     def show(self, outcome: Outcome) -> None:
         if outcome.cancelled:
-            self._write("KeyboardInterrupt: statement cancelled\n")
+            self._write(outcome.format_error())
         elif outcome.error is not None:
             self.show_error(outcome.format_error())
         elif outcome.has_value:

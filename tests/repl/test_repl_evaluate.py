@@ -124,6 +124,26 @@ async def test_thread_runner_runs_off_the_calling_loop_and_cancels() -> None:
     assert not runner.thread.is_alive()
 
 
+async def test_thread_runner_leaves_a_statement_stuck_in_c_behind() -> None:
+    ns: dict[str, object] = {}
+    runner = ThreadRunner(Evaluator(ns))
+    first_thread = runner.thread
+    try:
+        await runner.run("import time; x = 1")
+        task = asyncio.create_task(runner.run("time.sleep(4)"))  # C code: no interrupt
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        runner.cancel()
+        outcome = await asyncio.wait_for(task, 10)
+        assert outcome.cancelled and outcome.detached
+        assert "finishes in the background" in outcome.format_error()
+        assert time.monotonic() - started < runner.ABANDON_AFTER + 2
+        assert runner.thread is not first_thread and first_thread.is_alive()
+        assert (await runner.run("x + 1")).value == 2  # same namespace, new thread
+    finally:
+        runner.close()
+
+
 @pytest.mark.parametrize("source", ["exit()", "quit(2)"])
 async def test_console_exit_objects(source: str) -> None:
     from repl.namespace import ExitConsole
