@@ -640,6 +640,12 @@ class WorkerManager:
             self._stop.set()
             self._changed.set()
 
+    def terminate(self) -> None:
+        """Shut everything down gracefully, as on SIGINT (exit code 0)."""
+        self.request_stop(0)
+
+    shutdown_server = terminate
+
     def kill_all(self) -> None:
         for proc in list(self._live):
             proc.expected_stop = True
