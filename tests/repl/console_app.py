@@ -35,3 +35,14 @@ async def spam(request: Any) -> Any:
 
     request.app.ctx.spam_task = asyncio.get_running_loop().create_task(later())
     return json({"scheduled": count})
+
+
+@app.get("/restart-all")
+async def restart_all(request: Any) -> Any:
+    delay = float(request.args.get("delay", "0.5"))
+
+    def restart() -> None:
+        request.app.m.restart(all_workers=True)
+
+    asyncio.get_running_loop().call_later(delay, restart)
+    return json({"restarting": True})

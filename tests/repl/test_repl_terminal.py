@@ -249,6 +249,25 @@ def test_half_typed_line_survives_200_lines_of_worker_output(term: Callable[...,
     assert t.stty_unchanged()
 
 
+def test_half_typed_line_survives_a_restart_of_every_worker(term: Callable[..., Term]) -> None:
+    t = term("--repl", "-w", "2")
+    t.wait_prompt()
+    t.run("before = sorted(w.pid for w in workers)", "")
+    t.run('client.get("/restart-all?delay=1.5").json()', "'restarting': True")
+    mark = len(t.text)
+    t.send("after_restart = 5")
+    t.wait(lambda: t.text[mark:].count("Starting worker") >= 2, 30)
+    t.wait(lambda: "2/2 ready" in t.display(), 30)
+    t.pump(0.5)
+    assert t.prompt_line() == ">>> after_restart = 5"
+    t.send("\r")
+    t.wait_prompt()
+    t.run("sorted(w.pid for w in workers) != before, after_restart", "(True, 5)")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
 def test_restart_and_scale_return_when_new_workers_serve(term: Callable[..., Term]) -> None:
     t = term("--repl")
     t.wait_prompt()
