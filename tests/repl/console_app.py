@@ -46,3 +46,10 @@ async def restart_all(request: Any) -> Any:
 
     asyncio.get_running_loop().call_later(delay, restart)
     return json({"restarting": True})
+
+
+@app.get("/crash")
+async def crash(request: Any) -> Any:
+    print("about to crash", flush=True)
+    asyncio.get_running_loop().call_later(0.3, os._exit, 3)
+    return json({"crashing": True})

@@ -268,6 +268,26 @@ def test_half_typed_line_survives_a_restart_of_every_worker(term: Callable[..., 
     assert t.stty_unchanged()
 
 
+def test_a_crashing_worker_is_reported_above_the_prompt(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run('client.get("/crash").json()', "'crashing': True")
+    mark = len(t.text)
+    t.send("still_here = 1")
+    t.wait(lambda: "died unexpectedly (exit code 3)" in t.text[mark:], 20)
+    t.wait(lambda: "1/1 ready" in t.display() and "Starting worker" in t.text[mark:], 20)
+    t.pump(0.5)
+    screen = t.display()
+    assert screen.index("died unexpectedly") < screen.index(">>> still_here = 1")
+    assert t.prompt_line() == ">>> still_here = 1"
+    t.send("\r")
+    t.wait_prompt()
+    t.run('client.get("/").status_code', "200")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
 def test_restart_and_scale_return_when_new_workers_serve(term: Callable[..., Term]) -> None:
     t = term("--repl")
     t.wait_prompt()
