@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner, split_statements
 from repl.namespace import (
+    BUILTIN_NAMES,
     ExitConsole,
     Help,
     banner,
-    check_user_entries,
     describe,
     user_entries,
 )
@@ -212,9 +212,11 @@ class Console:
             )
         if self.options.target.module:
             ns["refresh"] = self.refresh
-        entries = user_entries(self.app)
-        check_user_entries(entries, set())
-        for entry in entries:
+        self.skipped: list[str] = []
+        for entry in user_entries(self.app):
+            if entry.name in BUILTIN_NAMES:  # app.repl_ctx refuses most; never start without us
+                self.skipped.append(entry.name)
+                continue
             ns[entry.name] = entry.value
 
     def banner(self) -> str:
@@ -225,12 +227,15 @@ class Console:
             can_refresh="refresh" in self.namespace,
         )
         notes = []
+        if self.skipped:
+            skipped = ", ".join(self.skipped)
+            notes.append(f"Not added from app.repl_ctx (the console uses these names): {skipped}")
         if self.control is None:
             notes.append("This console runs inside the serving process, on the server's loop.")
         return banner(
             self.app_name,
             names,
-            user_entries(self.app),
+            [e for e in user_entries(self.app) if e.name not in self.skipped],
             url=self.url,
             exit_hint=self.exit_hint,
             notes=notes,

@@ -65,6 +65,24 @@ async def test_namespace_commands_run_on_the_main_loop_from_the_console_thread()
         console.close()
 
 
+async def test_repl_ctx_names_the_console_needs_are_skipped_with_a_note() -> None:
+    app = App("SkipDemo")
+    app.repl_ctx.add(print, name="help", desc="mine")
+    app.repl_ctx.add(3, name="three")
+    console = Console(app, None, _options(), exit_hint="stop")
+    try:
+        assert console.namespace["three"] == 3
+        assert console.namespace["help"] is not print
+        text = console.banner()
+        assert "Not added from app.repl_ctx (the console uses these names): help" in text
+        assert "  three" in text and "mine" not in text
+    finally:
+        console.close()
+        from runtime.testing import reset_app_registry
+
+        reset_app_registry()
+
+
 async def test_bad_names_and_values_say_what_to_do() -> None:
     control = FakeControl(asyncio.get_running_loop())
     console = await _console(control)
