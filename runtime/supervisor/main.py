@@ -43,6 +43,7 @@ _CONFIG_KEYS = (
     "WORKER_HEARTBEAT_TIMEOUT",
     "WORKER_CRASH_LIMIT",
     "WORKER_CRASH_WINDOW",
+    "WORKER_START_METHOD",  # auto (default) | forkserver | spawn; not in Config's defaults
 )
 
 
@@ -113,7 +114,11 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
     """Serve ``app`` from a main process supervising ``options.workers`` workers; exit code."""
     vlog.configure(debug=options.debug, verbosity=options.verbosity)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    ctx = make_context()
+    try:
+        ctx = make_context(str(app.config.get("WORKER_START_METHOD", "auto")))
+    except ValueError as exc:
+        sup_logger.error("%s", exc)
+        return 1
     loop = asyncio.new_event_loop()
     signals = _Signals(loop)
     signals.install()

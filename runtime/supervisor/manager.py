@@ -8,6 +8,7 @@ lost. Children get a fresh copy of the table pushed after every change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -51,7 +52,7 @@ from runtime.supervisor.messages import (
 )
 from runtime.supervisor.output import OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
-from runtime.supervisor.worker import child_main
+from runtime.supervisor.worker import child_main, user_main_ref
 
 logger = logging.getLogger("vivace.supervisor")
 
@@ -92,6 +93,26 @@ class WorkerRecord:
     workers: int
     payload: bytes | None = None
     names: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _main_hidden(hide: bool) -> Iterator[None]:
+    """Keep ``multiprocessing`` from re-running a user ``__main__`` in a new child before the
+    child has redirected its output; the child runs it itself (``WorkerSpec.main_ref``)."""
+    main = sys.modules.get("__main__")
+    if not hide or main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _now() -> datetime:
@@ -140,7 +161,12 @@ class WorkerManager:
         self.ready = asyncio.Event()
         # Fork the (single-threaded) main process itself where forking is safe; the preloaded
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
-        self.fork_main = fork_is_safe()
+        method = str(self.settings.get("WORKER_START_METHOD", "auto"))
+        if method not in ("auto", "forkserver", "spawn"):
+            raise ValueError(
+                f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
+            )
+        self.fork_main = fork_is_safe() and method == "auto"
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
@@ -325,12 +351,14 @@ class WorkerManager:
             restarted=restarted,
             table=self.workers,
             forked_from_main=forked,
+            main_ref=user_main_ref(),
         )
         process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
         entry = self.table.setdefault(name, {"server": kind == "server"})
         if not restarted or entry.get("state") != ProcessState.RESTARTING.name:
             self._set(name, state=ProcessState.STARTING)
-        process.start()
+        with _main_hidden(spec.main_ref is not None and not forked):
+            process.start()
         child_conn.close()
         out_child.close()
         proc = ChildProcess(

@@ -60,7 +60,8 @@ class WorkerSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     restarted: bool = False
     table: dict[str, dict[str, Any]] = field(default_factory=dict)
-    forked_from_main: bool = False  # boot fast path: forget the main's app modules before loading
+    forked_from_main: bool = False  # forget the main's user modules before loading the app
+    main_ref: tuple[str, str] | None = None  # ("path", file) or ("name", module) of a user __main__
 
 
 # --- child -> main -----------------------------------------------------------------------------

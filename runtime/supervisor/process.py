@@ -32,13 +32,18 @@ def fork_is_safe() -> bool:
     return sys.platform.startswith("linux")
 
 
-def make_context(preload: list[str] | None = None) -> BaseContext:
+def make_context(method: str = "auto", preload: list[str] | None = None) -> BaseContext:
     """A fork server preloaded with vivace where forking is safe; ``spawn`` elsewhere.
 
     The method becomes the process-wide default, so that ``multiprocessing.Value`` & co. created by
     the app in ``main_process_start`` (for ``shared_ctx``) share the workers' context.
     """
-    method = "forkserver" if fork_is_safe() else "spawn"
+    if method not in ("auto", "forkserver", "spawn"):
+        raise ValueError(
+            f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
+        )
+    if method == "auto" or (method == "forkserver" and not fork_is_safe()):
+        method = "forkserver" if fork_is_safe() else "spawn"
     multiprocessing.set_start_method(method, force=True)
     if method == "forkserver":
         multiprocessing.set_forkserver_preload(PRELOAD if preload is None else preload)

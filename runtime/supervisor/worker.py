@@ -9,17 +9,18 @@ reads, and only then imports the app (so even import-time output is prefixed).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import io
 import logging
 import os
 import pickle
+import runpy
 import signal
 import sys
 import sysconfig
 import threading
 import traceback
+import types
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -113,9 +114,7 @@ def _forget_main_process() -> None:
 
     Every user module (outside the standard library, site-packages and vivace) is removed from
     ``sys.modules``, so that loading the app imports its modules fresh: module-level code runs in
-    each worker, exactly as with the fork server or spawn. A user script running as ``__main__``
-    is run again as ``__mp_main__`` (its ``if __name__ == "__main__"`` block does not run) and
-    aliased as ``__main__``, as ``multiprocessing`` does for spawned children.
+    each worker, exactly as with the fork server or spawn.
     """
     asyncio.events._set_running_loop(None)
     appglue.forget_apps()
@@ -123,19 +122,34 @@ def _forget_main_process() -> None:
         path = getattr(module, "__file__", None)
         if name != "__main__" and path and _is_user_file(path):
             del sys.modules[name]
+
+
+def user_main_ref() -> tuple[str, str] | None:
+    """How to re-run the main process's ``__main__`` in a child, if it is user code."""
     main = sys.modules.get("__main__")
-    main_path = getattr(main, "__file__", None)
-    if main_path and _is_user_file(main_path):
-        spec = importlib.util.spec_from_file_location("__mp_main__", main_path)
-        if spec is None or spec.loader is None:  # pragma: no cover - it was importable in main
-            return
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["__mp_main__"] = sys.modules["__main__"] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            traceback.print_exc()
-            os._exit(1)
+    path = getattr(main, "__file__", None)
+    if not path or not _is_user_file(path):
+        return None
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    return ("name", name) if name else ("path", os.path.abspath(path))
+
+
+def _run_user_main(ref: tuple[str, str]) -> None:
+    """Run the user's main script as ``__mp_main__`` (its ``if __name__ == "__main__"`` block does
+    not run) and alias it as ``__main__``, as ``multiprocessing`` does for spawned children; done
+    here, after the output is redirected, so that its output is prefixed too."""
+    kind, where = ref
+    module = types.ModuleType("__mp_main__")
+    sys.modules["__mp_main__"] = sys.modules["__main__"] = module
+    try:
+        if kind == "name":
+            content = runpy.run_module(where, run_name="__mp_main__", alter_sys=True)
+        else:
+            content = runpy.run_path(where, run_name="__mp_main__")
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    module.__dict__.update(content)
 
 
 _channel: Channel | None = None
@@ -165,6 +179,8 @@ def child_main(spec: WorkerSpec) -> None:
     os.environ["VIVACE_WORKER_NAME"] = spec.name
     if spec.forked_from_main:
         _forget_main_process()
+    if spec.main_ref is not None:
+        _run_user_main(spec.main_ref)
     channel = _channel = Channel(spec)
     if spec.kind == "custom":
         channel.start_reader()
