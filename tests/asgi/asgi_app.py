@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from runtime import App, json, text
+from runtime import stream as stream_with
 from runtime.response import StreamingResponse
 
 app = App("asgi_under_uvicorn")
@@ -92,3 +93,162 @@ async def ws_echo(request, ws):  # type: ignore[no-untyped-def]
         if message == "raise":
             raise ValueError("websocket handler exploded")
         await ws.send(message)
+
+
+# -- routes mirroring tests/server (HTTP) -----------------------------------------------------
+
+#: per-test state, keyed by a tag the test picks: progress counters, release events, signal traces
+PROGRESS: dict[str, int] = {}
+RELEASE: dict[str, asyncio.Event] = {}
+SEEN: dict[str, list[str]] = {}
+
+
+def _release(tag: str) -> asyncio.Event:
+    return RELEASE.setdefault(tag, asyncio.Event())
+
+
+@app.get("/sleep/<ms:int>")
+async def sleep(request, ms: int):  # type: ignore[no-untyped-def]
+    await asyncio.sleep(ms / 1000)
+    return text(f"slept {ms}")
+
+
+@app.post("/json")
+async def parse_json(request):  # type: ignore[no-untyped-def]
+    return json({"parsed": request.json})
+
+
+@app.get("/cookies")
+async def cookies(request):  # type: ignore[no-untyped-def]
+    response = text(f"flavour={request.cookies.get('flavour')}")
+    response.add_cookie("visited", "yes", httponly=True, secure=False)
+    return response
+
+
+@app.post("/stream-in", stream=True)
+async def stream_in(request):  # type: ignore[no-untyped-def]
+    sizes = []
+    while (chunk := await request.stream.read()) is not None:
+        sizes.append(len(chunk))
+    return json({"total": sum(sizes), "chunks": len(sizes)})
+
+
+@app.get("/big/<tag>")
+async def big(request, tag: str):  # type: ignore[no-untyped-def]
+    PROGRESS[tag] = 0
+
+    async def produce(response):  # type: ignore[no-untyped-def]
+        for _ in range(400):
+            await response.write(b"x" * 65536)
+            PROGRESS[tag] += 1
+
+    return stream_with(produce)
+
+
+@app.get("/progress/<tag>")
+async def progress(request, tag: str):  # type: ignore[no-untyped-def]
+    return json({"progress": PROGRESS.get(tag)})
+
+
+@app.post("/slow/<tag>", stream=True)
+async def slow(request, tag: str):  # type: ignore[no-untyped-def]
+    await _release(tag).wait()
+    total = 0
+    while (chunk := await request.stream.read()) is not None:
+        total += len(chunk)
+    return text(str(total))
+
+
+@app.get("/release/<tag>")
+async def release(request, tag: str):  # type: ignore[no-untyped-def]
+    _release(tag).set()
+    return text("released")
+
+
+# -- websockets mirroring tests/server/test_websocket.py ----------------------------------------
+
+
+@app.websocket("/echo")
+async def echo_ws(request, ws):  # type: ignore[no-untyped-def]
+    async for message in ws:
+        await ws.send(message)
+
+
+@app.websocket("/chat", subprotocols=["chat.v2", "chat.v1"])
+async def chat(request, ws):  # type: ignore[no-untyped-def]
+    await ws.send(f"protocol={ws.subprotocol}")
+
+
+@app.websocket("/once")
+async def once(request, ws):  # type: ignore[no-untyped-def]
+    message = await ws.recv()
+    await ws.send(f"got {message}")
+
+
+@app.websocket("/boom")
+async def boom_ws(request, ws):  # type: ignore[no-untyped-def]
+    await ws.recv()
+    raise RuntimeError("handler failed")
+
+
+@app.websocket("/custom-close")
+async def custom_close(request, ws):  # type: ignore[no-untyped-def]
+    await ws.close(4001, "bye now")
+
+
+@app.websocket("/timeout")
+async def recv_timeout(request, ws):  # type: ignore[no-untyped-def]
+    message = await ws.recv(timeout=0.1)
+    await ws.send(repr(message))
+
+
+@app.websocket("/until-closed/<tag>")
+async def until_closed(request, ws, tag: str):  # type: ignore[no-untyped-def]
+    """Read until the client closes, then note the code and reason the handler saw."""
+    await ws.send("ready")
+    while await ws.recv() is not None:
+        pass
+    SEEN.setdefault(tag, []).append(f"closed:{ws.close_code}:{ws.close_reason}")
+
+
+@app.websocket("/send-after-close/<tag>")
+async def send_after_close(request, ws, tag: str):  # type: ignore[no-untyped-def]
+    """Keep sending after the client closed: the handler must see ConnectionClosed."""
+    await ws.send("ready")
+    while await ws.recv() is not None:
+        pass
+    try:
+        await ws.send("too late")
+    except Exception as exc:
+        SEEN.setdefault(tag, []).append(f"send:{type(exc).__module__}.{type(exc).__name__}")
+        raise
+    SEEN.setdefault(tag, []).append("send:no error")
+
+
+@app.get("/http-only")
+async def http_only(request):  # type: ignore[no-untyped-def]
+    return text("plain http")
+
+
+def _tag(request) -> str:  # type: ignore[no-untyped-def]
+    return str(request.args.get("tag") or "")
+
+
+@app.signal("websocket.handler.before")
+async def ws_before(request, websocket) -> None:  # type: ignore[no-untyped-def]
+    SEEN.setdefault(_tag(request), []).append("before")
+
+
+@app.signal("websocket.handler.after")
+async def ws_after(request, websocket) -> None:  # type: ignore[no-untyped-def]
+    SEEN.setdefault(_tag(request), []).append("after")
+
+
+@app.signal("websocket.handler.exception")
+async def ws_exception(request, websocket, exception) -> None:  # type: ignore[no-untyped-def]
+    SEEN.setdefault(_tag(request), []).append(f"exception:{exception}")
+
+
+@app.get("/seen/<tag>")
+async def seen(request, tag: str):  # type: ignore[no-untyped-def]
+    return json(SEEN.get(tag, []))

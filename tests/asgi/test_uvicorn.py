@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,73 +12,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.asgi.uvicorn_server import UVICORN, Served, free_port, serve
+
 HERE = Path(__file__).resolve().parent
-UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "on"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_serving(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("uvicorn did not start listening in time")
-
-
-class Served:
-    def __init__(self, port: int, proc: subprocess.Popen[bytes], trace: Path) -> None:
-        self.port = port
-        self.proc = proc
-        self.trace = trace
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate(timeout=5)
-        return out.decode()
-
-
-def _serve(tmp_path: Path, module: str = "asgi_app:app") -> Served:
-    port = _free_port()
-    trace = tmp_path / "trace.txt"
-    env = {**os.environ, "ASGI_TRACE_FILE": str(trace), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [*UVICORN, module, "--app-dir", str(HERE), "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        _wait_until_serving(port, proc)
-    except BaseException:
-        proc.kill()
-        proc.communicate(timeout=5)
-        raise
-    return Served(port, proc, trace)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    server = _serve(tmp_path_factory.mktemp("uvicorn"))
-    try:
-        yield server
-    finally:
-        server.stop()
+def _serve(tmp_path: Path) -> Served:
+    return serve(tmp_path)
 
 
 def test_lifespan_runs_server_listeners_in_order_and_never_main_process_ones(
@@ -185,7 +120,7 @@ def test_startup_listener_failure_reports_lifespan_failed(tmp_path: Path) -> Non
         "    raise RuntimeError('database unreachable')\n"
     )
     proc = subprocess.run(
-        [*UVICORN, "failing_app:app", "--app-dir", str(tmp_path), "--port", str(_free_port())],
+        [*UVICORN, "failing_app:app", "--app-dir", str(tmp_path), "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=20,

@@ -1,0 +1,214 @@
+"""tests/server/test_http.py's server-independent behaviours, with the app served by uvicorn.
+
+Limits and timeouts that belong to the server itself (header size and count, smuggling shapes,
+REQUEST/RESPONSE/KEEP_ALIVE timeouts, graceful drain) are uvicorn's business in ASGI mode; what
+the app decides (413 past REQUEST_MAX_SIZE, 400 for bad JSON, 404/405, 500) is tested here.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import httpx
+
+from tests.asgi.conftest import REQUEST_MAX_SIZE
+from tests.asgi.uvicorn_server import Served
+from tests.server.helpers import RawClient, get
+
+HELLO = b'{"hello":"world","token":"from-before-server-start"}'
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(served: Served) -> None:
+    with RawClient(served.port) as client:
+        for _ in range(3):
+            client.send(get("/"))
+            response = client.read_response()
+            assert response.status == 200
+            assert response.body == HELLO
+            assert response.header("content-length") == str(len(HELLO))
+            assert response.header("date") is not None
+        assert not client.closed_now()
+
+
+def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(get("/sleep/60") + get("/sleep/1") + get("/") + get("/sleep/20"))
+        bodies = [client.read_response().body for _ in range(4)]
+        assert bodies == [b"slept 60", b"slept 1", HELLO, b"slept 20"]
+
+
+def test_content_length_and_chunked_uploads(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        assert client.read_response().body == b"hello"
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n"
+        )
+        response = client.read_response()
+        assert response.body == b"abcdefg"
+        assert response.header("x-length") == "7"
+
+
+def test_streamed_request_body_arrives_in_pieces(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(b"POST /stream-in HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(5):
+            client.send(b"400\r\n" + b"x" * 1024 + b"\r\n")
+            time.sleep(0.01)
+        client.send(b"0\r\n\r\n")
+        response = client.read_response()
+        assert response.status == 200
+        assert b'"total":5120' in response.body
+
+
+def test_streaming_response_is_chunked(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(get("/stream"))
+        response = client.read_response()
+        assert response.header("transfer-encoding") == "chunked"
+        assert response.body == b"".join(f"part{i}\n".encode() for i in range(5))
+        client.send(get("/"))  # the connection is still usable after the last chunk
+        assert client.read_response().body == HELLO
+
+
+def test_head_has_headers_but_no_body(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n" + get("/"))
+        head = client.read_response(head_only=True)
+        assert head.status == 200
+        assert head.header("content-length") == str(len(HELLO))
+        assert client.read_response().body == HELLO  # nothing leaked in between
+
+
+def test_request_body_over_request_max_size_is_413_and_the_server_keeps_serving(
+    served: Served,
+) -> None:
+    over = REQUEST_MAX_SIZE + 1
+    with RawClient(served.port) as client:  # declared length over the limit
+        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % over)
+        client.send(b"a" * over)
+        response = client.read_response()
+        assert response.status == 413
+        assert b"REQUEST_MAX_SIZE" in response.body  # says which setting to raise
+    with RawClient(served.port) as client:  # chunked: no length announced, counted as it comes
+        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(over // 8192 + 1):
+            client.send(b"2000\r\n" + b"b" * 8192 + b"\r\n")
+        client.send(b"0\r\n\r\n")
+        response = client.read_response()
+        assert response.status == 413
+        assert b"REQUEST_MAX_SIZE" in response.body
+    with RawClient(served.port) as client:  # exactly at the limit is fine
+        body = b"c" * REQUEST_MAX_SIZE
+        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body))
+        client.send(body)
+        response = client.read_response()
+        assert (response.status, response.header("x-length")) == (200, str(REQUEST_MAX_SIZE))
+
+
+def test_malformed_json_is_400_with_the_reason(served: Served) -> None:
+    response = httpx.post(served.url + "/json", content=b'{"a": 1,', timeout=5)
+    assert response.status_code == 400
+    assert "Invalid JSON body" in response.text
+    response = httpx.post(served.url + "/json", content=b'{"a": [1, 2]}', timeout=5)
+    assert response.json() == {"parsed": {"a": [1, 2]}}
+
+
+def test_handler_exception_is_a_500_and_the_connection_lives_on(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(get("/boom"))
+        response = client.read_response()
+        assert response.status == 500
+        assert b"handler exploded" not in response.body  # no traceback outside debug
+        client.send(get("/"))
+        assert client.read_response().body == HELLO
+    assert "handler exploded" in served.output()  # logged in the server's output
+
+
+def test_not_found_and_method_not_allowed_with_allow(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(get("/no/such/page"))
+        assert client.read_response().status == 404
+        client.send(b"DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = client.read_response()
+        assert response.status == 405
+        allow = response.header("allow")
+        assert allow is not None and "POST" in allow and "DELETE" not in allow
+
+
+def test_cookies_are_read_and_set(served: Served) -> None:
+    with RawClient(served.port) as client:
+        client.send(get("/cookies", "Cookie: flavour=oatmeal; other=1\r\n"))
+        response = client.read_response()
+        assert response.body == b"flavour=oatmeal"
+        set_cookie = response.header("set-cookie")
+        assert set_cookie is not None
+        assert set_cookie.startswith("visited=yes")
+        assert "HttpOnly" in set_cookie
+
+
+def test_slow_client_backpressure_pauses_the_streaming_handler(served: Served) -> None:
+    tag = _tag()
+    with RawClient(served.port) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        client.send(get(f"/big/{tag}"))
+
+        def progress() -> int:
+            value = httpx.get(f"{served.url}/progress/{tag}", timeout=5).json()["progress"]
+            return int(value or 0)
+
+        deadline = time.monotonic() + 10
+        while not progress() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        last = -1
+        while time.monotonic() < deadline:  # wait until the producer stops moving
+            time.sleep(0.2)
+            now = progress()
+            if now == last:
+                break
+            last = now
+        assert progress() == last, "the handler kept writing to a client that does not read"
+        assert 0 < last < 200  # 25 MB would be buffered without backpressure
+        response = client.read_response()
+        assert len(response.body) == 400 * 65536
+    assert progress() == 400
+
+
+def test_slow_handler_backpressure_pauses_reading_the_body(served: Served) -> None:
+    tag = _tag()
+    size = 32 * 1024 * 1024
+    with RawClient(served.port) as client:
+        client.send(
+            b"POST /slow/%s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+            % (
+                tag.encode(),
+                size,
+            )
+        )
+        client.sock.setblocking(False)
+        sent = 0
+        stalled_since = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # send until the server stops taking bytes
+            try:
+                sent += client.sock.send(b"y" * 65536)
+                stalled_since = None
+            except BlockingIOError:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 0.5:
+                    break
+                time.sleep(0.01)
+        assert sent < size  # the server stopped reading: our sends block
+        assert httpx.get(f"{served.url}/release/{tag}", timeout=5).text == "released"
+        client.sock.setblocking(True)
+        client.sock.settimeout(10)
+        client.send(b"y" * (size - sent))
+        response = client.read_response()
+        assert response.body == str(size).encode()

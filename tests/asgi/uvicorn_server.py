@@ -1,0 +1,95 @@
+"""Serve an app with a real uvicorn subprocess on 127.0.0.1 (free port, readiness by polling)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "on"]
+START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("uvicorn did not start listening in time")
+
+
+class Served:
+    """A running uvicorn process; ``stop()`` interrupts it and returns what it printed."""
+
+    def __init__(self, port: int, proc: subprocess.Popen[bytes], trace: Path, log: Path) -> None:
+        self.port = port
+        self.proc = proc
+        self.trace = trace
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        return self.output()
+
+    def output(self) -> str:
+        """What uvicorn printed so far (stdout and stderr go to a file: a pipe could fill up)."""
+        return self.log.read_text(errors="replace")
+
+
+def serve(
+    tmp_path: Path,
+    module: str = "asgi_app:app",
+    *,
+    app_dir: Path = HERE,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> Served:
+    """Start uvicorn serving ``module`` and return once it accepts connections."""
+    port = free_port()
+    trace = tmp_path / "trace.txt"
+    full_env = {
+        **os.environ,
+        "ASGI_TRACE_FILE": str(trace),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    command = [*UVICORN, module, "--app-dir", str(app_dir), "--port", str(port)]
+    log = tmp_path / "uvicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--log-level", "warning", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+    try:
+        wait_until_serving(port, proc, START_TIMEOUT)
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=5)
+        raise
+    return Served(port, proc, trace, log)
