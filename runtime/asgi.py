@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.frames import Close
 
 from runtime.datastructures import ConnInfo, Headers
-from runtime.exceptions import NotFound
+from runtime.exceptions import NotFound, PayloadTooLarge
 from runtime.lifecycle import ListenerEvent, run_listeners
 from runtime.request import Request
 from runtime.signals import Event
@@ -84,6 +84,12 @@ def _ensure_finalized(app: App) -> None:
         app.finalize()
 
 
+def _too_large(size: str, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"Request body {size}is over REQUEST_MAX_SIZE ({limit} bytes); raise the limit"
+    )
+
+
 # -- http ----------------------------------------------------------------------------------------
 
 
@@ -96,13 +102,26 @@ async def _http(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     channel.on_pause = can_read.clear
     channel.on_resume = can_read.set
 
+    limit = app.config.get("REQUEST_MAX_SIZE")
+
     async def pump() -> None:
+        received = 0
+        if limit:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                # never asked for: no "100 Continue", and the handler's first read is a 413
+                channel.feed_error(_too_large(f"of {declared} bytes ", limit))
+                return
         while True:
             await can_read.wait()
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 if body:
+                    received += len(body)
+                    if limit and received > limit:
+                        channel.feed_error(_too_large("", limit))
+                        return
                     channel.feed(bytes(body))
                 if not message.get("more_body", False):
                     channel.feed_eof()
@@ -165,6 +184,13 @@ def _closed(code: int, reason: str = "") -> Exception:
     return ConnectionClosedError(frame, None)
 
 
+def _too_big(data: str | bytes, limit: int) -> bool:
+    """Is ``data`` over ``limit`` bytes on the wire (text counts in UTF-8)?"""
+    if isinstance(data, bytes) or len(data) > limit:
+        return len(data) > limit
+    return len(data) * 4 > limit and len(data.encode("utf-8", "surrogatepass")) > limit
+
+
 class ASGIWebSocket:
     """``runtime.websocket.WebSocketProtocol`` over ASGI websocket messages.
 
@@ -172,10 +198,19 @@ class ASGIWebSocket:
     ``websockets.exceptions.ConnectionClosed`` subclasses our own server raises.
     """
 
-    def __init__(self, receive: Receive, send: Send, subprotocol: str | None) -> None:
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        subprotocol: str | None,
+        *,
+        max_size: int | None = None,
+    ) -> None:
         self._receive = receive
         self._send = send
         self._subprotocol = subprotocol
+        #: WEBSOCKET_MAX_SIZE: a bigger incoming message closes the connection with 1009
+        self.max_size = max_size or None
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -188,11 +223,19 @@ class ASGIWebSocket:
         if self.closed:
             raise _closed(self.close_code or 1006, self.close_reason)
         if isinstance(data, str):
-            await self._send({"type": "websocket.send", "text": data})
+            message: Message = {"type": "websocket.send", "text": data}
         elif isinstance(data, (bytes, bytearray, memoryview)):
-            await self._send({"type": "websocket.send", "bytes": bytes(data)})
+            message = {"type": "websocket.send", "bytes": bytes(data)}
         else:
             raise TypeError(f"ws.send() takes str or bytes, not {type(data).__name__}")
+        try:
+            await self._send(message)
+        except OSError as exc:
+            # The client went away before the handler saw its close (uvicorn raises its
+            # ClientDisconnected, an OSError): raise what our own server raises.
+            self.closed = True
+            self.close_code = self.close_code or 1006
+            raise _closed(self.close_code, self.close_reason) from exc
 
     async def recv(self, timeout: float | None = None) -> str | bytes | None:
         if self.closed:
@@ -204,9 +247,17 @@ class ASGIWebSocket:
         kind = message["type"]
         if kind == "websocket.receive":
             text = message.get("text")
-            if text is not None:
-                return str(text)
-            return bytes(message.get("bytes") or b"")
+            data: str | bytes = (
+                str(text) if text is not None else bytes(message.get("bytes") or b"")
+            )
+            if self.max_size is not None and _too_big(data, self.max_size):
+                with contextlib.suppress(OSError):
+                    await self.close(
+                        1009, f"message over WEBSOCKET_MAX_SIZE ({self.max_size} bytes)"
+                    )
+                self.closed = True
+                return None
+            return data
         if kind == "websocket.disconnect":
             self.closed = True
             self.close_code = int(message.get("code", 1005))
@@ -232,7 +283,8 @@ class ASGIWebSocket:
         self.closed = True
         self.close_code = code
         self.close_reason = reason
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        with contextlib.suppress(OSError):  # the client already left: nothing to close
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,7 +304,8 @@ async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> No
     if chosen is not None:
         accept["subprotocol"] = chosen
     await send(accept)
-    ws = ASGIWebSocket(receive, send, chosen)
+    max_size = app.config.get("WEBSOCKET_MAX_SIZE")
+    ws = ASGIWebSocket(receive, send, chosen, max_size=int(max_size) if max_size else None)
     try:
         await app.handle_websocket(request, ws)
     except asyncio.CancelledError:

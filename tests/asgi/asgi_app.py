@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from runtime import App, json, text
@@ -66,7 +67,7 @@ async def count(request):  # type: ignore[no-untyped-def]
 
 @app.get("/stream")
 async def stream(request):  # type: ignore[no-untyped-def]
-    async def parts():  # type: ignore[no-untyped-def]
+    async def parts() -> AsyncIterator[str]:
         for i in range(5):
             yield f"part{i}\n"
             await asyncio.sleep(0)
@@ -213,12 +214,11 @@ async def until_closed(request, ws, tag: str):  # type: ignore[no-untyped-def]
 
 @app.websocket("/send-after-close/<tag>")
 async def send_after_close(request, ws, tag: str):  # type: ignore[no-untyped-def]
-    """Keep sending after the client closed: the handler must see ConnectionClosed."""
-    await ws.send("ready")
-    while await ws.recv() is not None:
-        pass
+    """Keep sending, never reading, until the client is gone: the handler sees ConnectionClosed."""
     try:
-        await ws.send("too late")
+        for _ in range(1000):
+            await ws.send("tick")
+            await asyncio.sleep(0.01)
     except Exception as exc:
         SEEN.setdefault(tag, []).append(f"send:{type(exc).__module__}.{type(exc).__name__}")
         raise

@@ -8,8 +8,7 @@ import pytest
 
 from tests.asgi.uvicorn_server import Served, serve
 
-#: limits of the shared server (``VIVACE_`` environment variables reach ``app.config``)
-REQUEST_MAX_SIZE = 65536
+#: the shared server's limit (``VIVACE_`` environment variables reach ``app.config``)
 WEBSOCKET_MAX_SIZE = 1000
 
 
@@ -17,10 +16,7 @@ WEBSOCKET_MAX_SIZE = 1000
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = serve(
         tmp_path_factory.mktemp("uvicorn"),
-        env={
-            "VIVACE_REQUEST_MAX_SIZE": str(REQUEST_MAX_SIZE),
-            "VIVACE_WEBSOCKET_MAX_SIZE": str(WEBSOCKET_MAX_SIZE),
-        },
+        env={"VIVACE_WEBSOCKET_MAX_SIZE": str(WEBSOCKET_MAX_SIZE)},
     )
     try:
         yield server

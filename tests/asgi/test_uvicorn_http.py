@@ -10,14 +10,29 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
-from tests.asgi.conftest import REQUEST_MAX_SIZE
-from tests.asgi.uvicorn_server import Served
+from tests.asgi.uvicorn_server import Served, serve
 from tests.server.helpers import RawClient, get
 
 HELLO = b'{"hello":"world","token":"from-before-server-start"}'
+REQUEST_MAX_SIZE = 65536
+
+
+@pytest.fixture(scope="module")
+def small_bodies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The app served with REQUEST_MAX_SIZE = 64 KiB."""
+    server = serve(
+        tmp_path_factory.mktemp("small-bodies"),
+        env={"VIVACE_REQUEST_MAX_SIZE": str(REQUEST_MAX_SIZE)},
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _tag() -> str:
@@ -88,29 +103,51 @@ def test_head_has_headers_but_no_body(served: Served) -> None:
 
 
 def test_request_body_over_request_max_size_is_413_and_the_server_keeps_serving(
-    served: Served,
+    small_bodies: Served,
 ) -> None:
     over = REQUEST_MAX_SIZE + 1
-    with RawClient(served.port) as client:  # declared length over the limit
-        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % over)
-        client.send(b"a" * over)
-        response = client.read_response()
-        assert response.status == 413
-        assert b"REQUEST_MAX_SIZE" in response.body  # says which setting to raise
-    with RawClient(served.port) as client:  # chunked: no length announced, counted as it comes
-        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for _ in range(over // 8192 + 1):
-            client.send(b"2000\r\n" + b"b" * 8192 + b"\r\n")
-        client.send(b"0\r\n\r\n")
-        response = client.read_response()
-        assert response.status == 413
-        assert b"REQUEST_MAX_SIZE" in response.body
-    with RawClient(served.port) as client:  # exactly at the limit is fine
+    for path in (b"/echo", b"/stream-in"):  # buffered and streamed routes alike
+        with RawClient(small_bodies.port) as client:  # declared length over the limit
+            client.send(b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (path, over))
+            response = client.read_response()  # answered before the body is sent
+            assert response.status == 413
+            assert b"REQUEST_MAX_SIZE" in response.body  # says which setting to raise
+        with RawClient(small_bodies.port) as client:  # chunked: counted as it comes
+            client.send(b"POST %s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" % path)
+            for _ in range(over // 8192 + 1):
+                client.send(b"2000\r\n" + b"b" * 8192 + b"\r\n")
+            client.send(b"0\r\n\r\n")
+            response = client.read_response()
+            assert response.status == 413
+            assert b"REQUEST_MAX_SIZE" in response.body
+            client.send(get("/"))  # the rest of the body never leaks into the next request
+            assert client.read_response().body == HELLO
+    with RawClient(small_bodies.port) as client:  # exactly at the limit is fine
         body = b"c" * REQUEST_MAX_SIZE
         client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body))
         client.send(body)
         response = client.read_response()
         assert (response.status, response.header("x-length")) == (200, str(REQUEST_MAX_SIZE))
+
+
+def test_expect_100_continue(small_bodies: Served) -> None:
+    with RawClient(small_bodies.port) as client:
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert client.read_response(head_only=True).status == 100
+        client.send(b"ping")
+        assert client.read_response().body == b"ping"
+
+
+def test_expect_100_continue_over_the_limit_gets_413_without_100(small_bodies: Served) -> None:
+    for path in (b"/echo", b"/stream-in"):
+        with RawClient(small_bodies.port) as client:
+            client.send(
+                b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n"
+                b"Expect: 100-continue\r\n\r\n" % path
+            )
+            assert client.read_response().status == 413
 
 
 def test_malformed_json_is_400_with_the_reason(served: Served) -> None:
