@@ -9,6 +9,7 @@ reads, and only then imports the app (so even import-time output is prefixed).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import io
 import logging
@@ -98,15 +99,21 @@ class Channel:
             self.on_message(message)
 
 
+@functools.cache
+def _library_prefixes() -> tuple[str, tuple[str, ...]]:
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
+    paths = sysconfig.get_paths()
+    prefixes = {os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return root, tuple(prefixes)
+
+
 def _is_user_file(path: str) -> bool:
     """Not part of the standard library, site-packages or vivace itself."""
     path = os.path.abspath(path)
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
+    root, prefixes = _library_prefixes()
     if path.startswith(root):
         return os.path.relpath(path, root).split(os.sep)[0] not in ("runtime", "repl")
-    paths = sysconfig.get_paths()
-    prefixes = {os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return not any(path.startswith(prefix) for prefix in prefixes)
+    return not path.startswith(prefixes)
 
 
 def _forget_main_process() -> None:
