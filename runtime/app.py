@@ -652,7 +652,8 @@ class App(Declarations):
                 request.stream = request.body_channel
             elif guards.HTTP_LIFECYCLE_READ_BODY:
                 await self._read_body_with_signal(request)
-            elif not request.body_channel.at_eof:  # no body (a GET): nothing to await
+            elif not request._body_received and not request.body_channel.at_eof:
+                # (a GET: the server marked it bodyless, nothing to await or build)
                 await request.receive_body()
             response: Any = None
             if plan.request_mw:

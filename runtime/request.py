@@ -324,7 +324,20 @@ class Request:
             channel = self._channel = BodyChannel(
                 _config_value(self.app, "REQUEST_BUFFER_SIZE", DEFAULT_BUFFER_SIZE)
             )
+            if self._body_received:  # marked bodyless by the server (no_body()): already over
+                channel._eof = True
         return channel
+
+    def no_body(self) -> None:
+        """Server side: the request has no body (the same as ``body_channel.feed_eof()`` at once).
+
+        Cheaper than the channel for a GET: no ``BodyChannel`` is built unless someone asks for
+        it (a streaming route, ``receive_body()``), and then it is already at its end.
+        """
+        if self._channel is None:
+            self._body_received = True
+        else:
+            self._channel.feed_eof()
 
     async def receive_body(self) -> bytes:
         """Read the whole body into ``request.body`` (once); 413 past REQUEST_MAX_SIZE."""

@@ -325,7 +325,7 @@ class HttpProtocol(asyncio.Protocol):
             channel.on_pause = self._pause_body
             channel.on_resume = self._resume_body
         else:
-            request.body_channel.feed_eof()
+            request.no_body()  # no BodyChannel for a GET (see Request.no_body)
         if self._cycle is None:
             self._start(cycle)
         else:
