@@ -170,8 +170,46 @@ async def _http(app: App, scope: Scope, receive: Receive, send: Send) -> None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await sent(chunk)
 
-        await response.stream_body(write)  # type: ignore[attr-defined]
+        streamed = await _stream_until_disconnect(
+            response.stream_body(write),  # type: ignore[attr-defined]
+            receive,
+        )
+        if not streamed:
+            return  # the client left: nothing more to send
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _stream_until_disconnect(body: Awaitable[None], receive: Receive) -> bool:
+    """Run a streaming body; cancel it when the client disconnects (False then).
+
+    ASGI servers may silently drop what is sent after a disconnect (uvicorn does), so without
+    this an endless stream (server-sent events, a feed) would run forever for nobody.
+    """
+    loop = asyncio.get_running_loop()
+    streaming = loop.create_task(_run(body))
+    watching = loop.create_task(_wait_for_disconnect(receive))
+    try:
+        await asyncio.wait((streaming, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (watching, streaming):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    if streaming.cancelled():
+        return False
+    streaming.result()  # the handler's exception, if any
+    return True
+
+
+async def _run(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    """Read (and drop) whatever body the handler left unread until ``http.disconnect``."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 # -- websocket -----------------------------------------------------------------------------------

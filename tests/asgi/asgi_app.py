@@ -146,6 +146,29 @@ async def big(request, tag: str):  # type: ignore[no-untyped-def]
     return stream_with(produce)
 
 
+@app.get("/endless/<tag>")
+async def endless(request, tag: str):  # type: ignore[no-untyped-def]
+    """A feed that only ends when the client leaves (bounded at 30 s so a bug cannot hang)."""
+
+    async def produce(response):  # type: ignore[no-untyped-def]
+        try:
+            for _ in range(3000):
+                await response.write(b"tick\n")
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            SEEN.setdefault(tag, []).append("cancelled")
+            raise
+        SEEN.setdefault(tag, []).append("ran to the end")
+
+    return stream_with(produce)
+
+
+@app.post("/early", stream=True)
+async def early(request):  # type: ignore[no-untyped-def]
+    first = await request.stream.read()
+    return text(f"first {len(first or b'')}")
+
+
 @app.get("/progress/<tag>")
 async def progress(request, tag: str):  # type: ignore[no-untyped-def]
     return json({"progress": PROGRESS.get(tag)})

@@ -249,3 +249,32 @@ def test_slow_handler_backpressure_pauses_reading_the_body(served: Served) -> No
         client.send(b"y" * (size - sent))
         response = client.read_response()
         assert response.body == str(size).encode()
+
+
+def test_a_stream_is_cancelled_when_the_client_disconnects(served: Served) -> None:
+    tag = _tag()
+    with RawClient(served.port) as client:
+        client.send(get(f"/endless/{tag}"))
+        assert client.read_response(head_only=True).status == 200
+        while b"tick" not in client.buffer:
+            assert client._fill()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        seen = httpx.get(f"{served.url}/seen/{tag}", timeout=5).json()
+        if seen:
+            break
+        time.sleep(0.02)
+    assert seen == ["cancelled"]  # not still writing to nobody
+
+
+def test_an_answer_before_the_body_is_read_drops_the_rest_and_keeps_the_connection(
+    served: Served,
+) -> None:
+    with RawClient(served.port) as client:
+        client.send(
+            b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n" + b"a" * 1000
+        )
+        assert client.read_response().body == b"first 1000"
+        client.send(b"b" * 299000)  # the rest of the body arrives after the answer
+        client.send(get("/"))
+        assert client.read_response().body == HELLO
