@@ -42,6 +42,7 @@ __all__ = [
     "RequestHead",
     "Upgrade",
     "chunk",
+    "complete_response",
     "http_date",
     "reject_response",
     "response_head",
@@ -451,6 +452,29 @@ def response_head(
     if content_length is None and chunked and status_has_body(status):
         framing = b"transfer-encoding: chunked\r\n"
     return b"%s%s%sdate: %s\r\n%s" % (line, fields, framing, http_date(), tail)
+
+
+def complete_response(
+    status: int, fields: bytes, body: bytes, *, keep_alive: bool, send_body: bool
+) -> bytes:
+    """A whole non-streaming response (head and body) as one bytes object, for one write.
+
+    ``fields`` is the serialised header lines (``b"name: value\r\n"`` each) without
+    Content-Length, Transfer-Encoding, Date or Connection; ``send_body=False`` for HEAD (the
+    Content-Length is still that of ``body``). 1xx, 204 and 304 get neither length nor body.
+    """
+    line = _STATUS_LINES.get(status) or status_line(status)
+    tail = _TAIL_KEEP if keep_alive else _TAIL_CLOSE
+    if status >= 200 and status != 204 and status != 304:
+        return b"%s%scontent-length: %d\r\ndate: %s\r\n%s%s" % (
+            line,
+            fields,
+            len(body),
+            http_date(),
+            tail,
+            body if send_body else b"",
+        )
+    return b"%s%sdate: %s\r\n%s" % (line, fields, http_date(), tail)
 
 
 def chunk(data: bytes) -> bytes:

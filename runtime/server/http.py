@@ -43,6 +43,7 @@ CLOSED: Final = 2
 _PIPELINE_LIMIT: Final = 16  # queued pipelined requests before reading pauses
 _OWN_HEADERS: Final = frozenset((b"content-length", b"transfer-encoding", b"date", b"connection"))
 _OWN_LENGTHS: Final = frozenset(len(h) for h in _OWN_HEADERS)
+_BASE_HEADER_ITEMS: Any = None  # BaseHTTPResponse.header_items, set when a server is built
 
 
 def _has_signal(app: Any, name: str) -> bool:
@@ -85,6 +86,10 @@ class ServerState:
 
     def __init__(self, app: Any, *, access_log: bool | None = None) -> None:
         from runtime.request import Request  # the app model; imported when a server is built
+        from runtime.response import BaseHTTPResponse
+
+        global _BASE_HEADER_ITEMS
+        _BASE_HEADER_ITEMS = BaseHTTPResponse.header_items
 
         self.app = app
         self.request_class: Callable[..., Any] = Request
@@ -448,21 +453,20 @@ class HttpProtocol(asyncio.Protocol):
         self._next()
 
     def _send(self, cycle: _Cycle, response: Any) -> None:
-        """Write a complete (non-streaming) response in one write."""
+        """Write a complete (non-streaming) response, head and body, in one write."""
         head = cycle.head
         status = response.status
         cycle.status = status
         cycle.response_started = True
         keep_alive = head.keep_alive and not self._close_after and not self.state.shutting_down
-        headers = response.header_items()
-        for name, _ in headers:
-            if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
-                headers = [(n, v) for n, v in headers if n.lower() not in _OWN_HEADERS]
-                break
         body: bytes = response.body or b""
-        data = h1.response_head(status, headers, content_length=len(body), keep_alive=keep_alive)
-        if body and head.method != "HEAD" and h1.status_has_body(status):
-            data += body
+        data = h1.complete_response(
+            status,
+            _header_fields(response),
+            body,
+            keep_alive=keep_alive,
+            send_body=head.method != "HEAD",
+        )
         self._write(cycle, data)
         if not keep_alive:
             self.conn.keep_alive = False
@@ -632,6 +636,39 @@ class HttpProtocol(asyncio.Protocol):
                 cycle.status,
                 cycle.written,
             )
+
+
+_CONTENT_TYPE_LINES: dict[str, bytes] = {}
+
+
+def _content_type_line(content_type: str) -> bytes:
+    line = _CONTENT_TYPE_LINES.get(content_type)
+    if line is None:
+        line = b"content-type: " + content_type.encode("latin-1") + b"\r\n"
+        if len(_CONTENT_TYPE_LINES) < 64:  # the few types an app uses; never grows unbounded
+            _CONTENT_TYPE_LINES[content_type] = line
+    return line
+
+
+def _header_fields(response: Any) -> bytes:
+    """The response's header lines, without the headers the server owns.
+
+    A response with only a content type (the common case: no headers, no cookies, and
+    ``header_items`` not overridden) costs one dict lookup.
+    """
+    if (
+        response._headers is None
+        and response._cookies is None
+        and response.__class__.header_items is _BASE_HEADER_ITEMS
+    ):
+        content_type = response.content_type
+        return b"" if content_type is None else _content_type_line(content_type)
+    headers = response.header_items()
+    for name, _ in headers:
+        if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
+            headers = [(n, v) for n, v in headers if n.lower() not in _OWN_HEADERS]
+            break
+    return b"".join([name + b": " + value + b"\r\n" for name, value in headers])
 
 
 def _raw_head(head: RequestHead) -> bytes:
