@@ -198,7 +198,13 @@ class WorkerManager:
 
     @property
     def workers(self) -> dict[str, dict[str, Any]]:
-        return {name: dict(entry) for name, entry in self.table.items()}
+        """A copy of the state table (safe to call from another thread, e.g. a console's)."""
+        for _ in range(10):
+            try:
+                return {name: dict(entry) for name, entry in list(self.table.items())}
+            except RuntimeError:  # changed while copying from another thread: copy again
+                continue
+        return {name: dict(entry) for name, entry in list(self.table.items())}
 
     def _set(self, name: str, **values: Any) -> None:
         entry = self.table.setdefault(name, {})
