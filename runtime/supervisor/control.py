@@ -53,7 +53,7 @@ class Control:
         return self._manager.add_listener(callback)
 
     async def _await_ready(self, procs: list[ChildProcess], timeout: float) -> None:
-        waits = [p.acked if p.kind == "server" else p.loop.create_future() for p in procs]
+        waits = [p.serving if p.kind == "server" else p.loop.create_future() for p in procs]
         for proc, future in zip(procs, waits, strict=True):
             if proc.kind != "server":
                 future.set_result(None)

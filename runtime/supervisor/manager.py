@@ -410,6 +410,8 @@ class WorkerManager:
             case Serving(serving):
                 if current:
                     self._set(proc.name, serving=serving)
+                if serving and not proc.serving.done():
+                    proc.serving.set_result(None)
             case Heartbeat():
                 proc.last_beat = time.monotonic()
             case EarlyExit(reason):
@@ -457,9 +459,10 @@ class WorkerManager:
                 future.set_exception(RuntimeError(f"{proc.name} exited before answering"))
         proc.calls.clear()
         reason = proc.early_reason or f"exit code {code}"
-        if not proc.acked.done():
-            proc.acked.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
-            proc.acked.exception()  # mark retrieved
+        for future in (proc.acked, proc.serving):
+            if not future.done():
+                future.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
+                future.exception()  # mark retrieved
         proc.exited.set_result(code)
         self._live.discard(proc)
         proc.conn.close()
@@ -760,6 +763,7 @@ class WorkerManager:
         watcher = self.loop.create_task(self._watch_heartbeats())
         console_task: asyncio.Task[Any] | None = None
         if outcome == "ok":
+            await self._wait_serving(self.ack_timeout)
             if console is not None or not self.fork_main:
                 start_early(self.ctx)  # the console's threads make forking the main unsafe
             self.ready.set()
@@ -772,6 +776,23 @@ class WorkerManager:
         if console_task is not None and not console_task.done():
             console_task.cancel()
         return self.exit_code
+
+    async def _wait_serving(self, timeout: float) -> None:
+        """After the acks: until every server worker accepts (after_server_start done), a stop is
+        requested, or ``timeout``."""
+        deadline = self.loop.time() + timeout
+        while not self._stop.is_set():
+            pending = [
+                n for n in self.server_names if n in self.procs and not self.procs[n].serving.done()
+            ]
+            remaining = deadline - self.loop.time()
+            if not pending or remaining <= 0:
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     def _console_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():

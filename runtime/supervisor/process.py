@@ -75,12 +75,14 @@ class ChildProcess:
     early_reason: str = ""
     exitcode: int | None = None
     acked: asyncio.Future[None] = field(init=False)
+    serving: asyncio.Future[None] = field(init=False)  # after_server_start done, accepting
     exited: asyncio.Future[int] = field(init=False)
     output_done: asyncio.Future[None] | None = None
     calls: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.acked = self.loop.create_future()
+        self.serving = self.loop.create_future()
         self.exited = self.loop.create_future()
 
     @property
