@@ -169,6 +169,13 @@ async def early(request):  # type: ignore[no-untyped-def]
     return text(f"first {len(first or b'')}")
 
 
+@app.get("/in-flight/<tag>/<ms:int>")
+async def in_flight(request, tag: str, ms: int):  # type: ignore[no-untyped-def]
+    SEEN.setdefault(tag, []).append("started")
+    await asyncio.sleep(ms / 1000)
+    return text(f"done after {ms}")
+
+
 @app.get("/progress/<tag>")
 async def progress(request, tag: str):  # type: ignore[no-untyped-def]
     return json({"progress": PROGRESS.get(tag)})

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.asgi.uvicorn_server import UVICORN, Served, free_port, serve
+from tests.asgi.servers import UVICORN, Served, free_port, serve
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,7 +1,12 @@
-"""Serve an app with a real uvicorn subprocess on 127.0.0.1 (free port, readiness by polling)."""
+"""Serve an app with a real ASGI server subprocess on 127.0.0.1 (free port, readiness by polling).
+
+uvicorn is a test dependency; hypercorn is used when it is installed (the tests that run under
+every server skip it otherwise).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -13,6 +18,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "on"]
 START_TIMEOUT = 15.0
+#: every ASGI server the shared tests run under
+SERVERS = ("uvicorn", "hypercorn")
+
+
+def installed(server: str) -> bool:
+    return importlib.util.find_spec(server) is not None
 
 
 def free_port() -> int:
@@ -25,19 +36,22 @@ def wait_until_serving(port: int, proc: subprocess.Popen[bytes], timeout: float)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited with {proc.returncode}")
+            raise AssertionError(f"the ASGI server exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
-    raise AssertionError("uvicorn did not start listening in time")
+    raise AssertionError("the ASGI server did not start listening in time")
 
 
 class Served:
-    """A running uvicorn process; ``stop()`` interrupts it and returns what it printed."""
+    """A running ASGI server process; ``stop()`` interrupts it and returns what it printed."""
 
-    def __init__(self, port: int, proc: subprocess.Popen[bytes], trace: Path, log: Path) -> None:
+    def __init__(
+        self, kind: str, port: int, proc: subprocess.Popen[bytes], trace: Path, log: Path
+    ) -> None:
+        self.kind = kind
         self.port = port
         self.proc = proc
         self.trace = trace
@@ -67,8 +81,9 @@ def serve(
     app_dir: Path = HERE,
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
+    server: str = "uvicorn",
 ) -> Served:
-    """Start uvicorn serving ``module`` and return once it accepts connections."""
+    """Start ``server`` serving ``module`` and return once it accepts connections."""
     port = free_port()
     trace = tmp_path / "trace.txt"
     full_env = {
@@ -77,8 +92,15 @@ def serve(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    command = [*UVICORN, module, "--app-dir", str(app_dir), "--port", str(port)]
-    log = tmp_path / "uvicorn.log"
+    if server == "uvicorn":
+        command = [*UVICORN, module, "--app-dir", str(app_dir), "--port", str(port)]
+    elif server == "hypercorn":
+        python_path = os.pathsep.join(filter(None, [str(app_dir), full_env.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = python_path
+        command = [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}", module]
+    else:
+        raise ValueError(f"unknown ASGI server {server!r}; use one of {SERVERS}")
+    log = tmp_path / f"{server}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*command, "--log-level", "warning", *args],
@@ -92,4 +114,4 @@ def serve(
         proc.kill()
         proc.wait(timeout=5)
         raise
-    return Served(port, proc, trace, log)
+    return Served(server, port, proc, trace, log)

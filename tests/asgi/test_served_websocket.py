@@ -1,7 +1,8 @@
-"""tests/server/test_websocket.py's server-independent behaviours, with the app served by uvicorn.
+"""tests/server/test_websocket.py's server-independent behaviours, the app served by uvicorn
+(and hypercorn when installed).
 
-Pings and keepalive are uvicorn's own (``--ws-ping-interval``/``--ws-ping-timeout``), so they are
-not tested here; WEBSOCKET_MAX_SIZE is enforced by vivace on every message (docs/asgi.md).
+Pings and keepalive are the ASGI server's own (uvicorn's ``--ws-ping-interval``), so they are not
+tested here; WEBSOCKET_MAX_SIZE is enforced by vivace on every message (docs/asgi.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.asgi.conftest import WEBSOCKET_MAX_SIZE
-from tests.asgi.uvicorn_server import Served, serve
+from tests.asgi.servers import Served, serve
 
 
 def _tag() -> str:
@@ -94,10 +95,16 @@ def test_close_code_and_reason_from_the_client_reach_the_handler(served: Served)
     with connect(f"{served.ws_url}/until-closed/{tag}?tag={tag}") as ws:
         assert ws.recv(timeout=5) == "ready"
         ws.close(4002, "client leaves")
-    assert _seen(served, tag, "after") == ["before", "closed:4002:client leaves", "after"]
+    seen = _seen(served, tag, "after")
+    if served.kind == "hypercorn":  # hypercorn 0.18 reports every client close as 1006
+        assert seen == ["before", "closed:1006:", "after"]
+    else:
+        assert seen == ["before", "closed:4002:client leaves", "after"]
 
 
 def test_sending_after_the_client_closed_raises_connection_closed(served: Served) -> None:
+    if served.kind == "hypercorn":
+        pytest.skip("hypercorn drops sends after a close silently: a handler learns it from recv")
     tag = _tag()
     with connect(f"{served.ws_url}/send-after-close/{tag}?tag={tag}") as ws:
         assert ws.recv(timeout=5) == "tick"
