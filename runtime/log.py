@@ -20,13 +20,13 @@ _configured = False
 
 
 def configure(debug: bool = False, verbosity: int = 0) -> None:
-    """Install vivace's handler on the ``vivace`` logger tree once per process.
+    """Install vivace's handler once per process and set the levels.
 
-    User loggers are left alone; the root logger gets a handler only when it has none, so that
-    ``logging.getLogger("demo").info(...)`` in an app prints like vivace's own lines.
+    The root logger gets a handler only when it has none, so that
+    ``logging.getLogger("demo").info(...)`` in an app prints like vivace's own lines. ``debug`` or
+    ``-v`` shows vivace's DEBUG lines; ``-vv`` shows every library's.
     """
     global _configured
-    level = logging.DEBUG if debug or verbosity > 0 else logging.INFO
     if not _configured:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
@@ -34,8 +34,10 @@ def configure(debug: bool = False, verbosity: int = 0) -> None:
         if not root.handlers:
             root.addHandler(handler)
         _configured = True
-    logging.getLogger().setLevel(level)
-    logging.getLogger("vivace").setLevel(level)
+    # Debug mode opens vivace's own loggers only: other libraries' DEBUG chatter (asyncio's
+    # selector line, jedi's stub loading in the console, ...) stays hidden unless -vv asks for it.
+    logging.getLogger("vivace").setLevel(logging.DEBUG if debug or verbosity > 0 else logging.INFO)
+    logging.getLogger().setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
 
 
 def use_colour(stream: object) -> bool:
