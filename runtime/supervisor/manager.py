@@ -384,6 +384,7 @@ class WorkerManager:
             values["serving"] = False
         self._set(name, **values)
         proc.output_done = self.output.attach(name, out_main, self.loop)
+        self._outputs = [o for o in self._outputs if not o.done()]
         self._outputs.append(proc.output_done)
         self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
         self.loop.add_reader(process.sentinel, self._on_exit, proc)
@@ -643,6 +644,9 @@ class WorkerManager:
         old.signal(signal.SIGTERM)
 
     def scale(self, num_workers: Any) -> list[ChildProcess]:
+        """Ask for ``num_workers`` server workers; invalid values are logged and ignored."""
+        if self.stopping:
+            return []
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
             logger.error(
                 "Cannot scale to %r workers: the number of server workers must be an integer of at "
