@@ -63,6 +63,8 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self._force: asyncio.Event | None = None
+        self._forced = False
+        self._teardown_task: asyncio.Task[None] | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self.state: ServerState | None = None
 
@@ -119,19 +121,42 @@ class Server:
                     console_task = loop.create_task(self._run_console(self.console))
                 await self._stop.wait()
                 logger.info("Stopping worker [%d]", pid)
-                await run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP)
-                await self._drain(state)
-                if console_task is not None and not console_task.done():
-                    console_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await console_task
-                await run_listeners(app, ListenerEvent.AFTER_SERVER_STOP)
-                logger.info("Worker complete [%d]", pid)
+                self._teardown_task = loop.create_task(self._teardown(state, console_task))
+                try:
+                    await self._teardown_task
+                except asyncio.CancelledError:
+                    if not self._forced:
+                        raise
+                    logger.warning("Shutdown interrupted: stopping without finishing the teardown")
+                    await self._abort(state)
+                else:
+                    logger.info("Worker complete [%d]", pid)
         finally:
             state.stop()
             for server in self._servers:
                 server.close()
             self._servers.clear()
+
+    async def _teardown(
+        self, state: ServerState, console_task: asyncio.Task[int | None] | None
+    ) -> None:
+        app = self.app
+        await run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP)
+        await self._drain(state)
+        if console_task is not None and not console_task.done():
+            console_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await console_task
+        await run_listeners(app, ListenerEvent.AFTER_SERVER_STOP)
+
+    async def _abort(self, state: ServerState) -> None:
+        """After a forced stop: close what is left without waiting for anyone."""
+        for server in self._servers:
+            server.close()
+        tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        await _cancel_background_tasks(self.app)
 
     async def _run_console(self, console: Console) -> int | None:
         try:
@@ -177,7 +202,13 @@ class Server:
         force = self._signalled and self.second_signal_forces
         self._signalled = True
         if force:
-            logger.info("Second signal: not waiting for open connections")
+            # A second Ctrl+C forces the stop: teardown listeners still running are cancelled and
+            # open connections aborted (console.md section 6).
+            logger.info("Second signal: stopping now")
+            self._forced = True
+            teardown = self._teardown_task
+            if teardown is not None and not teardown.done():
+                teardown.cancel()
         self.stop(force=force)
 
     @contextlib.contextmanager
