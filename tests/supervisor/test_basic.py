@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["auto", "forkserver", "spawn"])
 def test_serves_names_and_stops_cleanly(serve: Any, method: str) -> None:
     s = serve(workers=2, env={"VIVACE_WORKER_START_METHOD": method})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 
 def test_failing_before_server_start_exits_1_promptly(serve: Any) -> None:
     began = time.monotonic()
@@ -18,6 +20,7 @@ def test_failing_before_server_start_exits_1_promptly(serve: Any) -> None:
     assert s.lines[-1].endswith("Server Stopped")
 
 
+@pytest.mark.slow
 def test_ack_timeout_exits_1(serve: Any) -> None:
     s = serve(workers=1, flags="never-ack", env={"VIVACE_WORKER_ACK_TIMEOUT": "1"}, wait=False)
     assert s.wait(15) == 1
@@ -61,6 +64,7 @@ def test_crash_loop_gives_up_and_keeps_running(serve: Any) -> None:
     assert s.stop() == 0
 
 
+@pytest.mark.slow
 def test_blocked_worker_is_detected_and_replaced(serve: Any) -> None:
     env = {"VIVACE_WORKER_HEARTBEAT_INTERVAL": "0.1", "VIVACE_WORKER_HEARTBEAT_TIMEOUT": "0.6"}
     s = serve(workers=1, env=env)

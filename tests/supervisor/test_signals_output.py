@@ -12,11 +12,14 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 import psutil
 
 from tests.supervisor.conftest import ROOT, Served
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_in_flight_request_finish(serve: Any) -> None:
     s = serve(workers=1)
     result: dict[str, Any] = {}
@@ -67,6 +70,7 @@ def test_second_signal_kills(serve: Any) -> None:
     thread.join(10)
 
 
+@pytest.mark.slow
 def test_no_orphans_after_sigkill_of_main(serve: Any) -> None:
     s = serve(workers=2, flags="manage-forever")
     children = psutil.Process(s.proc.pid).children(recursive=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 
 def test_state_view_restricted_keys_and_shared_ctx_lock(serve: Any) -> None:
     s = serve(workers=1)
@@ -21,6 +23,7 @@ def test_state_view_restricted_keys_and_shared_ctx_lock(serve: Any) -> None:
     assert s.stop() == 0
 
 
+@pytest.mark.slow
 def test_shared_ctx_value_counter_shared_by_two_workers(serve: Any) -> None:
     s = serve(workers=2)
     seen_pids = set()
