@@ -12,9 +12,8 @@ import threading
 import time
 from typing import Any
 
-import pytest
-
 import psutil
+import pytest
 
 from tests.supervisor.conftest import ROOT, Served
 
