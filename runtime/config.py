@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     # workers and reload
     "AUTO_RELOAD": False,
     "RELOADED_FILES": "",
+    "WORKER_START_METHOD": "auto",  # auto | forkserver | spawn (auto: fork a preloaded process)
     "WORKER_ACK_TIMEOUT": 30.0,  # seconds every server worker gets to acknowledge start-up
     "WORKER_HEARTBEAT_INTERVAL": 1.0,
     "WORKER_HEARTBEAT_TIMEOUT": 10.0,  # a loop blocked longer than this is replaced
