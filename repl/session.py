@@ -20,11 +20,13 @@ import atexit
 import builtins
 import contextlib
 import os
+import signal
 import socket
 import sys
 import termios
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner, split_statements
@@ -49,6 +51,10 @@ ENTER_LINE = "Press ENTER to open the console"
 REOPEN_LINE = "Console closed; the server keeps running. Press ENTER to open the console again."
 NO_TTY_LINE = "No console: stdin and stdout must be a terminal for the --dev console (use --repl "
 NO_TTY_LINE += "to run statements from a pipe)."
+BACKGROUND_LINE = (
+    "The console is not available in the background (vivace is not the terminal's foreground "
+    "process group: started with '&' or by a tool such as 'timeout'); serving without it."
+)
 
 
 def _plain_types() -> tuple[type, ...]:
@@ -63,6 +69,32 @@ def _isatty(stream: Any) -> bool:
         return bool(stream is not None and stream.isatty())
     except (ValueError, OSError):
         return False
+
+
+def _background(stream: Any) -> bool:
+    """True when ``stream`` is a terminal whose foreground process group is not ours.
+
+    Reading such a terminal (SIGTTIN) or changing its modes (SIGTTOU) would stop this process.
+    """
+    try:
+        return os.tcgetpgrp(stream.fileno()) != os.getpgrp()
+    except (AttributeError, ValueError, OSError):  # not a real terminal: nothing to protect
+        return False
+
+
+@contextlib.contextmanager
+def _no_job_control_stops() -> Iterator[None]:
+    """Ignore SIGTTIN/SIGTTOU meanwhile: a terminal read from the background fails (EIO)
+    instead of stopping vivace, which would then never see SIGTERM (ignored in a child of it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTTIN, signal.SIGTTOU)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def console_for(
@@ -89,6 +121,9 @@ def console_for(
 
             return scripted_stdin
         print(NO_TTY_LINE, file=stdout, flush=True)
+        return None
+    if _background(stdin):
+        print(BACKGROUND_LINE, file=stdout, flush=True)
         return None
     mode = options.repl
 
@@ -343,8 +378,15 @@ class TerminalModes:
     def restore(self) -> None:
         if self.fd is None or self.saved is None:
             return
+        if _background(self):  # the terminal belongs to another process group now: leave it
+            return
         with contextlib.suppress(OSError, termios.error):
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+    def fileno(self) -> int:
+        if self.fd is None:
+            raise ValueError("no terminal")
+        return self.fd
 
     def close(self) -> None:
         self.restore()
@@ -361,7 +403,15 @@ async def _wait_for_enter(stream: TextIO) -> None:
     done: asyncio.Future[None] = loop.create_future()
     pending = bytearray()
 
+    def listen_again() -> None:
+        if not done.done():
+            loop.add_reader(fd, readable)
+
     def readable() -> None:
+        if _background(stream):  # sent to the background (Ctrl+Z, bg): the shell owns input
+            loop.remove_reader(fd)
+            loop.call_later(0.5, listen_again)
+            return
         try:
             data = os.read(fd, 4096)
         except (BlockingIOError, InterruptedError):
@@ -370,7 +420,7 @@ async def _wait_for_enter(stream: TextIO) -> None:
             data = b""
         if not data:  # Ctrl+D with the console closed, or a hang-up: pause, then listen again
             loop.remove_reader(fd)
-            loop.call_later(0.5, lambda: done.done() or loop.add_reader(fd, readable))
+            loop.call_later(0.5, listen_again)
             return
         pending.extend(data)
         while b"\n" in pending:
@@ -432,6 +482,13 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
 
 
 async def run_interactive(
+    app: Any, control: Any, options: RunOptions, *, enter: bool
+) -> int | None:
+    with _no_job_control_stops():
+        return await _run_interactive(app, control, options, enter=enter)
+
+
+async def _run_interactive(
     app: Any, control: Any, options: RunOptions, *, enter: bool
 ) -> int | None:
     terminal = TerminalModes(sys.stdin)

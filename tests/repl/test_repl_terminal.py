@@ -52,12 +52,19 @@ def _env(tmp_path: Path) -> dict[str, str]:
 class Term:
     """A pty running bash -> vivace, with a pyte screen and the raw text seen so far."""
 
-    def __init__(self, tmp_path: Path, *args: str, target: str = "console_app:app") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        target: str = "console_app:app",
+        shell: str = "{command}",
+    ) -> None:
         self.tmp = tmp_path
         self.port = _free_port()
         command = [sys.executable, "-m", "runtime", target, "-p", str(self.port), *args]
+        run = shell.format(command=shlex.join(command))  # e.g. "timeout 60 {command}"
         script = (
-            f"stty -g > {tmp_path}/stty.before; {shlex.join(command)}; rc=$?; "
+            f"stty -g > {tmp_path}/stty.before; {run}; rc=$?; "
             f"stty -g > {tmp_path}/stty.after; echo EXIT=$rc; sleep 0.2"
         )
         self.child = pexpect.spawn(
@@ -169,8 +176,8 @@ class Term:
 def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
     started: list[Term] = []
 
-    def start(*args: str, target: str = "console_app:app") -> Term:
-        t = Term(tmp_path, *args, target=target)
+    def start(*args: str, target: str = "console_app:app", shell: str = "{command}") -> Term:
+        t = Term(tmp_path, *args, target=target, shell=shell)
         started.append(t)
         return t
 
@@ -181,6 +188,16 @@ def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
 
 def _pids(t: Term) -> list[int]:
     return sorted(p.pid for p in psutil.Process(t.child.pid).children(recursive=True))
+
+
+def _mains(t: Term) -> list[psutil.Process]:
+    """vivace's main process (its workers are ``python -m runtime`` children of it)."""
+    found = [
+        p
+        for p in psutil.Process(t.child.pid).children(recursive=True)
+        if p.cmdline()[1:3] == ["-m", "runtime"]
+    ]
+    return [p for p in found if not any(q.pid == p.ppid() for q in found)]
 
 
 # --- --repl ----------------------------------------------------------------------------------
@@ -365,6 +382,49 @@ def test_dev_opens_on_enter_only_and_closing_keeps_serving(term: Callable[..., T
     assert httpx.get(t.url(), timeout=5).status_code == 200
     t.send("\x03")  # console closed: Ctrl+C stops the server
     assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+@pytest.mark.parametrize(
+    "shell",
+    [
+        "timeout 60 {command}",  # timeout runs vivace in a background process group
+        "set -m; {command} & wait $!",  # a background job of a shell with job control
+    ],
+    ids=["timeout", "ampersand"],
+)
+def test_dev_in_the_background_serves_without_console_and_stops(
+    term: Callable[..., Term], shell: str
+) -> None:
+    t = term("--dev", shell=shell)
+    t.wait("console is not available in the background")
+    t.wait("Starting worker")
+    assert "Press ENTER" not in t.text
+    assert httpx.get(t.url(), timeout=5).status_code == 200
+    main = _mains(t)
+    assert len(main) == 1, main
+    main[0].send_signal(signal.SIGTERM)  # as timeout does when it expires
+    assert t.exit_code() == 0
+    assert "Server Stopped" in t.text
+    assert t.stty_unchanged()
+    with pytest.raises(httpx.ConnectError):  # the port was released
+        httpx.get(t.url(), timeout=5)
+
+
+def test_dev_suspended_and_resumed_in_the_background_never_reads_the_terminal(
+    term: Callable[..., Term],
+) -> None:
+    t = term("--dev", shell="set -m; {command} & fg %1 >/dev/null; bg %1 >/dev/null; wait %1")
+    t.wait("Press ENTER to open the console")
+    t.send("\x1a")  # Ctrl+Z: the shell takes the terminal back, then resumes vivace with bg
+    t.wait(lambda: any(p.status() == psutil.STATUS_SLEEPING for p in _mains(t)), 10)
+    t.send("typed for the shell\r")  # input vivace must not read from the background
+    t.pump(1.0)
+    assert [p.status() for p in _mains(t)] != [psutil.STATUS_STOPPED]
+    assert httpx.get(t.url(), timeout=5).status_code == 200
+    _mains(t)[0].send_signal(signal.SIGTERM)
+    assert t.exit_code() == 0
+    assert "Server Stopped" in t.text
     assert t.stty_unchanged()
 
 
