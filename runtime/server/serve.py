@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from runtime.lifecycle import ListenerEvent, run_listeners
@@ -63,8 +63,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self._force: asyncio.Event | None = None
-        self._forced = False
-        self._teardown_task: asyncio.Task[None] | None = None
+        self._phase_task: asyncio.Future[object] | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self.state: ServerState | None = None
 
@@ -121,42 +120,41 @@ class Server:
                     console_task = loop.create_task(self._run_console(self.console))
                 await self._stop.wait()
                 logger.info("Stopping worker [%d]", pid)
-                self._teardown_task = loop.create_task(self._teardown(state, console_task))
-                try:
-                    await self._teardown_task
-                except asyncio.CancelledError:
-                    if not self._forced:
-                        raise
-                    logger.warning("Shutdown interrupted: stopping without finishing the teardown")
-                    await self._abort(state)
-                else:
-                    logger.info("Worker complete [%d]", pid)
+                await self._phase(run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP))
+                await self._drain(state)  # a second signal sets _force: it stops waiting
+                if console_task is not None and not console_task.done():
+                    console_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await console_task
+                await self._phase(run_listeners(app, ListenerEvent.AFTER_SERVER_STOP))
+                logger.info("Worker complete [%d]", pid)
         finally:
             state.stop()
             for server in self._servers:
                 server.close()
             self._servers.clear()
 
-    async def _teardown(
-        self, state: ServerState, console_task: asyncio.Task[int | None] | None
-    ) -> None:
-        app = self.app
-        await run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP)
-        await self._drain(state)
-        if console_task is not None and not console_task.done():
-            console_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await console_task
-        await run_listeners(app, ListenerEvent.AFTER_SERVER_STOP)
+    async def _phase(self, step: Coroutine[Any, Any, object]) -> None:
+        """Run one teardown listener step; a further Ctrl+C cancels it and teardown moves on."""
+        task = asyncio.ensure_future(step)
+        self._phase_task = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the server itself is being cancelled, not just this step
+            logger.warning("Shutdown interrupted: a teardown step was cancelled")
+            if self.state is not None:
+                self._abort_connections(self.state)
+        finally:
+            self._phase_task = None
 
-    async def _abort(self, state: ServerState) -> None:
-        """After a forced stop: close what is left without waiting for anyone."""
+    def _abort_connections(self, state: ServerState) -> None:
         for server in self._servers:
             server.close()
-        tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=1.0)
-        await _cancel_background_tasks(self.app)
+        for conn in list(state.connections):
+            conn.abort()
 
     async def _run_console(self, console: Console) -> int | None:
         try:
@@ -205,10 +203,9 @@ class Server:
             # A second Ctrl+C forces the stop: teardown listeners still running are cancelled and
             # open connections aborted (console.md section 6).
             logger.info("Second signal: stopping now")
-            self._forced = True
-            teardown = self._teardown_task
-            if teardown is not None and not teardown.done():
-                teardown.cancel()
+            step = self._phase_task
+            if step is not None and not step.done():
+                step.cancel()
         self.stop(force=force)
 
     @contextlib.contextmanager
