@@ -76,6 +76,9 @@ CONSOLE_NAMES = frozenset(
         "stop",
         "logs",
         "refresh",
+        "help",
+        "exit",
+        "quit",
     }
 )
 
