@@ -46,11 +46,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(name: str, port: int) -> subprocess.Popen[bytes]:
+def pinning(enabled: bool) -> tuple[list[str], list[str]]:
+    """``taskset`` prefixes (server, wrk): the server alone on CPU 0, wrk on the other CPUs.
+
+    Every server gets the same core to itself (a single-process server uses one core anyway), so
+    no server shares its core with wrk and the scheduler does not migrate it. Empty prefixes
+    when disabled, on a single CPU, or without ``taskset``.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not enabled or len(cpus) < 2 or shutil.which("taskset") is None:
+        return [], []
+    rest = ",".join(str(c) for c in cpus[1:])
+    return ["taskset", "-c", str(cpus[0])], ["taskset", "-c", rest]
+
+
+def start(name: str, port: int, prefix: list[str]) -> subprocess.Popen[bytes]:
     python = str(sanic_python()) if name == "sanic" else sys.executable
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [python, str(HERE / "apps.py"), name, str(port)],
+        [*prefix, python, str(HERE / "apps.py"), name, str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -91,10 +105,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(port: int, duration: int, connections: int, threads: int) -> tuple[float, float, int]:
+def wrk(
+    port: int, duration: int, connections: int, threads: int, prefix: list[str]
+) -> tuple[float, float, int]:
     """(requests per second, p99 latency in ms, requests)."""
     out = subprocess.run(
         [
+            *prefix,
             "wrk",
             f"-t{threads}",
             f"-c{connections}",
@@ -123,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the server to CPU 0 and wrk to the other CPUs with taskset",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -130,14 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.servers.split(",") if n]
     results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     load = os.getloadavg()[0]
+    server_cpu, wrk_cpu = pinning(args.pin)
     for rnd in range(1, args.rounds + 1):
         for name in names:
             port = free_port()
-            proc = start(name, port)
+            proc = start(name, port, server_cpu)
             try:
-                wrk(port, 1, args.connections, args.threads)  # warm-up
+                wrk(port, 1, args.connections, args.threads, wrk_cpu)  # warm-up
                 cpu_before = cpu_seconds(proc.pid)
-                rps, p99, total = wrk(port, args.duration, args.connections, args.threads)
+                rps, p99, total = wrk(port, args.duration, args.connections, args.threads, wrk_cpu)
                 cpu = cpu_seconds(proc.pid) - cpu_before
             finally:
                 stop(proc)
@@ -151,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
-        f"{os.cpu_count()} CPUs, load average at start {load:.2f}"
+        f"{os.cpu_count()} CPUs, load average at start {load:.2f}, "
+        + (f"server on CPU {server_cpu[-1]}, wrk on {wrk_cpu[-1]}" if server_cpu else "not pinned")
     )
     print(
         f"{'server':18} {'median req/s':>12} {'p99 ms':>8} {'vivace/peer':>12} "
