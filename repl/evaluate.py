@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import inspect
+import os
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,12 +22,27 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Protocol
 
+import runtime
+
 FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 CANCELLED_TEXT = "KeyboardInterrupt: statement cancelled"
 DETACHED_TEXT = (
     " (it is blocked in a call that cannot be interrupted; it finishes in the background)"
 )
-_THIS_FILE = __file__
+
+
+def _package_dir(module_file: str | None) -> str:
+    return os.path.dirname(os.path.abspath(module_file or "")) + os.sep
+
+
+# Where the console's own machinery lives: its package, the thread bridge (concurrent.futures,
+# asyncio) and the manager API behind ``workers``/``restart``/``scale`` (runtime.supervisor).
+_INTERNAL_DIRS = (
+    _package_dir(__file__),
+    _package_dir(concurrent.futures.__file__),
+    _package_dir(asyncio.__file__),
+    os.path.join(_package_dir(runtime.__file__), "supervisor") + os.sep,
+)
 
 
 @dataclass
@@ -51,12 +68,47 @@ class Outcome:
         return format_exception(self.error)
 
 
+def _internal(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_INTERNAL_DIRS)
+
+
+def _shown_name(exc: BaseException) -> str:
+    """The class name to show: the console's own error classes show as their builtin base."""
+    cls = type(exc)
+    if cls.__module__.split(".")[0] == "repl":
+        for base in cls.__mro__:
+            if base.__module__ == "builtins":
+                return base.__name__
+    return cls.__name__
+
+
 def format_exception(exc: BaseException) -> str:
-    """A traceback without the evaluator's own frames."""
+    """What a failed statement prints: a traceback of the statement's own frames.
+
+    Frames of the console's machinery (this package, the thread bridge, the manager API) are
+    left out. When the error was raised by that machinery itself (``restart("nope")``,
+    ``scale(0)``, ``workers["nope"]``: a console command refusing), it is one line,
+    ``LookupError: no process named 'nope'; running: ...``.
+    """
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == _THIS_FILE:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    innermost = tb
+    while innermost is not None and innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    if innermost is not None and _internal(innermost.tb_frame.f_code.co_filename):
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        return f"{_shown_name(exc)}: {message}\n" if message else f"{_shown_name(exc)}\n"
+    shown = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    pending = [shown]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frames = [f for f in current.stack if not _internal(f.filename)]
+        current.stack = traceback.StackSummary.from_list(frames)
+        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+    return "".join(shown.format())
 
 
 def is_complete(source: str) -> bool:

@@ -60,6 +60,13 @@ class ControlLike(Protocol):
     def add_listener(self, cb: Callable[[Any], None]) -> Any: ...
 
 
+class UnknownProcess(KeyError):
+    """``workers["nope"]``: a KeyError whose message reads as a sentence (no quotes around it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class Summary(str):
     """A result string that can also be awaited: ``restart()`` and ``await restart()`` both work."""
 
@@ -238,7 +245,7 @@ class Worker:
         for row in self._view.rows():
             if row.name == self.name:
                 return row
-        raise KeyError(f"{self.name!r} is not running any more; see `workers`")
+        raise UnknownProcess(f"{self.name!r} is not running any more; see `workers`")
 
     @property
     def pid(self) -> int | None:
@@ -279,16 +286,27 @@ class Workers:
     def names(self) -> list[str]:
         return [r.name for r in self.rows()]
 
+    def _unknown(self, name: object, names: list[str]) -> str:
+        return f"no process named {name!r}; running: {', '.join(names) or 'none'}"
+
     def __getitem__(self, key: str | int) -> Worker:
-        names = self.names()
-        if isinstance(key, int):
-            servers = [r.name for r in self.rows() if r.kind == "server"]
+        found = self.rows()
+        if isinstance(key, int) and not isinstance(key, bool):
+            servers = [r.name for r in found if r.kind == "server"]
             try:
                 return Worker(self, servers[key])
             except IndexError:
-                raise IndexError(f"there are {len(servers)} server workers") from None
+                if not servers:
+                    raise IndexError(f"workers[{key}]: there are no server workers") from None
+                if len(servers) == 1:
+                    there = "there is 1 server worker (workers[0])"
+                else:
+                    there = f"there are {len(servers)} server workers "
+                    there += f"(workers[0] to workers[{len(servers) - 1}])"
+                raise IndexError(f"workers[{key}]: {there}") from None
+        names = [r.name for r in found]
         if key not in names:
-            raise KeyError(f"no process named {key!r}; running: {', '.join(names) or 'none'}")
+            raise UnknownProcess(self._unknown(key, names))
         return Worker(self, key)
 
     def __iter__(self) -> Iterator[Worker]:
@@ -309,6 +327,11 @@ class Workers:
     # commands ----------------------------------------------------------------------------------
 
     def restart(self, *names: str, zero_downtime: bool = False) -> Summary:
+        if names:
+            known = self.names()
+            for name in names:
+                if name not in known:
+                    raise LookupError(self._unknown(name, known))
         summary = self.bridge.wait(self.control.restart(*names, zero_downtime=zero_downtime))
         return Summary(summary if summary is not None else "restarted")
 

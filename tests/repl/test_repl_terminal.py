@@ -321,6 +321,40 @@ def test_restart_and_scale_return_when_new_workers_serve(term: Callable[..., Ter
     assert t.stty_unchanged()
 
 
+def test_refused_console_commands_are_one_line_not_a_traceback(term: Callable[..., Term]) -> None:
+    t = term("--repl", "-w", "2")
+    t.wait_prompt()
+    running = "running: Vivace-Server-0-0, Vivace-Server-1-0"
+    for statement, line in [
+        (
+            'restart("Vivace-Server-9-0")',
+            f"LookupError: no process named 'Vivace-Server-9-0'; {running}",
+        ),
+        ("scale(0)", "ValueError: scale(n) needs a whole number of server workers >= 1, not 0"),
+        ('workers["nope"]', f"KeyError: no process named 'nope'; {running}"),
+        ('workers.control.restart("gone")', "LookupError: No process named 'gone'"),
+        (
+            'workers["Vivace-Server-0-0"].eval("1/0")',
+            "RuntimeError: in Vivace-Server-0-0: ZeroDivisionError",
+        ),
+    ]:
+        if statement.startswith("workers.control"):  # the manager itself refusing
+            statement = f"workers.bridge.wait({statement})"
+        mark = len(t.text)
+        t.run(statement, line)
+        shown = [x for x in t.text[mark:].splitlines() if x.strip()]
+        error = [x for x in shown if "Error" in x]
+        assert len(error) == 1 and error[0].startswith(line.split(":")[0]), shown
+        assert "Traceback" not in t.text[mark:]
+    mark = len(t.text)
+    t.run("f = lambda: {}['k']; f()", "KeyError: 'k'")
+    text = t.text[mark:]
+    assert "Traceback" in text and '"<console>", line 1, in <lambda>' in text
+    assert "repl/" not in text and "concurrent" not in text
+    t.send("\x04")
+    assert t.exit_code() == 0
+
+
 @pytest.mark.parametrize(("statement", "code"), [("stop()", 0), ("exit(3)", 3)])
 def test_stop_and_exit_codes(term: Callable[..., Term], statement: str, code: int) -> None:
     t = term("--repl")

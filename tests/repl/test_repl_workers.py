@@ -66,8 +66,13 @@ async def test_namespace_commands_run_on_the_main_loop_from_the_console_thread()
 
 
 async def test_repl_ctx_names_the_console_needs_are_skipped_with_a_note() -> None:
+    from runtime.app import ReplEntry
+
     app = App("SkipDemo")
-    app.repl_ctx.add(print, name="help", desc="mine")
+    with pytest.raises(ValueError, match="taken by the console"):
+        app.repl_ctx.add(print, name="help", desc="mine")
+    # the console still guards itself against a repl_ctx that holds one of its names anyway
+    app.repl_ctx._entries["help"] = ReplEntry("help", print, "mine")
     app.repl_ctx.add(3, name="three")
     console = Console(app, None, _options(), exit_hint="stop")
     try:
@@ -95,6 +100,56 @@ async def test_bad_names_and_values_say_what_to_do() -> None:
         assert isinstance(outcome.error, ValueError) and ">= 1" in str(outcome.error)
         outcome = await console.run("restart('Vivace-Nope-0')")
         assert isinstance(outcome.error, LookupError)
+    finally:
+        console.close()
+
+
+@pytest.mark.parametrize(
+    ("statement", "line"),
+    [
+        (
+            "restart('Vivace-Server-9-0')",
+            "LookupError: no process named 'Vivace-Server-9-0'; running: Vivace-Server-0-0\n",
+        ),
+        (
+            "scale(0)",
+            "ValueError: scale(n) needs a whole number of server workers >= 1, not 0\n",
+        ),
+        (
+            "workers['nope']",
+            "KeyError: no process named 'nope'; running: Vivace-Server-0-0\n",
+        ),
+        ("workers[3]", "IndexError: workers[3]: there is 1 server worker (workers[0])\n"),
+        ("again = lambda: scale(-1)\nagain()", "ValueError: scale(n) needs a whole number"),
+    ],
+)
+async def test_a_refused_console_command_is_one_line(statement: str, line: str) -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    console = await _console(control)
+    try:
+        outcome = await console.run(statement)
+        assert outcome.format_error().startswith(line)
+        assert outcome.format_error().count("\n") == 1
+    finally:
+        console.close()
+
+
+async def test_user_code_errors_keep_the_statement_frames_only() -> None:
+    control = FakeControl(asyncio.get_running_loop())
+    console = await _console(control)
+    try:
+        await console.run("def check():\n    return {}['missing']\n")
+        text = (await console.run("check()")).format_error()
+        assert text.startswith("Traceback (most recent call last):\n")
+        assert text.endswith("KeyError: 'missing'\n")
+        assert 'File "<console>", line 1, in <module>' in text and "in check" in text
+        await console.run("def inner():\n    return 1 / 0\n")
+        call = "workers.control.call_in('Vivace-Server-0-0', inner)"
+        await console.run(f"def outer():\n    return workers.bridge.wait({call})\n")
+        text = (await console.run("outer()")).format_error()
+        assert "ZeroDivisionError" in text and "in outer" in text and "in inner" in text
+        for internal in ("repl/workers.py", "repl/evaluate.py", "concurrent", "asyncio"):
+            assert internal not in text, text
     finally:
         console.close()
 
