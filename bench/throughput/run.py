@@ -183,16 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{'req/CPU-s':>10} {'vivace/peer':>12}"
     )
     medians = {n: statistics.median(r for r, _, _ in results[n]) for n in names}
-    per_cpu = {n: statistics.median(c for _, _, c in results[n]) for n in names}
+    cpu_medians = {n: statistics.median(c for _, _, c in results[n]) for n in names}
     for name in names:
         p99 = statistics.median(lat for _, lat, _ in results[name])
         ratio = cpu_ratio = ""
         if "vivace" in medians and name != "vivace":
             ratio = f"{medians['vivace'] / medians[name]:.2f}x"
-            cpu_ratio = f"{per_cpu['vivace'] / per_cpu[name]:.2f}x"
+            cpu_ratio = f"{cpu_medians['vivace'] / cpu_medians[name]:.2f}x"
         print(
             f"{name:18} {medians[name]:12.0f} {p99:8.2f} {ratio:>12} "
-            f"{per_cpu[name]:10.0f} {cpu_ratio:>12}"
+            f"{cpu_medians[name]:10.0f} {cpu_ratio:>12}"
         )
     return 0
 
