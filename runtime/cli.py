@@ -212,7 +212,9 @@ def version_text() -> str:
 def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, list[str]]:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.factory:
+    # ``pkg.module:create_app()`` is the same as ``--factory`` (cli.md 1)
+    factory = args.factory or str(args.target or "").strip().endswith("()")
+    if unknown and factory:
         # unknown --options are passed to the factory in the namespace (cli.md 1)
         known = {opt for action in parser._actions for opt in action.option_strings}
         for arg in unknown:

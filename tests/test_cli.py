@@ -219,10 +219,9 @@ def test_unknown_option_without_factory_is_a_usage_error(
     assert "unrecognized arguments: --name" in usage_error(["m:app", "--name", "x"], capsys)
 
 
-def test_factory_receives_unknown_options_in_the_namespace() -> None:
-    options = parse_command(
-        ["m:create", "--factory", "--name=blue", "--colour", "red", "--flag", "-p", "0"]
-    )
+@pytest.mark.parametrize("spelling", [["m:create", "--factory"], ["m:create()"]])
+def test_factory_receives_unknown_options_in_the_namespace(spelling: list[str]) -> None:
+    options = parse_command([*spelling, "--name=blue", "--colour", "red", "--flag", "-p", "0"])
     target = options.target
     assert (target.module, target.attr, target.factory) == ("m", "create", True)
     assert target.namespace is not None
@@ -693,13 +692,18 @@ def test_flags_reach_every_serving_process(tmp_path: Path, workers: int) -> None
             proc.communicate(timeout=10)
 
 
-def test_the_factory_example_gets_its_own_option(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "target", [["examples.factory:create_app", "--factory"], ["examples.factory:create_app()"]]
+)
+def test_the_factory_example_gets_its_own_option(
+    monkeypatch: pytest.MonkeyPatch, target: list[str]
+) -> None:
     from runtime.app import App
     from runtime.loader import load_app
     from runtime.testing import TestClient
 
     monkeypatch.chdir(ROOT)
-    options = parse_command(["examples.factory:create_app", "--factory", "--greeting=Hi"])
+    options = parse_command([*target, "--greeting=Hi"])
     app = load_app(options.target)
     try:
         with TestClient(app) as client:
