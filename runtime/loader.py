@@ -169,7 +169,56 @@ def _user_error(what: str, exc: BaseException) -> LoadError:
     return LoadError(f"{what}:\n{tb.rstrip()}")
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _shadowing(ref: AppRef, name: str) -> str | None:
+    """The error when the user's ``./<top>.py`` (or ``./<top>/``) is not what ``<top>`` imports.
+
+    A name the standard library (or anything vivace imported before the working directory went on
+    ``sys.path``) already uses is served from ``sys.modules`` or a built-in: the user's file is
+    never imported, and the error would otherwise be a confusing "has no attribute 'app'".
+    """
+    top = name.split(".", 1)[0]
+    module = sys.modules.get(top)
+    if module is None and top not in sys.builtin_module_names:
+        return None
+    cwd = ref.cwd or os.getcwd()
+    candidates = [(os.path.join(cwd, top + ".py"), f"./{top}.py")]
+    candidates.append((os.path.join(cwd, top), f"./{top}/"))
+    found = [(path, label) for path, label in candidates if os.path.exists(path)]
+    if not found or (found[0][1].endswith("/") and not os.path.isdir(found[0][0])):
+        return None
+    path, label = found[0]
+    loaded = getattr(module, "__file__", None) if module is not None else None
+    places = [os.path.dirname(loaded)] if isinstance(loaded, str) else []
+    if isinstance(loaded, str) and os.path.basename(loaded) != "__init__.py":
+        places = [loaded]
+    places += [p for p in getattr(module, "__path__", None) or () if isinstance(p, str)]
+    if any(_same_file(place, path) for place in places):
+        return None  # it is the user's own module, imported already
+    if top in sys.stdlib_module_names:
+        what = f"the standard library module {top!r}"
+    elif isinstance(loaded, str):
+        what = f"the module {top!r} from {loaded}, imported before your project"
+    else:
+        what = f"the built-in module {top!r}"
+    rest = name[len(top) :]
+    attr = ref.attr or DEFAULT_ATTR
+    return (
+        f"{label} is shadowed by {what}; rename your file (for example to {top}_app"
+        f"{'.py' if label.endswith('.py') else '/'}) and run: vivace {top}_app{rest}:{attr}"
+    )
+
+
 def _import_module(ref: AppRef, name: str) -> ModuleType:
+    shadowed = _shadowing(ref, name)
+    if shadowed is not None:
+        raise LoadError(shadowed)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

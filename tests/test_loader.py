@@ -252,3 +252,48 @@ def test_main_reports_load_errors_with_exit_1(
     assert "Module is not a vivace app, it is a int" in capsys.readouterr().err
     assert main([f"{pkg}.nope"]) == 1
     assert f"No module named {pkg}.nope found." in capsys.readouterr().err
+
+
+SHADOW_APP = "from runtime import App\napp = App('PKG_shadow')\n"
+
+
+@pytest.mark.parametrize("name", ["site", "json", "time"])
+def test_a_file_named_like_a_standard_library_module_is_reported(
+    project: Callable[[str, str], str], name: str
+) -> None:
+    project(f"{name}.py", SHADOW_APP)
+    message = load_error(ref(f"{name}:app"))
+    assert message.startswith(
+        f"./{name}.py is shadowed by the standard library module {name!r}; rename your file"
+    ), message
+    assert f"{name}_app:app" in message  # what to type after renaming
+
+
+def test_a_package_named_like_a_standard_library_module_is_reported(
+    project: Callable[[str, str], str],
+) -> None:
+    project("http/__init__.py", "")
+    project("http/api.py", SHADOW_APP)
+    message = load_error(ref("http.api:app"))
+    assert message.startswith("./http/ is shadowed by the standard library module 'http'")
+    project("email/__init__.py", SHADOW_APP)
+    assert load_error(ref("email")).startswith("./email/ is shadowed")
+
+
+def test_an_imported_namespace_package_of_the_project_is_not_shadowed(
+    project: Callable[[str, str], str],
+) -> None:
+    pkg = project("PKG_ns/web.py", SHADOW_APP)
+    assert isinstance(load_app(ref(f"{pkg}_ns.web")), App)  # the parent is imported to parse it
+    assert f"{pkg}_ns" in sys.modules
+    assert isinstance(load_app(ref(f"{pkg}_ns.web:app")), App)
+
+
+def test_main_says_which_file_is_shadowed(
+    project: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project("site.py", SHADOW_APP)
+    assert main(["site:app", "--single-process"]) == 1
+    err = capsys.readouterr().err
+    assert "./site.py is shadowed by the standard library module 'site'; rename your file" in err
+    assert "has no attribute" not in err
