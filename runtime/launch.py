@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from runtime import log
+from runtime.exceptions import LoadError
 from runtime.loader import AppRef
 from runtime.options import RunOptions
 
@@ -258,11 +259,42 @@ def options_from_run_args(
     )
 
 
+RUN_DURING_IMPORT = (
+    'app.run() ran while vivace was importing {module}: put it under `if __name__ == "__main__":` '
+    "(vivace imports your module again in every worker process, and the vivace command imports it "
+    "to find the app, so a module-level app.run() would start another server there)"
+)
+
+
+def _importing_module(frame: FrameType | None) -> str | None:
+    """The module whose import (not ``__main__`` run) is calling ``app.run()``, if so.
+
+    The first frame outside vivace is the caller. Module-level code of a module whose
+    ``__name__`` is not ``"__main__"`` runs because the module is being imported: by the vivace
+    command, by a worker re-running the script as ``__mp_main__``, or by an ``import``.
+    """
+    while frame is not None and _in_runtime(frame):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_name != "<module>":
+        return None
+    name = frame.f_globals.get("__name__")
+    if not isinstance(name, str) or name == "__main__":
+        return None
+    if name == "__mp_main__":
+        file = frame.f_globals.get("__file__")
+        return os.path.basename(file) if isinstance(file, str) else "your script"
+    return name
+
+
 def run_app(app: App, *args: Any, **kwargs: Any) -> int:
     """What ``App.run(...)`` calls: validate, build ``RunOptions`` and serve.
 
     Returns 0 after a normal shutdown; any other exit code ends the script with ``SystemExit``.
+    Raises ``LoadError`` when called by module-level code of a module being imported.
     """
+    importing = _importing_module(sys._getframe(1))
+    if importing is not None:
+        raise LoadError(RUN_DURING_IMPORT.format(module=importing))
     options = options_from_run_args(app, *args, **kwargs)
     log.configure(debug=options.debug, verbosity=options.verbosity)
     code = run(app, options)

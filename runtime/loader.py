@@ -232,6 +232,8 @@ def _import_module(ref: AppRef, name: str) -> ModuleType:
         raise _user_error(f"Importing {name!r} failed", exc) from None
     except SyntaxError as exc:
         raise _user_error(f"{name!r} has a syntax error", exc) from None
+    except LoadError:  # vivace refused something the module does (app.run() at import time)
+        raise
     except Exception as exc:
         raise _user_error(f"Importing {name!r} failed", exc) from None
 
@@ -255,6 +257,8 @@ def _import_path(path: str) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules["__mp_main__"]
+        if isinstance(exc, LoadError):
+            raise
         raise _user_error(f"Running {path!r} failed", exc) from None
     return module
 

@@ -733,3 +733,46 @@ def test_console_script_points_at_main(capsys: pytest.CaptureFixture[str]) -> No
     assert entry is main
     assert entry(["--version"]) == 0
     assert capsys.readouterr().out.startswith("vivace ")
+
+
+NOGUARD_APP = """
+from runtime import App, json
+
+app = App("noguard_app")
+
+
+@app.get("/")
+async def index(request):
+    return json({"ok": True})
+
+
+app.run(port=PORT, motd=False)  # not under if __name__ == "__main__":
+"""
+
+RUN_DURING_IMPORT = "app.run() ran while vivace was importing"
+
+
+@pytest.mark.slow
+@needs_server
+def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) -> None:
+    module_port, cli_port = _free_port(), _free_port()
+    (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(module_port)))
+    result = _run(["-m", "runtime", "noguard:app", "-p", str(cli_port)], cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{RUN_DURING_IMPORT} noguard: put it under" in output
+    assert 'if __name__ == "__main__":' in output
+    assert "Goin' Fast" not in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+@needs_server
+def test_app_run_at_module_level_of_a_script_fails_clearly_in_the_worker(tmp_path: Path) -> None:
+    port = _free_port()
+    (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(port)))
+    result = _run([str(tmp_path / "noguard.py")], cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert RUN_DURING_IMPORT in output and "noguard.py" in output
+    assert 'if __name__ == "__main__":' in output
+    assert "already in use" not in output
