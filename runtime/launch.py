@@ -159,8 +159,9 @@ def find_app_ref(app: object, frame: FrameType | None = None) -> AppRef | None:
     return None
 
 
-def _not_supported(what: str) -> NotImplementedError:
-    return NotImplementedError(f"app.run({what}) is not supported yet by vivace")
+def _not_supported(what: str, instead: str = "") -> NotImplementedError:
+    message = f"app.run({what}) is not supported yet by vivace"
+    return NotImplementedError(f"{message}; {instead}" if instead else message)
 
 
 def options_from_run_args(
@@ -210,7 +211,7 @@ def options_from_run_args(
         raise _not_supported("protocol=...")
     versions = version if isinstance(version, tuple) else (version,)
     if any(str(v) != "1" for v in versions):
-        raise _not_supported(f"version={version!r}; only HTTP/1.1 (version=1) is")
+        raise _not_supported(f"version={version!r}", "it serves HTTP/1.1 only (version=1)")
     if not register_sys_signals:
         raise _not_supported("register_sys_signals=False")
     if motd_display is not None:

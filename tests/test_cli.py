@@ -333,6 +333,28 @@ def test_run_args_map_like_the_flags(tmp_path: Path) -> None:
     assert options_from_run_args(MODULE_LEVEL_APP, reload_dir=[str(tmp_path)]).auto_reload
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"version": 3},
+            "app.run(version=3) is not supported yet by vivace; it serves HTTP/1.1 only "
+            "(version=1)",
+        ),
+        (
+            {"version": (1, 3)},
+            "app.run(version=(1, 3)) is not supported yet by vivace; it serves HTTP/1.1 only "
+            "(version=1)",
+        ),
+        ({"sock": "a socket"}, "app.run(sock=...) is not supported yet by vivace"),
+    ],
+)
+def test_unsupported_run_arguments_read_well(arguments: dict[str, object], message: str) -> None:
+    with pytest.raises(NotImplementedError) as info:
+        options_from_run_args(MODULE_LEVEL_APP, **arguments)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
 def test_run_args_errors() -> None:
     with pytest.raises(RuntimeError, match=FAST_WORKERS_ERROR):
         options_from_run_args(MODULE_LEVEL_APP, fast=True, workers=2)
@@ -348,14 +370,15 @@ def test_run_args_errors() -> None:
     ):
         with pytest.raises(RuntimeError, match=SINGLE_PROCESS_ERROR):
             options_from_run_args(MODULE_LEVEL_APP, single_process=True, **kwargs)
-    for kwargs in (
+    unsupported: tuple[dict[str, object], ...] = (
         {"ssl": {"cert": "c", "key": "k"}},
         {"auto_tls": True},
         {"version": 3},
         {"sock": "a socket"},
-    ):
+    )
+    for arguments in unsupported:
         with pytest.raises(NotImplementedError, match="not supported yet"):
-            options_from_run_args(MODULE_LEVEL_APP, **kwargs)
+            options_from_run_args(MODULE_LEVEL_APP, **arguments)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="workers"):
         options_from_run_args(MODULE_LEVEL_APP, workers=0)
 
