@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -147,17 +148,40 @@ def _kind(name: str, entry: Any) -> str:
     return "reloader" if "Reloader" in name else "custom"
 
 
-def _uptime(entry: Any) -> float | None:
-    up = _get(entry, "uptime")
-    if isinstance(up, (int, float)):
-        return float(up)
-    started = _get(entry, "restart_at") or _get(entry, "start_at")
-    if isinstance(started, dt.datetime):
-        now = dt.datetime.now(started.tzinfo or dt.timezone.utc)
-        return (now - started).total_seconds()
-    if isinstance(started, (int, float)):
-        return max(0.0, dt.datetime.now().timestamp() - float(started))
+LIVE_STATES = {"STARTING", "STARTED", "ACKED", "RESTARTING", "SERVING", "READY", "RUNNING"}
+END_KEYS = ("stopped_at", "exit_at", "ended_at")
+
+
+def _seconds(value: Any) -> float | None:
+    """A time stamp as POSIX seconds (an aware datetime, a naive one in UTC, or a number)."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     return None
+
+
+def _uptime(entry: Any, state: str) -> float | None:
+    """Seconds since the process (re)started, for a live process only.
+
+    A process that ended (COMPLETED, FAILED, TERMINATED...) shows its run time when the table
+    says when it ended, else nothing: its uptime does not keep counting.
+    """
+    live = state == "-" or state.upper() in LIVE_STATES
+    up = _get(entry, "uptime")
+    if isinstance(up, (int, float)) and not isinstance(up, bool):
+        return float(up) if live else None
+    started_at = _get(entry, "restart_at") or _get(entry, "start_at")
+    started = _seconds(started_at)
+    if started is None:
+        return None
+    end = time.time()
+    if not live:
+        ended = [e for e in (_seconds(_get(entry, key)) for key in END_KEYS) if e is not None]
+        if not ended:
+            return None
+        end = ended[0]
+    return max(0.0, end - started)
 
 
 def rows(snapshot: Any) -> list[Row]:
@@ -170,7 +194,7 @@ def rows(snapshot: Any) -> list[Row]:
     for name, entry in items:
         if name.endswith("-Main") or name == "Vivace-Main":
             continue
-        state = _get(entry, "state", "")
+        state = str(getattr(_get(entry, "state", ""), "name", _get(entry, "state", "")) or "-")
         pid = _get(entry, "pid")
         serving = _get(entry, "serving")
         found.append(
@@ -178,9 +202,9 @@ def rows(snapshot: Any) -> list[Row]:
                 name=name,
                 kind=_kind(name, entry),
                 pid=int(pid) if isinstance(pid, int) else None,
-                state=str(getattr(state, "name", state) or "-"),
+                state=state,
                 starts=int(_get(entry, "starts", 0) or 0),
-                uptime=_uptime(entry),
+                uptime=_uptime(entry, state),
                 serving=bool(serving) if serving is not None else None,
             )
         )

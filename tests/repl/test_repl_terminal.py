@@ -355,6 +355,26 @@ def test_refused_console_commands_are_one_line_not_a_traceback(term: Callable[..
     assert t.exit_code() == 0
 
 
+def test_uptime_is_shown_for_live_processes_only(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run('manage("Job", print, {})', "")
+    t.wait(lambda: "Vivace-Job-0" in t.text, 20)
+
+    def table_row(name: str) -> list[str]:
+        mark = len(t.text)
+        t.run("workers", "server workers ready")
+        rows = [line.split() for line in t.text[mark:].splitlines()]
+        return next(row for row in rows if row and row[0] == name)
+
+    t.wait(lambda: table_row("Vivace-Job-0")[3] == "COMPLETED", 20)
+    assert table_row("Vivace-Job-0")[5] == "-"  # it ended: no uptime counting on
+    server = table_row("Vivace-Server-0-0")
+    assert server[3] == "ACKED" and server[5].endswith("s")
+    t.send("\x04")
+    assert t.exit_code() == 0
+
+
 @pytest.mark.parametrize(("statement", "code"), [("stop()", 0), ("exit(3)", 3)])
 def test_stop_and_exit_codes(term: Callable[..., Term], statement: str, code: int) -> None:
     t = term("--repl")

@@ -240,3 +240,26 @@ async def test_refresh_reimports_the_app_and_keeps_user_names(
         from runtime.testing import reset_app_registry
 
         reset_app_registry()
+
+
+def test_uptime_counts_for_live_processes_only() -> None:
+    import datetime as dt
+    import time
+
+    from repl.workers import rows, table
+
+    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=90)
+    snapshot = {
+        "Vivace-Server-0-0": {"server": True, "state": "ACKED", "start_at": started},
+        "Vivace-Job-0": {"state": "COMPLETED", "start_at": started},
+        "Vivace-Failed-0": {"state": "FAILED", "start_at": started, "stopped_at": time.time()},
+    }
+    found = {row.name: row for row in rows(snapshot)}
+    assert found["Vivace-Server-0-0"].uptime is not None
+    assert 89 < found["Vivace-Server-0-0"].uptime < 120
+    assert found["Vivace-Job-0"].uptime is None  # ended, end time unknown
+    failed = found["Vivace-Failed-0"].uptime  # ended: its run time until the exit
+    assert failed is not None and 89 < failed < 120
+    text = table(list(found.values()))
+    shown = [line.split()[5] for line in text.splitlines()[2:]]
+    assert shown[1] == "-" and shown[0].startswith("1m3") and shown[2].startswith("1m3"), shown
