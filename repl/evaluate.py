@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import inspect
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
@@ -27,8 +28,10 @@ import runtime
 FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 CANCELLED_TEXT = "KeyboardInterrupt: statement cancelled"
 DETACHED_TEXT = (
-    " (it is blocked in a call that cannot be interrupted; it finishes in the background)"
+    " (blocked in a call that cannot be interrupted, such as time.sleep(): it keeps running in "
+    "the background; its output will be shown)"
 )
+FINISHED_TEXT = "The statement left running in the background finished"
 
 
 def _package_dir(module_file: str | None) -> str:
@@ -269,12 +272,37 @@ class _Lane:
                 self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def _set_async_exc(ident: int | None, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in thread ``ident`` at its next bytecode; ``None`` withdraws a pending one."""
+    if ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc) if exc is not None else None
+    )
+
+
+def _background_report(outcome: Outcome) -> str:
+    """The line printed when a statement left running in the background ends."""
+    if outcome.cancelled:
+        return ""
+    if outcome.error is not None:
+        return f"{FINISHED_TEXT} with an error:\n{outcome.format_error()}"
+    if outcome.has_value:
+        try:
+            return f"{FINISHED_TEXT}: {outcome.value!r}\n"
+        except Exception as exc:
+            return f"{FINISHED_TEXT}; repr() of its value failed: {exc!r}\n"
+    return f"{FINISHED_TEXT}.\n"
+
+
 class ThreadRunner:
     """Statements run on a console thread's own loop; the caller's loop only awaits the result.
 
     Ctrl+C cancels the statement's task; code stuck in synchronous Python gets a KeyboardInterrupt
-    a moment later; code stuck in C (``time.sleep(60)``) is left to finish on its thread, and the
-    console moves on with a fresh thread (same namespace) after ``ABANDON_AFTER`` seconds.
+    a moment later; code stuck in C (``time.sleep(60)``) is left to finish on its thread (the
+    KeyboardInterrupt withdrawn, so what it prints afterwards still appears, followed by a
+    one-line note with its value), and the console moves on with a fresh thread (same namespace)
+    after ``ABANDON_AFTER`` seconds.
     """
 
     INTERRUPT_AFTER = 0.3
@@ -313,9 +341,11 @@ class ThreadRunner:
             await asyncio.wait({result, give_up}, return_when=asyncio.FIRST_COMPLETED)
             if result.done():
                 return result.result()
-            # stuck where neither cancellation nor an async exception reaches: move on
+            # stuck where neither cancellation nor an async exception reaches: move on, and let
+            # the statement finish where it is (its later output is shown, then a note)
             self._lane = _Lane(self._name)
-            lane.stop()  # the old thread ends once the stuck call returns
+            _set_async_exc(lane.thread.ident, None)
+            future.add_done_callback(lambda done: self._detached_done(lane, done))
             return Outcome(cancelled=True, detached=True)
         except asyncio.CancelledError:
             self.cancel()
@@ -323,6 +353,19 @@ class ThreadRunner:
         finally:
             self._give_up = None
             give_up.cancel()
+
+    @staticmethod
+    def _detached_done(lane: _Lane, done: concurrent.futures.Future[Outcome]) -> None:
+        """On the old thread, when a statement left in the background ends: report, then stop."""
+        try:
+            report = "" if done.cancelled() else _background_report(done.result())
+            if report:
+                sys.stdout.write(report)  # the console's output stream: above the prompt
+                sys.stdout.flush()
+        except Exception:  # reporting must never break the old thread's shutdown
+            pass
+        finally:
+            lane.stop()
 
     def cancel(self) -> None:
         """Cancel the running statement (called on the caller's loop, e.g. on Ctrl+C)."""
@@ -333,11 +376,8 @@ class ThreadRunner:
         lane.loop.call_soon_threadsafe(task.cancel)
 
         def interrupt() -> None:
-            ident = lane.thread.ident
-            if ident is not None and lane.task is task and not task.done():
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
-                )
+            if lane.task is task and not task.done() and self._lane is lane:
+                _set_async_exc(lane.thread.ident, KeyboardInterrupt)
 
         timer = threading.Timer(self.INTERRUPT_AFTER, interrupt)
         timer.daemon = True

@@ -244,6 +244,32 @@ def test_ctrl_c_cancels_only_the_statement_and_exit_stops(term: Callable[..., Te
     assert t.stty_unchanged()
 
 
+def test_ctrl_c_on_a_sleeping_statement_keeps_its_later_output(term: Callable[..., Term]) -> None:
+    t = term("--repl")
+    t.wait_prompt()
+    t.run("import time", "")
+    mark = len(t.text)
+    t.send('time.sleep(4); print("wo" + "ke"); 6 * 7\r')
+    t.pump(0.5)
+    t.send("\x03")
+    t.wait(lambda: "keeps running in the background" in t.text[mark:], 5)
+    t.wait_prompt(5)
+    assert "woke" not in t.text[mark:]
+    t.send("typed = 1")
+    t.wait(lambda: "woke" in t.text[mark:], 15)  # its output, above the prompt
+    t.wait(lambda: "in the background finished: 42" in t.text[mark:], 5)
+    t.pump(0.3)
+    assert t.prompt_line() == ">>> typed = 1"
+    screen = t.display()
+    assert screen.index("woke") < screen.index(">>> typed = 1")
+    t.send("\r")
+    t.wait_prompt()
+    t.run("typed", "1")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
 def test_half_typed_line_survives_200_lines_of_worker_output(term: Callable[..., Term]) -> None:
     t = term("--repl")
     t.wait_prompt()
