@@ -66,7 +66,11 @@ class Control:
             ) from None
 
     async def _run(
-        self, label: str, start: Callable[[], list[ChildProcess]], timeout: float
+        self,
+        label: str,
+        start: Callable[[], list[ChildProcess]],
+        timeout: float,
+        nothing: str = "nothing to do",
     ) -> str:
         began = time.monotonic()
         self._manager._emit(Progress(label))
@@ -77,7 +81,7 @@ class Control:
             self._manager._emit(Progress(None))
         took = (time.monotonic() - began) * 1000
         if not procs:
-            return f"{label}: nothing to do"
+            return f"{label}: {nothing}"
         names = ", ".join(p.name for p in procs)
         return f"{label}: {names} ready in {took:.0f} ms"
 
@@ -92,15 +96,35 @@ class Control:
         return await self._run("restart", lambda: self._manager.restart(selected, order), timeout)
 
     async def reload(self, timeout: float = 30.0) -> str:
-        """The global restart an auto-reload does (server workers and transient processes)."""
-        return await self._run("reload", lambda: self._manager.restart(None), timeout)
+        """The global restart an auto-reload does (server workers and transient processes),
+        start-first and all-or-nothing: new code that fails to start raises
+        :class:`~runtime.exceptions.WorkerBootError` and leaves the old workers serving."""
+        began = time.monotonic()
+        waiter = self._manager.reload()
+        try:
+            procs = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            await self._await_ready(procs, max(0.1, timeout - (time.monotonic() - began)))
+        except asyncio.TimeoutError:
+            raise WorkerBootError(f"the reload did not finish within {timeout:g} s") from None
+        took = (time.monotonic() - began) * 1000
+        if not procs:
+            return "reload: nothing to do"
+        return f"reload: {', '.join(p.name for p in procs)} ready in {took:.0f} ms"
 
     async def scale(self, n: int, timeout: float = 30.0) -> str:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"scale({n!r}): the number of server workers must be an integer >= 1")
-        before = len(self._manager.server_names)
-        result = await self._run(f"scale {before} -> {n}", lambda: self._manager.scale(n), timeout)
-        return result
+        before = list(self._manager.server_names)
+        label = f"scale {len(before)} -> {n}"
+        if n < len(before):
+
+            def stopped() -> str:
+                gone = [name for name in before if name not in self._manager.server_names]
+                return f"stopped {', '.join(gone)}" if gone else "nothing to do"
+
+            await self._run(label, lambda: self._manager.scale(n), timeout)
+            return f"{label}: {stopped()}"
+        return await self._run(label, lambda: self._manager.scale(n), timeout)
 
     def manage(
         self,

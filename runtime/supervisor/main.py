@@ -125,19 +125,23 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
     sockets: list[socket.socket] = []
     code = 1
     main_started = False
+    bind_failed = False
     try:
         motd = options.motd and app.config.get("MOTD", True)
-        deferred_banner = options.port == 0 and not options.unix
-        if motd and not deferred_banner:
-            logger.info("Goin' Fast @ %s", options.url)
         try:
             main_started = True
             appglue.run_main_listeners(app, "main_process_start", loop)
             if signals.stopping():
                 return 0
-            sockets.append(_bind(options))
+            try:
+                sockets.append(_bind(options))
+            except OSError as exc:
+                # one clear line, as in single-process mode: no banner, no "Server Stopped"
+                logger.error("%s", exc)
+                bind_failed = True
+                return 1
             url = _display_url(sockets[0])
-            if motd and deferred_banner:
+            if motd:  # after the bind: a port in use never prints a banner first
                 logger.info("Goin' Fast @ %s", url)
             output = OutputHub()
             manager = WorkerManager(
@@ -150,6 +154,8 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
                 settings=worker_settings(app, options),
                 output=output,
             )
+            if options.auto_reload:
+                manager.add_reloader(options.reload_dirs)
             appglue.attach(app, "manager", "_manager", manager)
             signals.manager = manager
             appglue.run_main_listeners(app, "main_process_ready", loop)
@@ -184,7 +190,8 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
                 sup_logger.exception("main_process_stop failed")
         _close_loop(loop)
         signals.restore()
-        logger.info("Server Stopped")
+        if not bind_failed:
+            logger.info("Server Stopped")
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:

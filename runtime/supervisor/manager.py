@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from multiprocessing.context import BaseContext
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from runtime.exceptions import WorkerBootError
 from runtime.loader import AppRef
@@ -54,9 +54,14 @@ from runtime.supervisor.output import OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
 from runtime.supervisor.worker import child_main, user_main_ref
 
+if TYPE_CHECKING:
+    from runtime.supervisor.reloader import Action, ReloadCoordinator
+
 logger = logging.getLogger("vivace.supervisor")
 
 MAIN_NAME = "Vivace-Main"
+RELOADER_NAME = "Vivace-Reloader-0"  # == runtime.supervisor.reloader.RELOADER_NAME (not imported:
+# the reloader's module pulls in the watchers, which a server without --reload never needs)
 
 
 class RestartOrder(str, Enum):
@@ -119,6 +124,25 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _short(reason: str) -> str:
+    """The exception type of ``"SyntaxError: invalid syntax (...)"``-style reasons (the traceback
+    itself was printed by the process that failed: never twice)."""
+    head, sep, _ = reason.partition(":")
+    return head if sep and head.isidentifier() else reason
+
+
+@dataclass(eq=False)
+class _Candidate:
+    """A replacement started beside the process it replaces, not yet in ``procs`` or the table.
+
+    ``generation`` is the reload attempt (:class:`ReloadCoordinator`) or ``None`` for a manual
+    zero-downtime restart (committed on its own once it serves).
+    """
+
+    proc: ChildProcess
+    generation: int | None
+
+
 class WorkerManager:
     def __init__(
         self,
@@ -159,6 +183,11 @@ class WorkerManager:
         self.exit_code = 0
         self.boot_failure = ""
         self.ready = asyncio.Event()
+        self.reload_dirs: list[str] | None = None  # set by add_reloader(): auto-reload is on
+        self._coordinator: ReloadCoordinator | None = None
+        self._candidates: dict[str, _Candidate] = {}
+        self._reload_waiters: list[asyncio.Future[list[ChildProcess]]] = []
+        self._committed: list[ChildProcess] = []
         # Fork the (single-threaded) main process itself where forking is safe; the preloaded
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
         method = str(self.settings.get("WORKER_START_METHOD", "auto"))
@@ -243,6 +272,16 @@ class WorkerManager:
         self.table[name] = {"server": True}
         return name
 
+    def add_reloader(self, reload_dirs: Iterable[str] = ()) -> None:
+        """Register the durable, non-restartable ``Vivace-Reloader-0`` (reload.md section 2); it
+        starts after the server workers and runs :func:`~runtime.supervisor.reloader.reloader_main`.
+        """
+        if self.reload_dirs is not None:
+            return
+        self.reload_dirs = [str(d) for d in reload_dirs]
+        self.table[RELOADER_NAME] = {"server": False, "kind": "reloader"}
+        self._touch()
+
     def manage(
         self,
         ident: str,
@@ -325,11 +364,20 @@ class WorkerManager:
     # --- starting ------------------------------------------------------------------------------
 
     def _kind(self, name: str) -> ProcessKind:
+        if name == RELOADER_NAME and self.reload_dirs is not None:
+            return "reloader"
         return "custom" if name in self.custom_names else "server"
 
     def _start(
-        self, name: str, *, restarted: bool = False, changed: Iterable[str] = ()
+        self,
+        name: str,
+        *,
+        restarted: bool = False,
+        changed: Iterable[str] = (),
+        candidate: bool = False,
     ) -> ChildProcess:
+        """Start a process for ``name``. A ``candidate`` runs beside the current process: it is
+        neither in ``procs`` nor in the table until :meth:`_commit` makes it the current one."""
         kind = self._kind(name)
         ctx = self.ctx
         forked = self.fork_main and threading.active_count() == 1
@@ -342,18 +390,21 @@ class WorkerManager:
         settings = dict(self.settings)
         settings["RELOADED_FILES"] = ",".join(changed)
         record = self.custom_names.get(name)
+        kwargs: dict[str, Any] = dict(record.kwargs) if record else {}
+        if kind == "reloader":
+            kwargs = {"reload_dirs": list(self.reload_dirs or ())}
         spec = WorkerSpec(
             name=name,
             kind=kind,
             main_pid=os.getpid(),
             control=child_conn,
             output=out_child,
-            app_ref=self.app_ref if kind == "server" else None,
+            app_ref=self.app_ref if kind != "custom" else None,
             settings=settings,
             sockets=tuple(self.sockets) if kind == "server" else (),
             shared_ctx=appglue.shared_ctx_items(self.app) if kind == "server" else {},
             func=record.payload if record else None,
-            kwargs=dict(record.kwargs) if record else {},
+            kwargs=kwargs,
             restarted=restarted,
             table=self.workers,
             forked_from_main=forked,
@@ -361,7 +412,9 @@ class WorkerManager:
         )
         process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
         entry = self.table.setdefault(name, {"server": kind == "server"})
-        if not restarted or entry.get("state") != ProcessState.RESTARTING.name:
+        if candidate:
+            pass
+        elif not restarted or entry.get("state") != ProcessState.RESTARTING.name:
             self._set(name, state=ProcessState.STARTING)
         with _main_hidden(spec.main_ref is not None and not forked):
             process.start()
@@ -371,24 +424,31 @@ class WorkerManager:
             name, kind, process, parent_conn, self.loop, ident=record.ident if record else None
         )
         proc.pid = process.pid or 0
-        self.procs[name] = proc
         self._live.add(proc)
-        now = _now()
-        starts = int(entry.get("starts", 0)) + 1
-        values: dict[str, Any] = {"pid": proc.pid, "starts": starts, "state": ProcessState.STARTED}
-        if "start_at" not in entry:
-            values["start_at"] = now
-        if restarted or starts > 1:
-            values["restart_at"] = now
-        if kind == "server":
-            values["serving"] = False
-        self._set(name, **values)
+        if not candidate:
+            self.procs[name] = proc
+            values = self._start_values(entry, restarted)
+            values.update(pid=proc.pid, state=ProcessState.STARTED)
+            if kind == "server":
+                values["serving"] = False
+            self._set(name, **values)
         proc.output_done = self.output.attach(name, out_main, self.loop)
         self._outputs = [o for o in self._outputs if not o.done()]
         self._outputs.append(proc.output_done)
         self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
         self.loop.add_reader(process.sentinel, self._on_exit, proc)
         return proc
+
+    @staticmethod
+    def _start_values(entry: dict[str, Any], restarted: bool) -> dict[str, Any]:
+        now = _now()
+        starts = int(entry.get("starts", 0)) + 1
+        values: dict[str, Any] = {"starts": starts}
+        if "start_at" not in entry:
+            values["start_at"] = now
+        if restarted or starts > 1:
+            values["restart_at"] = now
+        return values
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -426,7 +486,7 @@ class WorkerManager:
                             entry.pop(key, None)
                     self._touch()
             case RestartRequest():
-                self.handle_restart(message)
+                self.handle_restart(message, proc.kind)
             case ManageRequest():
                 self._manage_from_worker(message)
             case ScaleRequest(n):
@@ -460,6 +520,7 @@ class WorkerManager:
                 future.set_exception(RuntimeError(f"{proc.name} exited before answering"))
         proc.calls.clear()
         reason = proc.early_reason or f"exit code {code}"
+        was_acked = proc.acked.done() and proc.acked.exception() is None
         for future in (proc.acked, proc.serving):
             if not future.done():
                 future.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
@@ -467,6 +528,13 @@ class WorkerManager:
         proc.exited.set_result(code)
         self._live.discard(proc)
         proc.conn.close()
+        candidate = self._candidates.get(proc.name)
+        if candidate is not None and candidate.proc is proc:
+            # a replacement that died before taking over: a failed start, never a crash
+            del self._candidates[proc.name]
+            if not self.stopping and not proc.expected_stop:
+                self._candidate_failed(proc.name, candidate, reason)
+            return
         current = self.procs.get(proc.name) is proc
         if current:
             state = ProcessState.COMPLETED if code == 0 else ProcessState.FAILED
@@ -480,6 +548,19 @@ class WorkerManager:
             if self.booting:
                 self.boot_failure = f"{proc.name} failed to start: {reason}"
                 self._changed.set()
+                return
+            if proc.manual_restart and not was_acked:
+                # the same code would fail again: no respawn loop, one clear line
+                logger.error(
+                    "Worker %s [%s] failed to start after a restart (%s; its output is above); "
+                    "leaving it FAILED. Fix the cause, then restart it with app.m.restart(%r) "
+                    "or the console's restart()%s.",
+                    proc.name,
+                    proc.pid,
+                    _short(reason),
+                    proc.name,
+                    ", or save a file (auto-reload)" if self.reload_dirs is not None else "",
+                )
                 return
             self.loop.create_task(self._heal(proc))
         elif proc.kind == "custom" and current:
@@ -606,42 +687,206 @@ class WorkerManager:
         zero = restart_order is RestartOrder.STARTUP_FIRST
         return [self._restart_one(name, zero, changed) for name in names]
 
-    def handle_restart(self, request: RestartRequest) -> None:
+    def handle_restart(self, request: RestartRequest, sender: ProcessKind = "server") -> None:
+        """A restart request from a child. The reloader's (or any global request carrying changed
+        files) is a reload: start-first, all-or-nothing (:meth:`reload`)."""
+        global_request = request.all_workers and not request.names
+        if sender == "reloader" or (global_request and request.changed):
+            self.reload(request.changed)
+            return
         order = RestartOrder.STARTUP_FIRST if request.zero_downtime else RestartOrder.SHUTDOWN_FIRST
-        names = None if request.all_workers and not request.names else request.names
+        names = None if global_request else request.names
         self.restart(names, order, request.changed)
 
     def _restart_one(
         self, name: str, zero_downtime: bool, changed: tuple[str, ...]
     ) -> ChildProcess:
         old = self.procs.get(name)
-        self._set(name, state=ProcessState.RESTARTING)
         if zero_downtime and old is not None and old.alive and old.kind == "server":
-            new = self._start(name, restarted=True, changed=changed)
-            self.loop.create_task(self._swap(old, new))
+            # start-first: the old process keeps serving, and keeps its table entry, until the
+            # replacement serves (then _commit); a replacement that fails changes nothing
+            previous = self._candidates.pop(name, None)
+            if previous is not None:
+                self._stop_candidate(previous.proc)
+                if previous.generation is not None and self._coordinator is not None:
+                    self._perform(self._coordinator.cancel())
+                    self._fail_waiters(f"the reload was superseded by a restart of {name}")
+            new = self._start(name, restarted=True, changed=changed, candidate=True)
+            new.manual_restart = True
+            self._add_candidate(name, _Candidate(new, None))
             return new
+        self._set(name, state=ProcessState.RESTARTING)
         if old is not None and old.alive:
             old.expected_stop = True
             old.signal(signal.SIGTERM)
-        return self._start(name, restarted=True, changed=changed)
+        new = self._start(name, restarted=True, changed=changed)
+        new.manual_restart = True
+        return new
 
-    async def _swap(self, old: ChildProcess, new: ChildProcess) -> None:
+    # --- start-first replacements and reloads --------------------------------------------------
+
+    def _add_candidate(self, name: str, candidate: _Candidate) -> None:
+        self._candidates[name] = candidate
+        self.loop.create_task(self._watch_candidate(name, candidate))
+
+    async def _watch_candidate(self, name: str, candidate: _Candidate) -> None:
+        """Until the replacement serves (then it may take over) or misses the ack limit."""
+        proc = candidate.proc
         try:
-            await asyncio.wait_for(asyncio.shield(new.acked), self.ack_timeout)
-        except (asyncio.TimeoutError, WorkerBootError) as exc:
-            logger.error(
-                "Zero-downtime restart of %s failed (%s); the old worker keeps serving",
-                new.name,
-                exc,
-            )
-            new.expected_stop = True
-            new.signal(signal.SIGKILL)
-            if self.procs.get(new.name) is new and old.alive:
-                self.procs[new.name] = old
-                self._set(new.name, pid=old.pid, state=ProcessState.ACKED, serving=True)
+            await asyncio.wait_for(asyncio.shield(proc.serving), self.ack_timeout)
+        except asyncio.TimeoutError:
+            if self._candidates.get(name) is candidate and not self.stopping:
+                del self._candidates[name]
+                self._stop_candidate(proc)
+                self._candidate_failed(
+                    name,
+                    candidate,
+                    f"not ready within {self.ack_timeout:g} s (WORKER_ACK_TIMEOUT)",
+                )
             return
-        old.expected_stop = True
-        old.signal(signal.SIGTERM)
+        except WorkerBootError:
+            return  # it exited: _on_exit reported it
+        if self._candidates.get(name) is not candidate or self.stopping:
+            return
+        if candidate.generation is None:
+            del self._candidates[name]
+            self._commit(name, proc)
+        elif self._coordinator is not None:
+            self._perform(self._coordinator.acked(name, candidate.generation))
+
+    def _candidate_failed(self, name: str, candidate: _Candidate, reason: str) -> None:
+        old = self.procs.get(name)
+        if candidate.generation is None:
+            logger.error(
+                "Zero-downtime restart of %s failed (%s; its output is above); the old worker "
+                "[%s] keeps serving",
+                name,
+                _short(reason),
+                old.pid if old is not None else "-",
+            )
+            return
+        if self._coordinator is not None:
+            self._perform(self._coordinator.failed(name, candidate.generation, reason))
+
+    def _stop_candidate(self, proc: ChildProcess) -> None:
+        """Stop a replacement that will not take over: SIGTERM, SIGKILL after 2 s."""
+        proc.expected_stop = True
+        proc.signal(signal.SIGTERM)
+
+        def kill() -> None:
+            proc.signal(signal.SIGKILL)
+
+        self.loop.call_later(2.0, kill)
+
+    def _commit(self, name: str, new: ChildProcess) -> None:
+        """``new`` takes over ``name``: it becomes current and the old process is retired."""
+        old = self.procs.get(name)
+        self.procs[name] = new
+        entry = self.table.setdefault(name, {"server": True})
+        values = self._start_values(entry, restarted=True)
+        serving = new.serving.done() and new.serving.exception() is None
+        values.update(pid=new.pid, state=ProcessState.ACKED, serving=serving)
+        self._set(name, **values)
+        self._committed.append(new)
+        if old is not None and old is not new and old.alive:
+            old.expected_stop = True
+            old.signal(signal.SIGTERM)
+
+    def reload(self, changed: Iterable[str] = ()) -> asyncio.Future[list[ChildProcess]]:
+        """The global restart of an auto-reload: start every server replacement beside the old
+        workers, retire the old ones once all serve, then restart transient custom processes.
+        New code that fails to start leaves the old workers serving (reload.md, console.md 5).
+
+        Returns a future: the new processes once committed, or ``WorkerBootError`` on failure.
+        """
+        waiter: asyncio.Future[list[ChildProcess]] = self.loop.create_future()
+        if self.stopping:
+            waiter.set_exception(WorkerBootError("the server is stopping"))
+            waiter.exception()
+            return waiter
+        if self._coordinator is None:
+            from runtime.supervisor.reloader import ReloadCoordinator
+
+            self._coordinator = ReloadCoordinator()
+        from runtime.supervisor.reloader import ProcessView
+
+        views = [ProcessView(n, server=True, transient=True) for n in self.server_names]
+        views += [
+            ProcessView(n, server=False, transient=r.transient, restartable=r.restartable)
+            for n, r in self.custom_names.items()
+        ]
+        self._reload_waiters.append(waiter)
+        self._committed = []
+        self._emit(Progress("reload"))
+        self._perform(self._coordinator.request(changed, views))
+        return waiter
+
+    def _perform(self, actions: list[Action]) -> None:
+        from runtime.supervisor.reloader import (
+            ReportFailure,
+            RestartCustom,
+            RetireOld,
+            StartReplacement,
+            StopReplacement,
+        )
+
+        committed = False
+        for action in actions:
+            match action:
+                case StartReplacement(name, reloaded, generation):
+                    files = (reloaded,) if reloaded else ()
+                    proc = self._start(name, restarted=True, changed=files, candidate=True)
+                    self._add_candidate(name, _Candidate(proc, generation))
+                case StopReplacement(name, generation):
+                    candidate = self._candidates.get(name)
+                    if candidate is not None and candidate.generation == generation:
+                        del self._candidates[name]
+                        self._stop_candidate(candidate.proc)
+                case RetireOld(name, generation):
+                    committed = True
+                    candidate = self._candidates.get(name)
+                    if candidate is None or candidate.generation != generation:
+                        continue
+                    del self._candidates[name]
+                    if name not in self.server_names or self.stopping:  # scaled away meanwhile
+                        self._stop_candidate(candidate.proc)
+                        continue
+                    self._commit(name, candidate.proc)
+                case RestartCustom(name, config):
+                    committed = True
+                    if name in self.custom_names and not self.stopping:
+                        joined = config.get("RELOADED_FILES", "")
+                        self._committed.append(
+                            self._restart_one(name, False, (joined,) if joined else ())
+                        )
+                case ReportFailure(name, _, changed):
+                    logger.error(
+                        "Reload failed: %s could not start the new code (%s; its output is "
+                        "above). The previous workers keep serving; fix the code and save again "
+                        "(changed: %s).",
+                        name,
+                        _short(action.traceback),
+                        ", ".join(changed) or "none",
+                    )
+                    self._fail_waiters(f"{name} could not start the new code")
+                case _:
+                    assert_never(action)
+        if committed and self._coordinator is not None and not self._coordinator.in_progress:
+            done, self._committed = self._committed, []
+            waiters, self._reload_waiters = self._reload_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(done)
+            self._emit(Progress(None))
+
+    def _fail_waiters(self, reason: str) -> None:
+        waiters, self._reload_waiters = self._reload_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(WorkerBootError(reason))
+                waiter.exception()
+        self._committed = []
+        self._emit(Progress(None))
 
     def scale(self, num_workers: Any) -> list[ChildProcess]:
         """Ask for ``num_workers`` server workers; invalid values are logged and ignored."""
@@ -720,7 +965,12 @@ class WorkerManager:
             self._start(name)
         transient = [n for n, r in self.custom_names.items() if r.transient]
         durable = [n for n, r in self.custom_names.items() if not r.transient]
-        for name in transient + durable:
+        for name in transient:
+            if self.custom_names[name].auto_start:
+                self._start(name)
+        if self.reload_dirs is not None:
+            self._start(RELOADER_NAME)
+        for name in durable:
             if self.custom_names[name].auto_start:
                 self._start(name)
 
@@ -812,6 +1062,11 @@ class WorkerManager:
     async def shutdown(self) -> None:
         self.stopping = True
         self._stop.set()
+        if self._coordinator is not None:
+            self._coordinator.cancel()  # every candidate is stopped below with the rest
+        self._candidates.clear()
+        if self._reload_waiters:
+            self._fail_waiters("the server is stopping")
         for proc in self.alive():
             proc.expected_stop = True
             if self.procs.get(proc.name) is proc:

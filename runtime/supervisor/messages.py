@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from runtime.loader import AppRef
 
-ProcessKind = Literal["server", "custom"]
+ProcessKind = Literal["server", "custom", "reloader"]
 
 
 class ProcessState(int, Enum):

@@ -71,6 +71,7 @@ class ChildProcess:
     pid: int = 0
     expected_stop: bool = False  # the manager asked it to stop: never "replaced"
     hung: bool = False
+    manual_restart: bool = False  # started by restart(): a failed start is not healed
     last_beat: float = field(default_factory=time.monotonic)
     early_reason: str = ""
     exitcode: int | None = None

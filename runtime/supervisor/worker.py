@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from runtime import log as vlog
+from runtime.exceptions import LoadError
 from runtime.supervisor import appglue
 from runtime.supervisor.messages import (
     Ack,
@@ -192,7 +193,21 @@ def child_main(spec: WorkerSpec) -> None:
     if spec.kind == "custom":
         channel.start_reader()
         sys.exit(_run_custom(spec))
+    if spec.kind == "reloader":
+        channel.start_reader()  # EOF on the pipe: the main process is gone, so is the reloader
+        sys.exit(_run_reloader(spec))
     sys.exit(_run_server(spec, channel))
+
+
+def _run_reloader(spec: WorkerSpec) -> int:
+    """``Vivace-Reloader-0``: watch the app's files and reload dirs, ask the manager to reload."""
+    from runtime.supervisor.reloader import reloader_main
+
+    settings = spec.settings
+    vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
+    assert spec.app_ref is not None
+    dirs = [str(d) for d in spec.kwargs.get("reload_dirs", ())]
+    return reloader_main(spec.app_ref, send=send_to_manager, reload_dirs=dirs)
 
 
 def _run_custom(spec: WorkerSpec) -> int:
@@ -255,7 +270,10 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or stop_requested:
             return 0
-        traceback.print_exc()
+        if isinstance(exc, LoadError):  # its message holds the user's own traceback already
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        else:
+            traceback.print_exc()
         channel.send(EarlyExit(f"{type(exc).__name__}: {exc}"))
         return 1
 
@@ -298,7 +316,8 @@ async def _serve(server: Any, channel: Channel, interval: float) -> int:
         await server.run()
     except Exception as exc:
         if not serving:
-            traceback.print_exc()
+            if not _logged_by_listeners(exc):  # a failing listener's traceback is already out
+                traceback.print_exc()
             channel.send(EarlyExit(f"{type(exc).__name__}: {exc}"))
             return 1
         raise
@@ -307,6 +326,18 @@ async def _serve(server: Any, channel: Channel, interval: float) -> int:
         marker.cancel()
     channel.send(Serving(False))
     return 0
+
+
+def _logged_by_listeners(exc: BaseException) -> bool:
+    """True when ``exc`` came out of a listener: ``runtime.lifecycle.run_listeners`` has logged it
+    with its traceback before re-raising it (lifecycle.py, "Errors")."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        code = frame.f_code
+        if code.co_name == "run_listeners" and code.co_filename.endswith(
+            os.path.join("runtime", "lifecycle.py")
+        ):
+            return True
+    return False
 
 
 async def _answer(app: Any, request: CallRequest, channel: Channel) -> None:
