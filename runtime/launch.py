@@ -9,6 +9,7 @@ worker processes can import the app again, and runs.
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -268,23 +269,59 @@ RUN_DURING_IMPORT = (
 
 
 def _importing_module(frame: FrameType | None) -> str | None:
-    """The module whose import (not ``__main__`` run) is calling ``app.run()``, if so.
+    """The module whose import is (directly or through its functions) calling ``app.run()``.
 
-    The first frame outside vivace is the caller. Module-level code of a module whose
-    ``__name__`` is not ``"__main__"`` runs because the module is being imported: by the vivace
-    command, by a worker re-running the script as ``__mp_main__``, or by an ``import``.
+    Module-level code of a module whose ``__name__`` is not ``"__main__"`` runs because the module
+    is being imported: by the vivace command, by a worker re-running the script as
+    ``__mp_main__``, or by an ``import``. The innermost such frame outside vivace names it.
+    """
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if (
+            frame.f_code.co_name == "<module>"
+            and not _in_runtime(frame)
+            and isinstance(name, str)
+            and name != "__main__"
+        ):
+            if name == "__mp_main__":
+                file = frame.f_globals.get("__file__")
+                return os.path.basename(file) if isinstance(file, str) else "your script"
+            return name
+        frame = frame.f_back
+    return None
+
+
+UNGUARDED_RUN = (
+    'app.run() is not under `if __name__ == "__main__":` in {script}: every worker process runs '
+    "{script} again (as __mp_main__) and would start another server there; put it under that if "
+    "(or use app.run(single_process=True))"
+)
+
+
+def _unguarded_main_run(frame: FrameType | None) -> str | None:
+    """The script's name when ``app.run()`` is a top-level statement of ``__main__`` (no ``if``).
+
+    Conservative: only a call that is not inside any compound statement counts.
     """
     while frame is not None and _in_runtime(frame):
         frame = frame.f_back
     if frame is None or frame.f_code.co_name != "<module>":
         return None
-    name = frame.f_globals.get("__name__")
-    if not isinstance(name, str) or name == "__main__":
+    if frame.f_globals.get("__name__") != "__main__":
         return None
-    if name == "__mp_main__":
-        file = frame.f_globals.get("__file__")
-        return os.path.basename(file) if isinstance(file, str) else "your script"
-    return name
+    file = frame.f_globals.get("__file__")
+    if not isinstance(file, str) or not os.path.isfile(file):
+        return None
+    try:
+        tree = ast.parse(Path(file).read_text(encoding="utf-8"), file)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    line = frame.f_lineno
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno):
+            simple = isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign))
+            return os.path.basename(file) if simple else None
+    return None
 
 
 def run_app(app: App, *args: Any, **kwargs: Any) -> int:
@@ -297,6 +334,9 @@ def run_app(app: App, *args: Any, **kwargs: Any) -> int:
     if importing is not None:
         raise LoadError(RUN_DURING_IMPORT.format(module=importing))
     options = options_from_run_args(app, *args, **kwargs)
+    script = None if options.single_process else _unguarded_main_run(sys._getframe(1))
+    if script is not None:
+        raise LoadError(UNGUARDED_RUN.format(script=script))
     log.configure(debug=options.debug, verbosity=options.verbosity)
     code = run(app, options)
     if code != 0:

@@ -790,12 +790,27 @@ def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) 
 
 @pytest.mark.slow
 @needs_server
-def test_app_run_at_module_level_of_a_script_fails_clearly_in_the_worker(tmp_path: Path) -> None:
+def test_app_run_at_module_level_of_a_script_fails_before_serving(tmp_path: Path) -> None:
     port = _free_port()
     (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(port)))
     result = _run([str(tmp_path / "noguard.py")], cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert RUN_DURING_IMPORT in output and "noguard.py" in output
-    assert 'if __name__ == "__main__":' in output
+    assert 'app.run() is not under `if __name__ == "__main__":` in noguard.py' in output
+    assert "already in use" not in output and "Goin' Fast" not in output
+
+
+@pytest.mark.slow
+@needs_server
+def test_app_run_in_a_function_of_a_script_fails_clearly_in_the_worker(tmp_path: Path) -> None:
+    """Called from a function at module level, only the worker's re-run can tell."""
+    port = _free_port()
+    source = NOGUARD_APP.replace("PORT", str(port)).replace(
+        "app.run(port=", "def serve():\n    app.run(port="
+    )
+    (tmp_path / "noguard.py").write_text(source + "\nserve()\n")
+    result = _run([str(tmp_path / "noguard.py")], cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
     assert "already in use" not in output
+    assert f"{RUN_DURING_IMPORT} noguard.py: put it under" in output, output
