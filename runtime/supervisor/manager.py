@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -50,7 +51,7 @@ from runtime.supervisor.messages import (
     TerminateRequest,
     WorkerSpec,
 )
-from runtime.supervisor.output import OutputHub
+from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
 from runtime.supervisor.worker import child_main, user_main_ref
 
@@ -141,6 +142,7 @@ class _Candidate:
 
     proc: ChildProcess
     generation: int | None
+    gate: OutputGate | None = None  # a reload's replacement: its output shows once it takes over
 
 
 class WorkerManager:
@@ -188,6 +190,7 @@ class WorkerManager:
         self._candidates: dict[str, _Candidate] = {}
         self._reload_waiters: list[asyncio.Future[list[ChildProcess]]] = []
         self._committed: list[ChildProcess] = []
+        self._failed: ChildProcess | None = None  # the replacement whose failure is reported
         # Fork the (single-threaded) main process itself where forking is safe; the preloaded
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
         method = str(self.settings.get("WORKER_START_METHOD", "auto"))
@@ -375,6 +378,7 @@ class WorkerManager:
         restarted: bool = False,
         changed: Iterable[str] = (),
         candidate: bool = False,
+        gate: OutputGate | None = None,
     ) -> ChildProcess:
         """Start a process for ``name``. A ``candidate`` runs beside the current process: it is
         neither in ``procs`` nor in the table until :meth:`_commit` makes it the current one."""
@@ -432,7 +436,7 @@ class WorkerManager:
             if kind == "server":
                 values["serving"] = False
             self._set(name, **values)
-        proc.output_done = self.output.attach(name, out_main, self.loop)
+        proc.output_done = self.output.attach(name, out_main, self.loop, gate)
         self._outputs = [o for o in self._outputs if not o.done()]
         self._outputs.append(proc.output_done)
         self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
@@ -471,6 +475,11 @@ class WorkerManager:
             case Serving(serving):
                 if current:
                     self._set(proc.name, serving=serving)
+                if serving:
+                    candidate = self._candidates.get(proc.name)
+                    if candidate is not None and candidate.proc is proc:
+                        # take over before anyone awaiting ``serving`` looks at the table
+                        self._candidate_serving(proc.name, candidate)
                 if serving and not proc.serving.done():
                     proc.serving.set_result(None)
             case Heartbeat():
@@ -746,27 +755,47 @@ class WorkerManager:
             return
         except WorkerBootError:
             return  # it exited: _on_exit reported it
-        if self._candidates.get(name) is not candidate or self.stopping:
+
+    def _candidate_serving(self, name: str, candidate: _Candidate) -> None:
+        """The replacement accepts connections: it takes over (manual), or counts as acked for
+        its reload attempt (which commits once every replacement serves)."""
+        if self.stopping:
             return
         if candidate.generation is None:
             del self._candidates[name]
-            self._commit(name, proc)
+            self._commit(name, candidate)
         elif self._coordinator is not None:
             self._perform(self._coordinator.acked(name, candidate.generation))
 
     def _candidate_failed(self, name: str, candidate: _Candidate, reason: str) -> None:
         old = self.procs.get(name)
+        if candidate.gate is not None:
+            candidate.gate.open()  # the one failure reported: its traceback is shown
+        self._failed = candidate.proc
         if candidate.generation is None:
-            logger.error(
-                "Zero-downtime restart of %s failed (%s; its output is above); the old worker "
-                "[%s] keeps serving",
-                name,
-                _short(reason),
-                old.pid if old is not None else "-",
+            message = (
+                f"Zero-downtime restart of {name} failed ({_short(reason)}; its output is above); "
+                f"the old worker [{old.pid if old is not None else '-'}] keeps serving"
             )
+            self._after_output(candidate.proc, lambda: logger.error("%s", message))
             return
         if self._coordinator is not None:
             self._perform(self._coordinator.failed(name, candidate.generation, reason))
+
+    def _after_output(self, proc: ChildProcess | None, log: Callable[[], None]) -> None:
+        """Run ``log`` once ``proc``'s output is written (at most 0.5 s later), so that a line
+        saying "its output is above" comes after that output."""
+        done = proc.output_done if proc is not None else None
+        if done is None or done.done():
+            log()
+            return
+
+        async def later() -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(done), 0.5)
+            log()
+
+        self.loop.create_task(later())
 
     def _stop_candidate(self, proc: ChildProcess) -> None:
         """Stop a replacement that will not take over: SIGTERM, SIGKILL after 2 s."""
@@ -778,9 +807,12 @@ class WorkerManager:
 
         self.loop.call_later(2.0, kill)
 
-    def _commit(self, name: str, new: ChildProcess) -> None:
-        """``new`` takes over ``name``: it becomes current and the old process is retired."""
+    def _commit(self, name: str, candidate: _Candidate) -> None:
+        """The replacement takes over ``name``: it becomes current and the old one is retired."""
+        new = candidate.proc
         old = self.procs.get(name)
+        if candidate.gate is not None:
+            candidate.gate.open()
         self.procs[name] = new
         entry = self.table.setdefault(name, {"server": True})
         values = self._start_values(entry, restarted=True)
@@ -835,12 +867,17 @@ class WorkerManager:
             match action:
                 case StartReplacement(name, reloaded, generation):
                     files = (reloaded,) if reloaded else ()
-                    proc = self._start(name, restarted=True, changed=files, candidate=True)
-                    self._add_candidate(name, _Candidate(proc, generation))
+                    gate = OutputGate()
+                    proc = self._start(
+                        name, restarted=True, changed=files, candidate=True, gate=gate
+                    )
+                    self._add_candidate(name, _Candidate(proc, generation, gate))
                 case StopReplacement(name, generation):
                     candidate = self._candidates.get(name)
                     if candidate is not None and candidate.generation == generation:
                         del self._candidates[name]
+                        if candidate.gate is not None:
+                            candidate.gate.drop()  # never served: its output would only repeat
                         self._stop_candidate(candidate.proc)
                 case RetireOld(name, generation):
                     committed = True
@@ -849,9 +886,11 @@ class WorkerManager:
                         continue
                     del self._candidates[name]
                     if name not in self.server_names or self.stopping:  # scaled away meanwhile
+                        if candidate.gate is not None:
+                            candidate.gate.drop()
                         self._stop_candidate(candidate.proc)
                         continue
-                    self._commit(name, candidate.proc)
+                    self._commit(name, candidate)
                 case RestartCustom(name, config):
                     committed = True
                     if name in self.custom_names and not self.stopping:
@@ -860,14 +899,13 @@ class WorkerManager:
                             self._restart_one(name, False, (joined,) if joined else ())
                         )
                 case ReportFailure(name, _, changed):
-                    logger.error(
-                        "Reload failed: %s could not start the new code (%s; its output is "
-                        "above). The previous workers keep serving; fix the code and save again "
-                        "(changed: %s).",
-                        name,
-                        _short(action.traceback),
-                        ", ".join(changed) or "none",
+                    message = (
+                        f"Reload failed: {name} could not start the new code "
+                        f"({_short(action.traceback)}; its output is above). The previous "
+                        "workers keep serving; fix the code and save again "
+                        f"(changed: {', '.join(changed) or 'none'})."
                     )
+                    self._after_output(self._failed, functools.partial(logger.error, "%s", message))
                     self._fail_waiters(f"{name} could not start the new code")
                 case _:
                     assert_never(action)
@@ -1064,6 +1102,9 @@ class WorkerManager:
         self._stop.set()
         if self._coordinator is not None:
             self._coordinator.cancel()  # every candidate is stopped below with the rest
+        for candidate in self._candidates.values():
+            if candidate.gate is not None:
+                candidate.gate.drop()
         self._candidates.clear()
         if self._reload_waiters:
             self._fail_waiters("the server is stopping")

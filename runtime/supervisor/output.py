@@ -23,6 +23,36 @@ RING_SIZE = 1000
 LineListener = Callable[[str, str], None]
 
 
+class OutputGate:
+    """Holds the lines of a replacement process until it takes over (:meth:`open`: the held
+    lines are written, then the rest as it comes) or is abandoned (:meth:`drop`: nothing of it is
+    written). A reload whose new code fails in every replacement thus prints one traceback."""
+
+    def __init__(self) -> None:
+        self.state = "hold"
+        self._held: list[str] = []
+        self._sink: Callable[[list[str]], None] | None = None
+
+    def feed(self, lines: list[str]) -> None:
+        if self.state == "open" and self._sink is not None:
+            self._sink(lines)
+        elif self.state == "hold":
+            self._held.extend(lines)
+
+    def open(self) -> None:
+        if self.state != "hold":
+            return
+        self.state = "open"
+        held, self._held = self._held, []
+        if held and self._sink is not None:
+            self._sink(held)
+
+    def drop(self) -> None:
+        if self.state == "hold":
+            self.state = "drop"
+            self._held = []
+
+
 class OutputHub:
     """Prefixed, ordered output of every child plus a ring buffer of recent lines per process."""
 
@@ -125,10 +155,19 @@ class OutputHub:
         return f"\033[{code}m{label}\033[0m | "
 
     def attach(
-        self, name: str, sock: socket.socket, loop: asyncio.AbstractEventLoop
+        self,
+        name: str,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        gate: OutputGate | None = None,
     ) -> asyncio.Future[None]:
-        """Read ``sock`` on ``loop`` until EOF; the returned future completes at EOF."""
+        """Read ``sock`` on ``loop`` until EOF; the returned future completes at EOF. With a
+        ``gate``, lines go through it (held until it opens)."""
         sock.setblocking(False)
+        feed: Callable[[str, list[str]], None] = self.feed_lines
+        if gate is not None:
+            gate._sink = lambda lines: self.feed_lines(name, lines)
+            feed = lambda _, lines: gate.feed(lines)  # noqa: E731
         done: asyncio.Future[None] = loop.create_future()
         pending = bytearray()
         fd = sock.fileno()
@@ -136,7 +175,7 @@ class OutputHub:
         def finish() -> None:
             loop.remove_reader(fd)
             if pending:
-                self.feed_lines(name, [pending.decode("utf-8", "replace").rstrip("\r")])
+                feed(name, [pending.decode("utf-8", "replace").rstrip("\r")])
                 pending.clear()
             sock.close()
             if not done.done():
@@ -160,12 +199,12 @@ class OutputHub:
                     cut = len(pending) - 1
                     chunk = bytes(pending)
                     pending.clear()
-                    self.feed_lines(name, [chunk.decode("utf-8", "replace")])
+                    feed(name, [chunk.decode("utf-8", "replace")])
                 return
             chunk = bytes(pending[:cut])
             del pending[: cut + 1]
             text = chunk.decode("utf-8", "replace")
-            self.feed_lines(name, [line.rstrip("\r") for line in text.split("\n")])
+            feed(name, [line.rstrip("\r") for line in text.split("\n")])
 
         loop.add_reader(fd, on_readable)
         return done

@@ -45,6 +45,9 @@ async def exercise(app: Any, control: Control) -> int:
     say("starts", control.snapshot()[name]["starts"])
     say("scale", await control.scale(2))
     say("expected2", control.expected_workers)
+    say("scale_down", await control.scale(1))
+    say("expected3", control.expected_workers)
+    say("scale_up_again", await control.scale(2))
     try:
         await control.scale(0)
     except ValueError as exc:

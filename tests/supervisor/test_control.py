@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -60,6 +61,9 @@ def test_control_api() -> None:
     assert v["starts"] == 4
     assert str(v["scale"]).startswith("scale 1 -> 2: Vivace-Server-1-0 ready in")
     assert v["expected2"] == 2
+    assert re.fullmatch(r"scale 2 -> 1: stopped Vivace-Server-[01]-0", str(v["scale_down"]))
+    assert v["expected3"] == 1
+    assert str(v["scale_up_again"]).startswith("scale 1 -> 2: Vivace-Server-2-0 ready in")
     assert "integer >= 1" in str(v["scale0"])
     assert v["progress"] == ["restart", None]
     assert v["tail"] is True
