@@ -185,6 +185,10 @@ class _Cycle:
         self.upgrade: bytes | None = None  # bytes after a websocket upgrade head
 
 
+#: seconds an idle connection stays open at shutdown, for a request already on its way
+SHUTDOWN_IDLE_GRACE = 0.1
+
+
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection (see the module docstring)."""
 
@@ -601,6 +605,13 @@ class HttpProtocol(asyncio.Protocol):
         self._close_after = True
         self._pipeline.clear()
         if self._cycle is None and not self.transport.is_closing():
+            # A request may be on its way: the client connected (or reused this keep-alive
+            # connection) just before the stop. Closing now, with its bytes unread, would answer
+            # it with a reset; give it a moment to arrive and answer it with Connection: close.
+            self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self._cycle is None and self._receiving is None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> asyncio.Task[None] | None:
