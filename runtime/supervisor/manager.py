@@ -867,6 +867,9 @@ class WorkerManager:
             match action:
                 case StartReplacement(name, reloaded, generation):
                     files = (reloaded,) if reloaded else ()
+                    earlier = self._candidates.pop(name, None)  # a manual start-first restart
+                    if earlier is not None:
+                        self._stop_candidate(earlier.proc)
                     gate = OutputGate()
                     proc = self._start(
                         name, restarted=True, changed=files, candidate=True, gate=gate

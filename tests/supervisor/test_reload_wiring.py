@@ -114,6 +114,19 @@ class Vivace:
         result: dict[str, dict[str, Any]] = json.loads(self.get("/workers"))
         return result
 
+    def wait_table(self, name: str, starts: int, timeout: float = 10.0) -> dict[str, Any]:
+        """The table once ``name`` is ACKED with ``starts`` starts (a replacement answers as soon
+        as it listens; the table switches to it a moment later, once the manager hears it)."""
+        deadline = time.monotonic() + timeout
+        table = self.table()
+        while time.monotonic() < deadline:
+            entry = table[name]
+            if entry.get("starts") == starts and entry.get("state") == "ACKED":
+                return table
+            time.sleep(0.02)
+            table = self.table()
+        raise AssertionError(f"{name} not ACKED with {starts} starts: {table}")
+
     def wait_body(self, pattern: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
         last = ""
@@ -219,9 +232,7 @@ def test_reloader_process_listeners_and_a_save(project: Path, start: Any) -> Non
     assert line.group(1).startswith("Vivace-Reloader-0")  # ran in the reloader process
     assert int(line.group(2)) == reloader["pid"]
     assert json.loads(line.group(3)) == [str(project / "app.py")]  # absolute paths
-    after = v.table()
-    assert after["Vivace-Server-0-0"]["starts"] == 2
-    assert after["Vivace-Server-0-0"]["state"] == "ACKED"
+    after = v.wait_table("Vivace-Server-0-0", 2)
     assert after["Vivace-Reloader-0"]["pid"] == reloader["pid"]  # durable: not restarted
     # a file in a -R directory
     (project / "templates" / "page.html").write_text("<p>new</p>")
@@ -286,9 +297,8 @@ def test_broken_code_keeps_the_old_workers_serving_and_a_fix_recovers(
     assert out.count("SyntaxError: ") == 1  # printed once, by the failed replacement
     assert out.count("RuntimeError: nope") == 1
     assert "Last output" not in out and "died unexpectedly" not in out and "crashed" not in out
-    final = v.table()
     for name in servers:
-        assert final[name]["starts"] == 2 and final[name]["state"] == "ACKED"
+        v.wait_table(name, 2)
     assert v.stop() == 0
     assert v.leftovers() == []
 
