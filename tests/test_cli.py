@@ -457,18 +457,6 @@ def test_find_app_ref_none_for_an_unbound_app() -> None:
     assert find_app_ref(object()) is None
 
 
-def _server_available() -> bool:
-    try:
-        from runtime.app import App  # noqa: F401
-        from runtime.server import serve_single  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_server = pytest.mark.skipif(not _server_available(), reason="runtime.server not built yet")
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -477,7 +465,6 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@needs_server
 def test_single_process_serves_the_demo_app_and_stops_on_sigint() -> None:
     port = _free_port()
     proc = subprocess.Popen(
@@ -525,7 +512,6 @@ def test_single_process_serves_the_demo_app_and_stops_on_sigint() -> None:
 
 
 @pytest.mark.slow
-@needs_server
 def test_port_in_use_is_one_line_and_exit_1() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -573,7 +559,6 @@ def _serve_and_stop(args: list[str], cwd: Path, path: str, expect: dict[str, obj
 
 
 @pytest.mark.slow
-@needs_server
 def test_multi_process_default_serves_and_stops_on_sigint() -> None:
     port = _free_port()
     output = _serve_and_stop(
@@ -603,7 +588,6 @@ if __name__ == "__main__":
 
 
 @pytest.mark.slow
-@needs_server
 @pytest.mark.parametrize("mode", ["single", "workers"])
 def test_app_run_in_a_script(tmp_path: Path, mode: str) -> None:
     (tmp_path / "server_script.py").write_text(SCRIPT)
@@ -626,7 +610,6 @@ async def fail(app):
 
 
 @pytest.mark.slow
-@needs_server
 @pytest.mark.parametrize("mode", [["--single-process"], ["-w", "1"]])
 def test_failing_start_up_listener_exits_1(tmp_path: Path, mode: list[str]) -> None:
     (tmp_path / "broken_start.py").write_text(BROKEN_START)
@@ -635,17 +618,7 @@ def test_failing_start_up_listener_exits_1(tmp_path: Path, mode: list[str]) -> N
     assert "cannot reach the database" in result.stdout + result.stderr
 
 
-def _repl_available() -> bool:
-    try:
-        from repl import console_for  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@needs_server
-@pytest.mark.skipif(not _repl_available(), reason="repl.console_for not built yet")
 def test_repl_commands_run_against_the_live_single_process_server() -> None:
     args = ["-m", "runtime", "examples.hello:app", "--single-process", "-p", "0"]
     commands = ["--repl-command", "app.ctx.hits", "--repl-command", "app.config.NOISY_EXCEPTIONS"]
@@ -674,7 +647,6 @@ async def index(request):
 
 
 @pytest.mark.slow
-@needs_server
 @pytest.mark.parametrize("workers", [0, 2])
 def test_flags_reach_every_serving_process(tmp_path: Path, workers: int) -> None:
     (tmp_path / "settings_app.py").write_text(SETTINGS_APP)
@@ -776,7 +748,6 @@ RUN_DURING_IMPORT = "app.run() ran while vivace was importing"
 
 
 @pytest.mark.slow
-@needs_server
 def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) -> None:
     module_port, cli_port = _free_port(), _free_port()
     (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(module_port)))
@@ -789,7 +760,6 @@ def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) 
 
 
 @pytest.mark.slow
-@needs_server
 def test_app_run_at_module_level_of_a_script_fails_before_serving(tmp_path: Path) -> None:
     port = _free_port()
     (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(port)))
@@ -801,7 +771,6 @@ def test_app_run_at_module_level_of_a_script_fails_before_serving(tmp_path: Path
 
 
 @pytest.mark.slow
-@needs_server
 def test_app_run_in_a_function_of_a_script_fails_clearly_in_the_worker(tmp_path: Path) -> None:
     """Called from a function at module level, only the worker's re-run can tell."""
     port = _free_port()

@@ -20,23 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def manager_runs_reloader() -> bool:
-    """True once the supervisor (outside the reloader's own modules) starts ``reloader_main``."""
-    for path in (ROOT / "runtime" / "supervisor").glob("*.py"):
-        if path.name in {"reloader.py", "watch.py"}:
-            continue
-        if "reloader_main" in path.read_text():
-            return True
-    return False
-
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not manager_runs_reloader(),
-        reason="the worker manager does not start the reloader yet (no reloader_main call)",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 APP = textwrap.dedent(
     """

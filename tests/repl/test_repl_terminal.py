@@ -572,8 +572,7 @@ def test_reload_keeps_the_half_typed_line_and_a_broken_save_leaves_it_usable(
     mark = len(t.text)
     t.run("reloading = 'Vivace-Reloader-0' in workers; reloading", "")
     t.wait(lambda: re.search(r"\n(True|False)\n", t.text[mark:]) is not None)
-    if "False" in t.text[mark:].split("reloading", 2)[-1]:
-        pytest.skip("the worker manager does not start the reloader yet (issue 5 integration)")
+    assert "True" in t.text[mark:].split("reloading", 2)[-1], "no reloader under --dev"
     t.send("abc = 1")
     t.pump(0.3)
     module.write_text(
