@@ -27,6 +27,7 @@ from runtime.launch import (
 )
 from runtime.loader import AppRef
 from runtime.options import RunOptions
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -457,16 +458,9 @@ def test_find_app_ref_none_for_an_unbound_app() -> None:
     assert find_app_ref(object()) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_single_process_serves_the_demo_app_and_stops_on_sigint() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -560,7 +554,7 @@ def _serve_and_stop(args: list[str], cwd: Path, path: str, expect: dict[str, obj
 
 @pytest.mark.slow
 def test_multi_process_default_serves_and_stops_on_sigint() -> None:
-    port = _free_port()
+    port = free_port()
     output = _serve_and_stop(
         ["-m", "runtime", "examples.hello:app", "-p", str(port), "--no-motd"],
         ROOT,
@@ -591,7 +585,7 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("mode", ["single", "workers"])
 def test_app_run_in_a_script(tmp_path: Path, mode: str) -> None:
     (tmp_path / "server_script.py").write_text(SCRIPT)
-    port = _free_port()
+    port = free_port()
     _serve_and_stop(
         ["server_script.py", mode, str(port)], tmp_path, "/", {"mode": mode, "debug": True}
     )
@@ -650,7 +644,7 @@ async def index(request):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_flags_reach_every_serving_process(tmp_path: Path, workers: int) -> None:
     (tmp_path / "settings_app.py").write_text(SETTINGS_APP)
-    port = _free_port()
+    port = free_port()
     mode = ["-w", str(workers)] if workers else ["--single-process"]
     flags = ["--debug", "--no-access-logs", "--noisy-exceptions", "-vv", "--no-motd"]
     expect = {
@@ -749,7 +743,7 @@ RUN_DURING_IMPORT = "app.run() ran while vivace was importing"
 
 @pytest.mark.slow
 def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) -> None:
-    module_port, cli_port = _free_port(), _free_port()
+    module_port, cli_port = free_port(), free_port()
     (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(module_port)))
     result = _run(["-m", "runtime", "noguard:app", "-p", str(cli_port)], cwd=tmp_path)
     output = result.stdout + result.stderr
@@ -761,7 +755,7 @@ def test_app_run_at_module_level_under_the_cli_is_a_clear_error(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_app_run_at_module_level_of_a_script_fails_before_serving(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "noguard.py").write_text(NOGUARD_APP.replace("PORT", str(port)))
     result = _run([str(tmp_path / "noguard.py")], cwd=tmp_path)
     output = result.stdout + result.stderr
@@ -773,7 +767,7 @@ def test_app_run_at_module_level_of_a_script_fails_before_serving(tmp_path: Path
 @pytest.mark.slow
 def test_app_run_in_a_function_of_a_script_fails_clearly_in_the_worker(tmp_path: Path) -> None:
     """Called from a function at module level, only the worker's re-run can tell."""
-    port = _free_port()
+    port = free_port()
     source = NOGUARD_APP.replace("PORT", str(port)).replace(
         "app.run(port=", "def serve():\n    app.run(port="
     )

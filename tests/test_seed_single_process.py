@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.support import free_port
 
 SEED_APP = textwrap.dedent(
     """
@@ -63,17 +64,11 @@ VIVACE = [sys.executable, "-m", "runtime"]
 FORWARD = ["third", "bp_third", "second", "bp_second", "first", "fourth", "bp_first"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run_seed(tmp_path: Path, attach_first: bool) -> list[str]:
     (tmp_path / "seed_ordering.py").write_text(
         f"ATTACH_FIRST = {attach_first}\n" + SEED_APP, encoding="utf-8"
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*VIVACE, "seed_ordering:app", "--single-process", "-p", str(port), "--no-motd"],
         cwd=tmp_path,

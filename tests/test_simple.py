@@ -20,6 +20,7 @@ from runtime.app import App
 from runtime.loader import AppRef, load_app
 from runtime.simple import create_simple_app, resolve
 from runtime.testing import AsyncTestClient
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,13 +172,6 @@ async def test_methods_head_and_conditional_get(app: App, site: Path) -> None:
 # --- a real server: raw request targets httpx would normalise ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _raw_get(port: int, target: str) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
         conn.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -190,7 +184,7 @@ def _raw_get(port: int, target: str) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [["--single-process"], ["-w", "1"]])
 def test_served_directory_over_a_socket(site: Path, mode: list[str]) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "runtime", "./site", *mode, "-p", str(port)],

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.support import free_port
 
 VIVACE = [sys.executable, "-m", "runtime"]
 SLOW_TEARDOWN_APP = """
@@ -30,12 +31,6 @@ async def index(request):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float) -> bytes:
     assert proc.stdout is not None
     seen = b""
@@ -53,7 +48,7 @@ def _read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float) ->
 
 def test_second_sigint_cancels_a_slow_teardown(tmp_path: Path) -> None:
     (tmp_path / "slow_teardown.py").write_text(SLOW_TEARDOWN_APP)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*VIVACE, "slow_teardown:app", "--single-process", "-p", str(port), "--no-motd"],
         cwd=tmp_path,

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support import free_port
+
 HERE = Path(__file__).resolve().parent
 UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "on"]
 START_TIMEOUT = 15.0
@@ -24,12 +26,6 @@ SERVERS = ("uvicorn", "hypercorn")
 
 def installed(server: str) -> bool:
     return importlib.util.find_spec(server) is not None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_serving(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,14 @@ import psutil
 import pyte
 import pytest
 
+from tests.support import free_port
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 COLS, ROWS = 110, 40
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-B]|\r")
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -60,7 +55,7 @@ class Term:
         shell: str = "{command}",
     ) -> None:
         self.tmp = tmp_path
-        self.port = _free_port()
+        self.port = free_port()
         command = [sys.executable, "-m", "runtime", target, "-p", str(self.port), *args]
         run = shell.format(command=shlex.join(command))  # e.g. "timeout 60 {command}"
         script = (
