@@ -180,13 +180,6 @@ def test_a_save_serves_new_code_and_the_listeners_run_in_the_reloader(
     assert server.leftovers() == []
 
 
-def test_a_change_in_a_reload_dir_restarts_the_workers(project: Path, server: Server) -> None:
-    pid = server.wait_body("^v1 ").split()[1]
-    (project / "templates" / "page.html").write_text("<p>new</p>")
-    body = server.wait_body(r"page\.html")
-    assert body.split()[1] != pid
-
-
 def test_no_request_fails_while_polling_every_5_ms_through_reloads(
     project: Path, server: Server
 ) -> None:
@@ -213,71 +206,6 @@ def test_no_request_fails_while_polling_every_5_ms_through_reloads(
         thread.join(10)
     assert failures == []
     assert {"v2", "v3", "v4"} <= seen
-
-
-def test_a_broken_save_keeps_the_old_workers_and_a_fixed_save_recovers(
-    project: Path, server: Server
-) -> None:
-    pid = server.wait_body("^v1 ").split()[1]
-    app = project / "app.py"
-    good = app.read_text()
-    app.write_text(good + "\ndef broken(:\n")
-    deadline = time.monotonic() + 3
-    while "SyntaxError" not in server.output() and time.monotonic() < deadline:
-        assert http_get(server.sock).split()[1] == pid
-        time.sleep(0.02)
-    assert http_get(server.sock).split()[1] == pid  # still the old worker, still serving
-    assert server.output().count("SyntaxError: ") == 1  # the traceback, printed once
-    app.write_text(good.replace('VERSION = "v1"', 'VERSION = "fixed"'))
-    server.wait_body("^fixed ")
-
-
-def test_an_exception_in_before_server_start_keeps_the_old_workers(
-    project: Path, server: Server
-) -> None:
-    pid = server.wait_body("^v1 ").split()[1]
-    app = project / "app.py"
-    good = app.read_text()
-    app.write_text(
-        good + "\n@app.before_server_start\ndef fail(app):\n    raise RuntimeError('nope')\n"
-    )
-    deadline = time.monotonic() + 5
-    while "RuntimeError: nope" not in server.output() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert http_get(server.sock).split()[1] == pid
-    app.write_text(good.replace('VERSION = "v1"', 'VERSION = "ok"'))
-    server.wait_body("^ok ")
-
-
-def test_twenty_saves_within_200_ms_restart_once_or_twice(project: Path, server: Server) -> None:
-    server.wait_body("^v1 ")
-    for i in range(20):
-        save(project, f"b{i}")
-        time.sleep(0.008)
-    server.wait_body("^b19 ")
-    time.sleep(0.5)  # let a second (trailing) batch finish if there is one
-    triggers = server.output().count("LISTENER after_reload_trigger")
-    assert 1 <= triggers <= 2, server.output()
-
-
-def test_shutdown_during_a_reload_is_clean(project: Path, server: Server) -> None:
-    save(project, "v2")
-    time.sleep(0.03)  # the reload is under way
-    server.pids |= server.children()
-    assert server.stop() == 0
-    assert server.leftovers() == []
-
-
-def test_without_the_flag_there_is_no_reloader(project: Path) -> None:
-    srv = Server(project)
-    try:
-        pid = srv.wait_body("^v1 ").split()[1]
-        save(project, "v2")
-        time.sleep(1.0)  # what is tested is that nothing happens
-        assert http_get(srv.sock).split()[:2] == ["v1", pid]
-        assert "reload_process_start" not in srv.output()
-    finally:
-        assert srv.stop() == 0
 
 
 CUSTOM = textwrap.dedent(

@@ -314,44 +314,6 @@ def test_a_burst_of_twenty_saves_restarts_once_or_twice(project: Path, start: An
     assert 2 <= v.table()["Vivace-Server-0-0"]["starts"] <= 3
 
 
-CUSTOM = textwrap.dedent(
-    """
-
-    import time
-
-    def job(config=None):
-        print("CUSTOM job", os.getpid(), repr(config), flush=True)
-        time.sleep(3600)
-
-    def keep(**kwargs):
-        print("CUSTOM keep", os.getpid(), repr(kwargs.get("config")), flush=True)
-        time.sleep(3600)
-
-    @app.main_process_ready
-    def launch(app):
-        app.manager.manage("JOB", job, transient=True)
-        app.manager.manage("KEEP", keep, transient=False, restartable=True)
-    """
-)
-
-
-def test_transient_custom_processes_restart_durable_ones_do_not(project: Path, start: Any) -> None:
-    app = project / "app.py"
-    app.write_text(APP + CUSTOM)
-    v = start("--reload")
-    v.wait_output("CUSTOM keep")
-    v.wait_output("CUSTOM job")
-    save(project, "v2")
-    v.wait_body("^v2 ")
-    v.wait_output(re.escape(f"'RELOADED_FILES': '{app}'"))
-    out = v.output()
-    assert len(re.findall("CUSTOM job", out)) == 2
-    assert len(re.findall("CUSTOM keep", out)) == 1
-    v.remember_children()
-    assert v.stop() == 0
-    assert v.leftovers() == []
-
-
 def test_without_the_flag_there_is_no_reloader(project: Path, start: Any) -> None:
     v = start(reloader=False)
     assert "Vivace-Reloader-0" not in v.table()
