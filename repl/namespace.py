@@ -8,24 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from repl.context import Entry, read_entries
+from runtime.app import CONSOLE_NAMES
 
-BUILTIN_NAMES = (
-    "app",
-    "runtime",
-    "client",
-    "do",
-    "workers",
-    "restart",
-    "reload",
-    "scale",
-    "manage",
-    "stop",
-    "logs",
-    "refresh",
-    "help",
-    "exit",
-    "quit",
-)
+BUILTIN_NAMES = CONSOLE_NAMES  # the one list, owned by runtime.app (repl_ctx refuses them)
 
 
 @dataclass(frozen=True)

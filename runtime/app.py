@@ -61,25 +61,24 @@ def _peer_closed(exc: BaseException) -> bool:
 
 _PLAN = "vivace.plan"
 
-#: Names the developer console defines itself; ``repl_ctx`` refuses them.
-CONSOLE_NAMES = frozenset(
-    {
-        "app",
-        "runtime",
-        "client",
-        "do",
-        "workers",
-        "restart",
-        "reload",
-        "scale",
-        "manage",
-        "stop",
-        "logs",
-        "refresh",
-        "help",
-        "exit",
-        "quit",
-    }
+#: Names the developer console defines itself, in the order its banner lists them;
+#: ``repl_ctx`` refuses them. ``repl`` imports this tuple: it is the one list.
+CONSOLE_NAMES: tuple[str, ...] = (
+    "app",
+    "runtime",
+    "client",
+    "do",
+    "workers",
+    "restart",
+    "reload",
+    "scale",
+    "manage",
+    "stop",
+    "logs",
+    "refresh",
+    "help",
+    "exit",
+    "quit",
 )
 
 
