@@ -475,13 +475,14 @@ class WorkerManager:
             case Serving(serving):
                 if current:
                     self._set(proc.name, serving=serving)
+                if serving and not proc.serving.done():
+                    # resolved first: the takeover below records ``serving`` from it; awaiters
+                    # only run after this callback, so they still see the table after takeover
+                    proc.serving.set_result(None)
                 if serving:
                     candidate = self._candidates.get(proc.name)
                     if candidate is not None and candidate.proc is proc:
-                        # take over before anyone awaiting ``serving`` looks at the table
                         self._candidate_serving(proc.name, candidate)
-                if serving and not proc.serving.done():
-                    proc.serving.set_result(None)
             case Heartbeat():
                 proc.last_beat = time.monotonic()
             case EarlyExit(reason):

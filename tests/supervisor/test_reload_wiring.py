@@ -115,13 +115,14 @@ class Vivace:
         return result
 
     def wait_table(self, name: str, starts: int, timeout: float = 10.0) -> dict[str, Any]:
-        """The table once ``name`` is ACKED with ``starts`` starts (a replacement answers as soon
-        as it listens; the table switches to it a moment later, once the manager hears it)."""
+        """The table once ``name`` is ACKED and serving with ``starts`` starts (a worker answers as
+        soon as it listens; the table records it a moment later, once the manager hears it)."""
         deadline = time.monotonic() + timeout
         table = self.table()
         while time.monotonic() < deadline:
             entry = table[name]
-            if entry.get("starts") == starts and entry.get("state") == "ACKED":
+            ready = entry.get("state") == "ACKED" and entry.get("serving", True) is True
+            if entry.get("starts") == starts and ready:
                 return table
             time.sleep(0.02)
             table = self.table()
@@ -336,7 +337,7 @@ def test_shutdown_during_a_reload_is_clean(project: Path, start: Any) -> None:
 
 def test_failed_manual_restarts_keep_the_table_truthful(project: Path, start: Any) -> None:
     v = start(reloader=False)
-    before = v.table()["Vivace-Server-0-0"]
+    before = v.wait_table("Vivace-Server-0-0", 1)["Vivace-Server-0-0"]
     app = project / "app.py"
     app.write_text(app.read_text() + "\nraise RuntimeError('broken on purpose')\n")
     # start-first: the replacement fails, the old worker keeps serving, the table is unchanged
