@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -206,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version_text() -> str:
+    import platform
+
     return f"vivace {__version__} (Python {platform.python_version()})"
 
 

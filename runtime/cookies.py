@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from email.utils import format_datetime
 
 __all__ = ["Cookie", "CookieJar"]
 
@@ -114,6 +113,8 @@ class Cookie:
             expires = self.expires
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=timezone.utc)
+            from email.utils import format_datetime  # on first use (a cookie with an expiry)
+
             out.append(f"Expires={format_datetime(expires.astimezone(timezone.utc), usegmt=True)}")
         if self.secure:
             out.append("Secure")

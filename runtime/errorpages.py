@@ -15,10 +15,8 @@ Only ``HTTPException`` messages are shown to clients. Any other exception is a 5
 
 from __future__ import annotations
 
-import html as html_lib
 import json as json_lib
 import traceback
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.exceptions import HTTPException
@@ -92,6 +90,8 @@ def describe(exception: BaseException, *, debug: bool) -> tuple[int, str, str]:
     else:
         status = 500
         message = f"{type(exception).__name__}: {exception}" if debug else INTERNAL_MESSAGE
+    from http import HTTPStatus  # imported on the first error, not at start-up
+
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
@@ -129,6 +129,8 @@ def render(
         body = json_lib.dumps(data, default=repr, ensure_ascii=False).encode()
         content_type = "application/json"
     elif fmt == "html":
+        import html as html_lib  # imported on the first HTML error page, not at start-up
+
         parts = [
             '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
             f"<title>{status} \u2014 {html_lib.escape(title)}</title>",

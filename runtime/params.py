@@ -7,11 +7,13 @@ text must match in full and a function that converts the text to the value hande
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,12 @@ def _ymd(text: str) -> date:
     return datetime.strptime(text, "%Y-%m-%d").date()
 
 
+def _uuid(text: str) -> UUID:
+    from uuid import UUID  # imported on first use: most apps never route on UUIDs
+
+    return UUID(text)
+
+
 PARAM_TYPES: dict[str, ParamType] = {
     t.name: t
     for t in (
@@ -48,7 +56,7 @@ PARAM_TYPES: dict[str, ParamType] = {
         ParamType(
             "uuid",
             r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
-            uuid.UUID,
+            _uuid,
         ),
         ParamType("ymd", r"\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])", _ymd),
         ParamType("path", r"[^/].*?", str, multi_segment=True),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json as _json
-import uuid
 from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -314,7 +313,11 @@ class Request:
         """The ``X-Request-ID`` header if the client sent one, otherwise a new UUID4."""
         if self._id is None:
             header = self.headers.get("x-request-id")
-            self._id = header if header else str(uuid.uuid4())
+            if not header:
+                from uuid import uuid4  # on first use: most requests never ask for an id
+
+                header = str(uuid4())
+            self._id = header
         return self._id
 
     @property

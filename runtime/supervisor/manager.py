@@ -354,7 +354,7 @@ class WorkerManager:
             self.manage(
                 request.ident,
                 func,
-                request.kwargs,
+                dict(request.kwargs),
                 transient=request.transient,
                 restartable=request.restartable,
                 tracked=request.tracked,

@@ -15,10 +15,8 @@ import io
 import logging
 import os
 import pickle
-import runpy
 import signal
 import sys
-import sysconfig
 import threading
 import traceback
 import types
@@ -49,15 +47,17 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
+    """Have the kernel SIGKILL this process when its parent dies; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - no prctl
-        pass
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _redirect_output(sock: Any) -> None:
@@ -103,6 +103,8 @@ class Channel:
 @functools.cache
 def _library_prefixes() -> tuple[str, tuple[str, ...]]:
     root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
+    import sysconfig
+
     paths = sysconfig.get_paths()
     prefixes = {os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     return root, tuple(prefixes)
@@ -117,6 +119,9 @@ def _is_user_file(path: str) -> bool:
     return not path.startswith(prefixes)
 
 
+_NEVER_USER_PACKAGES = sys.stdlib_module_names | {"runtime", "repl"}
+
+
 def _forget_main_process() -> None:
     """In a child forked from the main process: drop the main's loop and its user modules.
 
@@ -126,9 +131,12 @@ def _forget_main_process() -> None:
     """
     asyncio.events._set_running_loop(None)
     appglue.forget_apps()
+    skip = _NEVER_USER_PACKAGES  # by name first: a third of the time, on every worker start
     for name, module in list(sys.modules.items()):
+        if name == "__main__" or name.partition(".")[0] in skip:
+            continue
         path = getattr(module, "__file__", None)
-        if name != "__main__" and path and _is_user_file(path):
+        if path and _is_user_file(path):
             del sys.modules[name]
 
 
@@ -146,6 +154,8 @@ def _run_user_main(ref: tuple[str, str]) -> None:
     """Run the user's main script as ``__mp_main__`` (its ``if __name__ == "__main__"`` block does
     not run) and alias it as ``__main__``, as ``multiprocessing`` does for spawned children; done
     here, after the output is redirected, so that its output is prefixed too."""
+    import runpy
+
     kind, where = ref
     module = types.ModuleType("__mp_main__")
     sys.modules["__mp_main__"] = sys.modules["__main__"] = module
@@ -180,9 +190,14 @@ def child_main(spec: WorkerSpec) -> None:
         os.setsid()
     except OSError:  # pragma: no cover - already a session leader
         pass
-    _die_with_parent()
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+    if spec.kind == "server":
+        # A server worker arms the parent-death signal once it serves (``_serve``): importing
+        # ctypes here would delay its first response by ~2 ms. Until then the control pipe ends it
+        # if the main process dies: a failed send or the reader's EOF exits at once.
+        if os.getppid() == 1:
+            os._exit(1)
+    else:
+        _die_with_parent()
     _redirect_output(spec.output)
     os.environ["VIVACE_WORKER_NAME"] = spec.name
     if spec.forked_from_main:
@@ -309,6 +324,7 @@ async def _serve(server: Any, channel: Channel, interval: float) -> int:
         await server.started.wait()
         serving = True
         channel.send(Serving(True))
+        _die_with_parent()  # after the first chance to answer a request, see child_main
 
     beat = asyncio.create_task(heartbeat())
     marker = asyncio.create_task(mark_serving())

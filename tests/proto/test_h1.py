@@ -160,6 +160,13 @@ def test_response_serialisation() -> None:
     assert h1.http_date() is h1.http_date()  # cached within the second
 
 
+@given(st.integers(min_value=0, max_value=253402300799))  # up to 9999-12-31T23:59:59Z
+def test_the_date_header_is_formatted_exactly_as_the_standard_library_does(seconds: int) -> None:
+    from email.utils import formatdate
+
+    assert h1.imf_fixdate(seconds) == formatdate(seconds, usegmt=True)
+
+
 @given(st.binary(max_size=300))
 def test_any_bytes_give_events_or_a_reject_never_an_exception(data: bytes) -> None:
     conn = H1Connection(max_header_size=128)
