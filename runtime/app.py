@@ -20,7 +20,7 @@ import multiprocessing
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from runtime.blueprints import (
     AttachOptions,
@@ -115,8 +115,7 @@ class SharedContext(SimpleNamespace):
         return bool(self.__dict__.get("_locked", False))
 
 
-@dataclass(frozen=True, slots=True)
-class ReplEntry:
+class ReplEntry(NamedTuple):
     name: str
     obj: Any
     desc: str

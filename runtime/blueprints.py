@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
 from enum import Enum
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from runtime.errorpages import check_format
 from runtime.lifecycle import ListenerRegistry, normalize_event
@@ -45,8 +44,7 @@ def check_name(kind: str, name: object) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
-class RouteOptions:
+class RouteOptions(NamedTuple):
     """Everything a route declaration says besides handler, path and methods."""
 
     name: str | None = None
@@ -471,8 +469,7 @@ def join_uri(prefix: str | None, uri: str) -> str:
     return joined[1:] if joined.startswith("//") else joined
 
 
-@dataclass(frozen=True, slots=True)
-class AttachOptions:
+class AttachOptions(NamedTuple):
     """How one blueprint is attached to one app (``app.blueprint(bp, url_prefix=...)``)."""
 
     url_prefix: str | None = None
@@ -548,8 +545,7 @@ class Blueprint(Declarations):
         route_name = f"{self.name}.{options.name or getattr(handler, '__name__', 'handler')}"
 
         def declaration(app: App, attach: AttachOptions) -> None:
-            route_options = replace(
-                options,
+            route_options = options._replace(
                 name=route_name,
                 version=options.version if options.version is not None else attach.version,
                 version_prefix=options.version_prefix

@@ -289,11 +289,11 @@ def parse_command(argv: Sequence[str]) -> RunOptions:
         access_log=args.access_log,
         noisy_exceptions=args.noisy_exceptions,
         auto_reload=auto_reload,
-        reload_dirs=launch.check_reload_dirs(args.reload_dirs),
+        reload_dirs=tuple(launch.check_reload_dirs(args.reload_dirs)),
         motd=args.motd is not False,
         verbosity=args.verbosity,
         repl=repl,
-        repl_commands=list(args.repl_commands),
+        repl_commands=tuple(args.repl_commands),
     )
 
 

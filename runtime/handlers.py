@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runtime.errorpages import plain_500, render
 from runtime.exceptions import HTTPException
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
 ErrorHandlerFn = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ExceptionHandler:
+class ExceptionHandler(NamedTuple):
     fn: ErrorHandlerFn
     exception: type[BaseException]
     blueprint: str | None

@@ -253,7 +253,7 @@ def options_from_run_args(
         access_log=access_log,
         noisy_exceptions=noisy_exceptions,
         auto_reload=reload,
-        reload_dirs=dirs,
+        reload_dirs=tuple(dirs),
         motd=motd,
         verbosity=verbosity,
         backlog=backlog,

@@ -24,9 +24,8 @@ import asyncio
 import inspect
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.log import error_logger
 
@@ -145,8 +144,7 @@ def _wants_loop(fn: Callable[..., Any], event: ListenerEvent, keyword_style: boo
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Listener:
+class Listener(NamedTuple):
     """One registered listener. ``origin`` is 0 for the app, 1 for a blueprint."""
 
     fn: Callable[..., Any]
@@ -214,7 +212,7 @@ class ListenerRegistry:
     def attach(self, listener: Listener, *, origin: int | None = None) -> Listener:
         """Add an existing listener (e.g. a blueprint's), keeping its registration sequence."""
         if origin is not None and origin != listener.origin:
-            listener = replace(listener, origin=origin)
+            listener = listener._replace(origin=origin)
         self._by_event.setdefault(listener.event, []).append(listener)
         self._ordered.pop(listener.event, None)
         return listener

@@ -17,10 +17,9 @@ import inspect
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runtime.exceptions import LoadError
 
@@ -36,8 +35,7 @@ HINTS = (
 )
 
 
-@dataclass(frozen=True)
-class AppRef:
+class AppRef(NamedTuple):
     """Where the app lives.
 
     * ``module``/``attr``: ``pkg.module:app`` (``attr`` ``None`` means "the module's ``app``").
@@ -58,9 +56,9 @@ class AppRef:
     factory: bool = False
     simple_dir: str | None = None
     cwd: str | None = None
-    factory_args: tuple[str, ...] = field(default_factory=tuple)
-    namespace: dict[str, Any] | None = field(default=None, compare=False, hash=False)
-    text: str | None = field(default=None, compare=False, hash=False)
+    factory_args: tuple[str, ...] = ()
+    namespace: dict[str, Any] | None = None
+    text: str | None = None
 
     def describe(self) -> str:
         """The target in the form the command line accepts."""

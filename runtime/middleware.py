@@ -19,8 +19,7 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from runtime.response import BaseHTTPResponse
 from runtime.signals import Event
@@ -49,8 +48,7 @@ def normalize_attach_to(value: str) -> AttachTo:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Middleware:
+class Middleware(NamedTuple):
     """One registered middleware function."""
 
     fn: MiddlewareFn
@@ -65,8 +63,7 @@ class Middleware:
         return 0 if self.blueprint is None else 1
 
 
-@dataclass(frozen=True, slots=True)
-class Chain:
+class Chain(NamedTuple):
     """The middleware that applies to one blueprint's routes (or to app routes)."""
 
     request: tuple[Middleware, ...]

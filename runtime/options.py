@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from runtime.loader import AppRef
 
 ReplMode = Literal["off", "enter", "open"]
 
 
-@dataclass
-class RunOptions:
+class RunOptions(NamedTuple):
     """Every serving option, after the command line or ``app.run()`` arguments were validated.
 
     ``access_log`` and ``noisy_exceptions`` are ``None`` when not given, so that debug mode can turn
@@ -28,12 +26,12 @@ class RunOptions:
     access_log: bool | None = None
     noisy_exceptions: bool | None = None
     auto_reload: bool = False
-    reload_dirs: list[str] = field(default_factory=list)
+    reload_dirs: tuple[str, ...] = ()
     motd: bool = True
     verbosity: int = 0
     backlog: int = 100
     repl: ReplMode = "off"
-    repl_commands: list[str] = field(default_factory=list)
+    repl_commands: tuple[str, ...] = ()
 
     @property
     def effective_access_log(self) -> bool:

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from uuid import UUID
 
 
-@dataclass(frozen=True, slots=True)
-class ParamType:
+class ParamType(NamedTuple):
+    """One segment type; build it with :meth:`of`, which compiles ``pattern``."""
+
     name: str
     pattern: str
     convert: Callable[[str], Any]
+    regex: re.Pattern[str]
     #: ``path`` may span several segments; every other type matches inside one segment.
     multi_segment: bool = False
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern))
+    @classmethod
+    def of(
+        cls, name: str, pattern: str, convert: Callable[[str], Any], multi_segment: bool = False
+    ) -> ParamType:
+        return cls(name, pattern, convert, re.compile(pattern), multi_segment)
 
     def parse(self, text: str) -> Any:
         """Return the converted value, or raise ``ValueError`` when ``text`` is not of this type."""
@@ -48,18 +51,18 @@ def _uuid(text: str) -> UUID:
 PARAM_TYPES: dict[str, ParamType] = {
     t.name: t
     for t in (
-        ParamType("str", r"[^/]+", str),
-        ParamType("int", r"-?\d+", int),
-        ParamType("float", r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", float),
-        ParamType("alpha", r"[A-Za-z]+", str),
-        ParamType("slug", r"[a-z0-9]+(?:-[a-z0-9]+)*", str),
-        ParamType(
+        ParamType.of("str", r"[^/]+", str),
+        ParamType.of("int", r"-?\d+", int),
+        ParamType.of("float", r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", float),
+        ParamType.of("alpha", r"[A-Za-z]+", str),
+        ParamType.of("slug", r"[a-z0-9]+(?:-[a-z0-9]+)*", str),
+        ParamType.of(
             "uuid",
             r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
             _uuid,
         ),
-        ParamType("ymd", r"\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])", _ymd),
-        ParamType("path", r"[^/].*?", str, multi_segment=True),
+        ParamType.of("ymd", r"\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])", _ymd),
+        ParamType.of("path", r"[^/].*?", str, multi_segment=True),
     )
 }
 

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.exceptions import InvalidSignal, SignalNotFound
 from runtime.lifecycle import (
@@ -114,8 +114,7 @@ Group = tuple[str, str]
 # --- names -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SignalName:
+class SignalName(NamedTuple):
     """A parsed signal name. ``action`` is set for static names, ``param`` for dynamic ones."""
 
     text: str
@@ -224,9 +223,9 @@ def _matches(exclusive: bool, own: Mapping[str, Any], dispatched: Mapping[str, A
     return dispatched == own
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(eq=False, slots=True)
 class SignalHandler:
-    """One registered handler of a signal name."""
+    """One registered handler of a signal name (compared by identity; never mutated)."""
 
     fn: Callable[..., Any]
     name: SignalName

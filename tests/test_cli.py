@@ -58,17 +58,21 @@ def failure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_defaults() -> None:
     options = parse_command(["pkg.server:app"])
-    assert options.target == AppRef(module="pkg.server", attr="app", cwd=os.getcwd())
+    target = options.target
+    assert target._replace(namespace=None) == AppRef(
+        module="pkg.server", attr="app", cwd=os.getcwd(), text="pkg.server:app"
+    )
+    assert target.namespace is not None and target.namespace["target"] == "pkg.server:app"
     assert (options.host, options.port, options.unix) == ("127.0.0.1", 8000, None)
     assert (options.workers, options.single_process) == (1, False)
-    assert (options.debug, options.auto_reload, options.reload_dirs) == (False, False, [])
+    assert (options.debug, options.auto_reload, options.reload_dirs) == (False, False, ())
     assert (options.access_log, options.noisy_exceptions) == (None, None)
     assert options.effective_access_log is False
     assert (options.motd, options.verbosity, options.repl, options.repl_commands) == (
         True,
         0,
         "off",
-        [],
+        (),
     )
 
 
@@ -163,7 +167,7 @@ def test_reload_dirs_imply_reload_and_missing_ones_are_kept(
     with caplog.at_level(logging.WARNING, logger="vivace.reload"):
         options = parse_command(["m:app", "-R", str(tmp_path), "--reload-dir", str(missing)])
     assert options.auto_reload
-    assert options.reload_dirs == [str(tmp_path), str(missing)]
+    assert options.reload_dirs == (str(tmp_path), str(missing))
     assert f"Directory {missing} could not be located" in caplog.text
     assert f"Directory {tmp_path} could" not in caplog.text
 
@@ -180,7 +184,7 @@ def test_dev_is_debug_reload_and_the_enter_console() -> None:
 
 def test_repl_commands_repeat() -> None:
     options = parse_command(["m:app", "--repl-command", "1 + 1", "--repl-command", "app.name"])
-    assert options.repl_commands == ["1 + 1", "app.name"]
+    assert options.repl_commands == ("1 + 1", "app.name")
     assert options.repl == "off"
 
 
@@ -329,7 +333,7 @@ def test_run_args_map_like_the_flags(tmp_path: Path) -> None:
     )
     assert (options.host, options.port) == ("0.0.0.0", 9000)
     assert options.debug and options.auto_reload and options.noisy_exceptions
-    assert options.reload_dirs == [str(tmp_path)]
+    assert options.reload_dirs == (str(tmp_path),)
     assert options_from_run_args(MODULE_LEVEL_APP, fast=True).workers == available_cpus()
     assert options_from_run_args(MODULE_LEVEL_APP, reload_dir=[str(tmp_path)]).auto_reload
 

@@ -10,6 +10,7 @@ import importlib
 import inspect
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from runtime.loader import AppRef
@@ -76,7 +77,7 @@ def shared_ctx_items(app: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(ctx).items() if not k.startswith("_")}
 
 
-def install_shared_ctx(app: Any, values: dict[str, Any]) -> None:
+def install_shared_ctx(app: Any, values: Mapping[str, Any]) -> None:
     ctx = getattr(app, "shared_ctx", None)
     if ctx is None:
         return

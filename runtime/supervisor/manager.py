@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from multiprocessing.context import BaseContext
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
 
 from runtime.exceptions import WorkerBootError
 from runtime.loader import AppRef
@@ -70,15 +70,13 @@ class RestartOrder(str, Enum):
     STARTUP_FIRST = "startup_first"
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(NamedTuple):
     """A restart / reload / scale began (``text``) or ended (``None``); for the console toolbar."""
 
     text: str | None
 
 
-@dataclass(frozen=True)
-class TableChanged:
+class TableChanged(NamedTuple):
     """The state table changed."""
 
 
@@ -555,7 +553,9 @@ class WorkerManager:
         if self.stopping:
             return
         if proc.kind == "server" and current and not proc.expected_stop:
-            if self.booting:
+            if self.booting and not was_acked:
+                # A worker that acknowledged has started, even when the main loop has not yet
+                # resumed from waiting for the acks: its death is a crash, healed below.
                 self.boot_failure = f"{proc.name} failed to start: {reason}"
                 self._changed.set()
                 return

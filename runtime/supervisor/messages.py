@@ -1,10 +1,11 @@
 """Typed values exchanged between the main process and its children.
 
-Every message is an immutable ``NamedTuple`` and receivers handle them with an exhaustive ``match``
-(class patterns, so two messages with equal fields never stand in for each other). Nothing is ever
-encoded in strings (a path containing ``:`` or ``,`` cannot change a message's meaning).
-``NamedTuple`` rather than frozen dataclasses: the same typing and matching, a compact pickle, and
-about a tenth of the import cost, which every worker start pays (``bench/startup.py``).
+Every message, and the ``WorkerSpec`` a child starts from, is an immutable ``NamedTuple``;
+receivers handle messages with an exhaustive ``match`` on their classes, so two messages with equal
+fields never stand in for each other. Nothing is ever encoded in strings (a path containing ``:``
+or ``,`` cannot change a message's meaning). ``NamedTuple`` rather than frozen dataclasses: the
+same typing and matching, a compact pickle, and a fifth of the import cost, which every start pays
+(``bench/startup.py``).
 
 Child -> main: :data:`ChildMessage`. Main -> child: :data:`ParentMessage`.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing.connection import Connection
 from typing import Any, Literal, NamedTuple
@@ -47,8 +47,7 @@ RESTRICTED_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
+class WorkerSpec(NamedTuple):
     """Everything a child needs, handed over explicitly (never through the environment)."""
 
     name: str
@@ -57,13 +56,13 @@ class WorkerSpec:
     control: Connection
     output: socket.socket
     app_ref: AppRef | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = {}
     sockets: tuple[socket.socket, ...] = ()
-    shared_ctx: dict[str, Any] = field(default_factory=dict)
+    shared_ctx: Mapping[str, Any] = {}
     func: bytes | None = None  # pickled callable of a custom process
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = {}
     restarted: bool = False
-    table: dict[str, dict[str, Any]] = field(default_factory=dict)
+    table: Mapping[str, Mapping[str, Any]] = {}
     forked_from_main: bool = False  # forget the main's user modules before loading the app
     main_ref: tuple[str, str] | None = None  # ("path", file) or ("name", module) of a user __main__
 

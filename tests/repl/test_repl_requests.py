@@ -64,7 +64,7 @@ class _Stream(io.StringIO):
 
 
 def _opts(repl: str, commands: list[str] | None = None) -> RunOptions:
-    return RunOptions(target=AppRef(module="m"), repl=repl, repl_commands=commands or [])  # type: ignore[arg-type]
+    return RunOptions(target=AppRef(module="m"), repl=repl, repl_commands=tuple(commands or ()))  # type: ignore[arg-type]
 
 
 def test_console_for_modes() -> None:
