@@ -4,7 +4,9 @@
 
 The clock starts when the server command is launched and stops at the first 200 answer to
 ``GET /`` (polled every 5 ms on 127.0.0.1). Every server is stopped with SIGINT and its whole
-process tree is checked gone before the next round. Prints medians and the vivace/Sanic ratio.
+process tree is checked gone before the next round. Prints medians and the vivace/Sanic ratio, and,
+measured in the same rounds, how long this interpreter takes to run ``pass`` and ``import asyncio``
+and exit: the part of any asyncio server's start-up that no server code can remove.
 
 Both sides start from byte-compiled code, as after any normal install: pip compiles Sanic's
 site-packages when it installs them, but an editable install of vivace gets its ``.pyc`` files only
@@ -180,6 +182,17 @@ class Running:
         psutil.wait_procs(alive, timeout=5)
 
 
+FLOORS = {"python -c pass": "pass", "python -c 'import asyncio'": "import asyncio"}
+
+
+def floor(code: str, directory: Path) -> float:
+    """Seconds for this interpreter to start, run ``code`` and exit (the servers' environment)."""
+    env = dict(os.environ, PYTHONPATH=f"{directory}{os.pathsep}{ROOT}", NO_COLOR="1")
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=directory, env=env, check=True, timeout=30)
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -194,7 +207,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         write_apps(directory)
+        floors: dict[str, list[float]] = {}
         for _ in range(args.rounds):
+            for label, code in FLOORS.items():
+                floors.setdefault(label, []).append(floor(code, directory))
             for workers in (1, 2):
                 for peer in peers:
                     server = Running(peer, workers, directory)
@@ -211,6 +227,8 @@ def main() -> None:
             theirs = statistics.median(results[("sanic", workers)]) * 1000
             line += f" {theirs:>10.0f} {ours / theirs:>7.2f}"
         print(line)
+    for label, times in floors.items():
+        print(f"{label}: {statistics.median(times) * 1000:.0f} ms (start to exit, same rounds)")
 
 
 if __name__ == "__main__":
