@@ -202,8 +202,12 @@ def test_single_process_cannot_reload(flags: list[str], capsys: pytest.CaptureFi
 
 @pytest.mark.parametrize("argv", [["--version"], ["-v"], ["m:app", "--version"]])
 def test_version(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    import platform
+
     assert main(argv) == 0
-    assert capsys.readouterr().out.startswith(f"vivace {__version__} ")
+    assert capsys.readouterr().out.strip() == (
+        f"vivace {__version__} (Python {platform.python_version()})"
+    )
 
 
 def test_help_exits_0_and_names_every_target_form(capsys: pytest.CaptureFixture[str]) -> None:
