@@ -9,6 +9,7 @@ worker processes can import the app again, and runs.
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -311,8 +312,6 @@ def _unguarded_main_run(frame: FrameType | None) -> str | None:
     file = frame.f_globals.get("__file__")
     if not isinstance(file, str) or not os.path.isfile(file):
         return None
-    import ast  # only for app.run() from a script
-
     try:
         tree = ast.parse(Path(file).read_text(encoding="utf-8"), file)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
