@@ -102,12 +102,14 @@ class Channel:
 
 @functools.cache
 def _library_prefixes() -> tuple[str, tuple[str, ...]]:
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
     import sysconfig
 
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
     paths = sysconfig.get_paths()
-    prefixes = {os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return root, tuple(prefixes)
+    # "scripts": the ``vivace`` console script is the main module of a ``vivace app:app`` run; it
+    # is an entry point, not user code for workers to run again
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    return root, tuple({os.path.join(paths[k], "") for k in keys})
 
 
 def _is_user_file(path: str) -> bool:
