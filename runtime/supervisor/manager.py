@@ -53,7 +53,7 @@ from runtime.supervisor.messages import (
 )
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
-from runtime.supervisor.worker import child_main, user_main_ref
+from runtime.supervisor.worker import child_main, preload_for_forks, user_main_ref
 
 if TYPE_CHECKING:
     from runtime.supervisor.reloader import Action, ReloadCoordinator
@@ -1062,6 +1062,8 @@ class WorkerManager:
             await self._wait_serving(self.ack_timeout)
             if console is not None or not self.fork_main:
                 start_early(self.ctx)  # the console's threads make forking the main unsafe
+            else:
+                preload_for_forks()  # workers forked from now on (restarts, reloads) inherit them
             self.ready.set()
             if console is not None:
                 console_task = self.loop.create_task(console())
