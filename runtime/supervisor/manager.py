@@ -53,7 +53,12 @@ from runtime.supervisor.messages import (
 )
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
-from runtime.supervisor.worker import child_main, preload_for_forks, user_main_ref
+from runtime.supervisor.worker import (
+    child_main,
+    preload_event_loop,
+    preload_for_forks,
+    user_main_ref,
+)
 
 if TYPE_CHECKING:
     from runtime.supervisor.reloader import Action, ReloadCoordinator
@@ -1043,6 +1048,8 @@ class WorkerManager:
     async def run(self, console: Callable[[], Any] | None = None) -> int:
         """Start everything, wait for acks, supervise until told to stop, shut down. Exit code."""
         self.running = True
+        if self.fork_main:
+            preload_event_loop()
         try:
             self._start_all()
         except Exception as exc:
@@ -1063,7 +1070,7 @@ class WorkerManager:
             if console is not None or not self.fork_main:
                 start_early(self.ctx)  # the console's threads make forking the main unsafe
             else:
-                preload_for_forks()  # workers forked from now on (restarts, reloads) inherit them
+                preload_for_forks()  # workers forked from now on (restarts, reloads) inherit it
             self.ready.set()
             if console is not None:
                 console_task = self.loop.create_task(console())

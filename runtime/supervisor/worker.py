@@ -248,15 +248,19 @@ def _run_custom(spec: WorkerSpec) -> int:
     return 0
 
 
-def preload_for_forks() -> None:
-    """In the main process once the first workers serve: import what a worker imports after it
-    is forked (the event loop's extension module, ctypes for the parent-death signal), so that
-    every later fork (restart, reload, scale) inherits them instead of paying ~5 ms again. Not done
-    before the first fork: there it would only move the same cost to the main process."""
-    import ctypes  # noqa: F401
-
+def preload_event_loop() -> None:
+    """In the main process, before the first fork: import the workers' event loop (uvloop) once
+    there rather than in every child, where the import also copies every page it touches (measured
+    4-9 ms less to the first 200 with ``-w 1`` and ``-w 2``)."""
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
+
+
+def preload_for_forks() -> None:
+    """In the main process once the first workers serve: import ctypes, which a worker needs for
+    its parent-death signal, so that later forks (restarts, reloads, scale) inherit it. Not before
+    the first fork: a worker needs it only after it serves."""
+    import ctypes  # noqa: F401
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
