@@ -18,11 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each is imported on first use: by an HTML error page (html), a UUID route or request id (uuid), a
 # cookie expiry (email.utils; the Date header has its own formatter), a user's __main__ script in a
-# worker (runpy), a worker forgetting the main's modules (sysconfig), a worker's parent-death signal
-# once it serves (ctypes), the console (repl, prompt_toolkit), a WebSocket route (websockets), the
-# reloader (watchfiles), --version (platform).
+# worker (runpy), a worker forgetting the main's modules (sysconfig), the console (repl,
+# prompt_toolkit), a WebSocket route (websockets), the reloader (watchfiles), --version (platform).
 LAZY = (
-    "ctypes",
     "email.utils",
     "html",
     "platform",

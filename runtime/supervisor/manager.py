@@ -55,7 +55,6 @@ from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
 from runtime.supervisor.worker import (
     child_main,
-    preload_event_loop,
     preload_for_forks,
     user_main_ref,
 )
@@ -1049,7 +1048,7 @@ class WorkerManager:
         """Start everything, wait for acks, supervise until told to stop, shut down. Exit code."""
         self.running = True
         if self.fork_main:
-            preload_event_loop()
+            preload_for_forks()
         try:
             self._start_all()
         except Exception as exc:
@@ -1069,8 +1068,6 @@ class WorkerManager:
             await self._wait_serving(self.ack_timeout)
             if console is not None or not self.fork_main:
                 start_early(self.ctx)  # the console's threads make forking the main unsafe
-            else:
-                preload_for_forks()  # workers forked from now on (restarts, reloads) inherit it
             self.ready.set()
             if console is not None:
                 console_task = self.loop.create_task(console())

@@ -23,6 +23,7 @@ PRELOAD = [
     "runtime.loader",
     "httptools",
     "uvloop",
+    "ctypes",  # the parent-death signal
     "websockets",
 ]
 

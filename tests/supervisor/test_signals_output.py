@@ -80,6 +80,20 @@ def test_no_orphans_after_sigkill_of_main(serve: Any) -> None:
     assert alive == [], f"orphans: {alive}"
 
 
+@pytest.mark.slow
+def test_no_orphans_after_sigkill_of_main_while_workers_start(serve: Any) -> None:
+    # the workers are still in before_server_start (they arm PR_SET_PDEATHSIG only once serving)
+    s = serve(workers=2, flags="never-ack", wait=False)
+    for _ in range(2):
+        s.wait_line(r"EVENT before_server_start")
+    children = psutil.Process(s.proc.pid).children(recursive=True)
+    assert len(children) >= 2
+    s.proc.kill()
+    s.proc.wait(5)
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == [], f"orphans: {alive}"
+
+
 def test_worker_output_is_prefixed_and_untorn(serve: Any) -> None:
     s = serve(workers=2)
     for _ in range(6):
