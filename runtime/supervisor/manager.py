@@ -57,6 +57,7 @@ from runtime.supervisor.worker import (
     child_main,
     preload_for_forks,
     user_main_ref,
+    user_modules,
 )
 
 if TYPE_CHECKING:
@@ -414,6 +415,7 @@ class WorkerManager:
             restarted=restarted,
             table=self.workers,
             forked_from_main=forked,
+            user_modules=user_modules() if forked else (),
             main_ref=user_main_ref(),
         )
         process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]

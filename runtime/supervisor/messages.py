@@ -64,6 +64,7 @@ class WorkerSpec(NamedTuple):
     restarted: bool = False
     table: Mapping[str, Mapping[str, Any]] = {}
     forked_from_main: bool = False  # forget the main's user modules before loading the app
+    user_modules: tuple[str, ...] = ()  # those modules, listed by the main process before the fork
     main_ref: tuple[str, str] | None = None  # ("path", file) or ("name", module) of a user __main__
 
 

@@ -62,7 +62,9 @@ async def exercise(app: Any, control: Control) -> int:
 
 async def failing_restart(app: Any, control: Control) -> int:
     await control.wait_ready(timeout=10)
-    os.environ["SUPTEST"] = "fail-start"  # not seen by workers: the fork server's environment stays
+    # the replacement, forked from this process, sees the flag: it never acknowledges, so the
+    # timeout (not a start-up failure, which a fast worker can report within 10 ms) decides
+    os.environ["SUPTEST"] = "never-ack"
     try:
         await control.restart(timeout=0.01)
     except WorkerBootError as exc:
