@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each is imported on first use: by an HTML error page (html), a UUID route or request id (uuid), a
 # cookie expiry (email.utils; the Date header has its own formatter), a user's __main__ script in a
-# worker (runpy), a worker forgetting the main's modules (sysconfig), the console (repl,
-# prompt_toolkit), a WebSocket route (websockets), the reloader (watchfiles), --version (platform).
+# worker (runpy), the main listing its user modules before a fork (sysconfig), the console (repl,
+# prompt_toolkit), a WebSocket route (websockets), the reloader (watchfiles), --version (platform),
+# a non-ASCII host name to bind (encodings.idna: socket.getaddrinfo loads it for any str host).
 LAZY = (
     "email.utils",
+    "encodings.idna",
     "html",
     "platform",
     "prompt_toolkit",
@@ -42,6 +44,9 @@ PROBE = textwrap.dedent(
 
     options = cli.parse_command(["app_module:app", "-w", "2"])
     app = cli.load_app(options.target)
+    from runtime.server import sockets
+    sockets.bind("127.0.0.1", 0).close()
+    sockets.bind("localhost", 0).close()
     print(json.dumps(sorted(name for name in LAZY if name in sys.modules)))
     """
 )

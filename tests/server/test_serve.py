@@ -200,6 +200,31 @@ def test_bad_host_prints_one_line_and_returns_1(capsys: pytest.CaptureFixture[st
     assert err.count("\n") == 1 and "does not resolve" in err
 
 
+@pytest.mark.parametrize(
+    ("host", "family"),
+    [("127.0.0.1", socket.AF_INET), ("localhost", None), ("::1", socket.AF_INET6)],
+)
+def test_bind_resolves_ascii_hosts(host: str, family: socket.AddressFamily | None) -> None:
+    # ASCII hosts are passed to getaddrinfo as bytes (no "idna" codec at start-up)
+    from runtime.server.sockets import bind
+
+    try:
+        sock = bind(host, 0)
+    except OSError as exc:  # pragma: no cover - a machine without IPv6 on loopback
+        pytest.skip(f"{host} cannot be bound here: {exc}")
+    with sock:
+        assert sock.getsockname()[1] > 0
+        if family is not None:
+            assert sock.family == family
+
+
+def test_non_ascii_host_goes_through_idna_and_fails_with_the_bind_message() -> None:
+    from runtime.server.sockets import BindError, bind
+
+    with pytest.raises(BindError, match=r"the host 'bücher\.invalid' does not resolve"):
+        bind("bücher.invalid", 0)
+
+
 def test_console_result_is_the_return_value_and_signal_handlers_are_restored() -> None:
     app = _app()
     seen: list[str] = []
