@@ -93,6 +93,8 @@ class ServerState:
 
         self.app = app
         self.request_class: Callable[..., Any] = Request
+        #: the connection class: ``HttpProtocol`` for a vivace ``App``; the ASGI host sets its own
+        self.protocol_class: Callable[[ServerState], HttpProtocol] = HttpProtocol
         config = app.config
         self.max_header_size = _size(config, "REQUEST_MAX_HEADER_SIZE")
         self.max_header_count = _size(config, "REQUEST_MAX_HEADER_COUNT")
@@ -148,7 +150,7 @@ class ServerState:
         self._ticker = self._loop.call_later(self.tick_interval, self._tick)
 
     def protocol_factory(self) -> HttpProtocol:
-        return HttpProtocol(self)
+        return self.protocol_class(self)
 
     def connection_gone(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
