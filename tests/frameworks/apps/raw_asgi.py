@@ -1,0 +1,183 @@
+"""Framework-less ASGI apps: plain callables written to the asgiref specs.
+
+* ``app``: ASGI 3 with lifespan (state set at startup), the corpus and a websocket echo;
+* ``failing_startup``: its lifespan answers ``lifespan.startup.failed`` with a message;
+* ``raising_startup``: its lifespan raises once it has received ``lifespan.startup``;
+* ``no_lifespan``: raises for the lifespan scope, before receiving anything (as Django does);
+* ``ASGI2App``: an ASGI 2 double callable (a class called with the scope).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+import common
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+STARTUP_FAILURE = common.RAW_STARTUP_FAILURE
+STARTUP_EXCEPTION = common.RAW_STARTUP_EXCEPTION
+
+
+async def lifespan(scope: Scope, receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            scope["state"]["token"] = common.token()
+            common.record(f"raw-startup-{os.getpid()}")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            common.record(f"raw-shutdown-{os.getpid()}")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def respond(
+    send: Any,
+    body: bytes,
+    *,
+    status: int = 200,
+    content_type: bytes = b"text/plain; charset=utf-8",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(send: Any, value: object, status: int = 200) -> None:
+    await respond(send, json.dumps(value).encode(), status=status, content_type=b"application/json")
+
+
+async def read_body(receive: Any) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client went away during the upload")
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def full_scope(scope: Scope) -> dict[str, object]:
+    """Every field of the http scope, JSON-safe (``GET /scope``)."""
+    summary = common.scope_summary(scope)
+    server = scope.get("server")
+    summary.update(
+        type=scope["type"],
+        asgi=scope["asgi"],
+        server_host=server[0] if server else None,
+        server_port_is_int=isinstance(server[1], int) if server else None,
+        state_keys=sorted(scope.get("state", {})),
+        extensions_is_dict=isinstance(scope.get("extensions", {}), dict),
+    )
+    return summary
+
+
+async def http(scope: Scope, receive: Any, send: Any) -> None:
+    path, method = scope["path"], scope["method"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path == "/" and method in ("GET", "HEAD"):
+        await respond(send, b"hello from raw asgi")
+    elif path.startswith("/items/") and path[7:].isdigit():
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        await respond_json(send, {"id": int(path[7:]), "q": query.get("q", [None])[0]})
+    elif path == "/echo" and method == "POST":
+        body = await read_body(receive)
+        extra = [(b"x-length", str(len(body)).encode())]
+        await respond(send, body, content_type=b"application/octet-stream", extra=extra)
+    elif path == "/stream":
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/octet-stream")],
+        }
+        await send(start)
+        async for piece in common.achunks():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/state":
+        await respond_json(send, common.state_body(scope.get("state", {}).get("token")))
+    elif path == "/headers":
+        await respond_json(send, common.scope_summary(scope))
+    elif path == "/scope":
+        await respond_json(send, full_scope(scope))
+    elif path == "/disconnect-probe":
+        key = scope["query_string"].decode().partition("key=")[2]
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                common.disconnected(key)
+                return
+    else:
+        await respond(send, b"not found", status=404)
+
+
+async def websocket(scope: Scope, receive: Any, send: Any) -> None:
+    message = await receive()
+    assert message["type"] == "websocket.connect"
+    if scope["path"] != "/ws":
+        await send({"type": "websocket.close", "code": 4404})
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await lifespan(scope, receive, send)
+    elif scope["type"] == "http":
+        await http(scope, receive, send)
+    elif scope["type"] == "websocket":
+        await websocket(scope, receive, send)
+
+
+async def failing_startup(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        await send({"type": "lifespan.startup.failed", "message": STARTUP_FAILURE})
+        return
+    await app(scope, receive, send)
+
+
+async def raising_startup(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        raise RuntimeError(STARTUP_EXCEPTION)
+    await app(scope, receive, send)
+
+
+async def no_lifespan(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        raise ValueError(f"this app handles only http, not {scope['type']}")
+    await http(scope, receive, send)
+
+
+class ASGI2App:
+    """ASGI 2: ``ASGI2App(scope)`` is the instance, awaited with ``(receive, send)``."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Any, send: Any) -> None:
+        await app(self.scope, receive, send)

@@ -1,0 +1,84 @@
+"""ASGI lifespan under vivace: run in every worker, state copied into each request scope, a failed
+startup makes vivace exit 1 showing the app's message, and an app without lifespan is served
+without it, as uvicorn's ``--lifespan auto`` does (issue 12, point 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.frameworks.apps import common
+from tests.frameworks.frameworks import Framework, params
+from tests.frameworks.servers import MODES, run_to_exit, start, wait_until
+
+pytestmark = pytest.mark.slow
+
+FAILING = [
+    pytest.param("raw_asgi:failing_startup", common.RAW_STARTUP_FAILURE, id="startup.failed"),
+    pytest.param("raw_asgi:raising_startup", common.RAW_STARTUP_EXCEPTION, id="raises"),
+    pytest.param("fastapi_app:failing_app", common.FASTAPI_STARTUP_FAILURE, id="fastapi"),
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize(("target", "message"), FAILING)
+def test_failed_startup_exits_1_with_the_apps_message(
+    target: str, message: str, mode: str, tmp_path: Path
+) -> None:
+    result = run_to_exit("vivace", target, tmp_path, MODES[mode])
+    assert result.returncode == 1, result.output
+    assert message in result.output
+
+
+def test_uvicorn_also_refuses_to_start_the_failing_apps(tmp_path: Path) -> None:
+    """The reference: with ``--lifespan on`` uvicorn exits non-zero and shows the message."""
+    for target, message in [
+        ("raw_asgi:failing_startup", common.RAW_STARTUP_FAILURE),
+        ("fastapi_app:failing_app", common.FASTAPI_STARTUP_FAILURE),
+    ]:
+        result = run_to_exit("uvicorn", target, tmp_path, ("--lifespan", "on"))
+        assert result.returncode != 0, result.output
+        assert message in result.output
+
+
+def _pids(folder: Path, prefix: str) -> set[str]:
+    return {path.name.removeprefix(prefix) for path in folder.glob(prefix + "*")}
+
+
+def test_lifespan_runs_in_each_worker_and_shuts_down_on_sigint(tmp_path: Path) -> None:
+    server = start("vivace", "raw_asgi:app", tmp_path, args=MODES["workers"])
+    try:
+        wait_until(lambda: len(_pids(tmp_path, "raw-startup-")) == 2, 15, "both workers' lifespan")
+        started = _pids(tmp_path, "raw-startup-")
+        workers = {str(p.pid) for p in server.tree()[1:]}
+        assert started <= workers, f"lifespan ran in {started}, workers are {workers}"
+    finally:
+        server.stop_cleanly()
+    assert _pids(tmp_path, "raw-shutdown-") == started
+
+
+@pytest.mark.parametrize("framework", params("fastapi", "starlette", "litestar", "quart"))
+def test_framework_lifespan_starts_and_stops(framework: Framework, tmp_path: Path) -> None:
+    server = start("vivace", framework.target, tmp_path, args=MODES["single"])
+    try:
+        assert (tmp_path / f"{framework.name}-startup").exists()
+        state = httpx.get(server.url + "/state", timeout=10).json()
+        assert state == {"token": f"lifespan-in-{server.proc.pid}", "pid": server.proc.pid}
+    finally:
+        server.stop_cleanly()
+    assert (tmp_path / f"{framework.name}-shutdown").exists()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_an_app_without_lifespan_is_served_without_it(mode: str, tmp_path: Path) -> None:
+    server = start("vivace", "raw_asgi:no_lifespan", tmp_path, args=MODES[mode])
+    try:
+        response = httpx.get(server.url + "/", timeout=10)
+        assert (response.status_code, response.text) == (200, "hello from raw asgi")
+        state = httpx.get(server.url + "/state", timeout=10).json()
+        assert state["token"] is None
+    finally:
+        server.stop_cleanly()
+    assert "Traceback" not in server.output()

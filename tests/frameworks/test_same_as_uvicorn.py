@@ -1,0 +1,138 @@
+"""The same requests to vivace and to uvicorn serving the same app give the same status, headers
+(less ``date`` and ``server``) and body (issue 12, acceptance).
+
+The port each server listens on is replaced by ``PORT`` before comparing (it shows in ``host``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.frameworks.frameworks import Framework, params
+from tests.frameworks.servers import MODES, Server, start
+
+pytestmark = pytest.mark.slow
+
+#: headers whose value is the server's own business
+UNCOMPARED = {"date", "server"}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+EXCHANGES = [
+    Exchange("GET", "/"),
+    Exchange("HEAD", "/"),
+    Exchange("GET", "/items/7?q=seven"),
+    Exchange("GET", "/items/seven"),
+    Exchange("GET", "/no/such/path"),
+    Exchange("POST", "/echo", b"hello body", {"content-type": "application/octet-stream"}),
+    Exchange("POST", "/echo", b"", {"content-type": "application/octet-stream"}),
+    Exchange("DELETE", "/echo"),
+    Exchange("GET", "/stream"),
+    Exchange("GET", "/headers?x=1&y=%20z", headers={"x-probe": "yes", "accept": "*/*"}),
+]
+
+
+@dataclass
+class Pair:
+    framework: Framework
+    vivace: Server
+    uvicorn: Server
+
+
+def _start_pair(framework: Framework, trace: Path, extra: tuple[str, ...] = ()) -> Pair:
+    reference = start(
+        "uvicorn", framework.target, trace / "uvicorn", args=(*framework.uvicorn_args, *extra)
+    )
+    try:
+        vivace = start(
+            "vivace", framework.target, trace / "vivace", args=(*MODES["single"], *extra)
+        )
+    except BaseException:
+        reference.stop()
+        raise
+    return Pair(framework, vivace, reference)
+
+
+def _stop_pair(pair: Pair) -> None:
+    pair.uvicorn.stop()
+    pair.vivace.stop()
+    assert not pair.vivace.orphans, f"vivace left processes {pair.vivace.orphans}"
+
+
+@pytest.fixture(scope="module", params=params())
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    framework: Framework = request.param
+    started = _start_pair(framework, tmp_path_factory.mktemp(f"same-{framework.name}"))
+    try:
+        yield started
+    finally:
+        _stop_pair(started)
+
+
+def _normal(name: str, value: str) -> str:
+    """Flask and Quart list ``allow`` in set order, which differs from process to process."""
+    if name == "allow":
+        return ", ".join(sorted(part.strip() for part in value.split(",")))
+    return value
+
+
+def _send(server: Server, exchange: Exchange) -> tuple[int, list[tuple[str, str]], bytes]:
+    with httpx.Client(timeout=15) as client:
+        response = client.request(
+            exchange.method,
+            server.url + exchange.path,
+            content=exchange.body,
+            headers=exchange.headers,
+        )
+    port = str(server.port)
+    headers = sorted(
+        (name.lower(), _normal(name.lower(), value.replace(port, "PORT")))
+        for name, value in response.headers.multi_items()
+        if name.lower() not in UNCOMPARED
+    )
+    return response.status_code, headers, response.content.replace(port.encode(), b"PORT")
+
+
+@pytest.mark.parametrize("exchange", [pytest.param(e, id=e.id) for e in EXCHANGES])
+def test_same_response_as_uvicorn(pair: Pair, exchange: Exchange) -> None:
+    expected = _send(pair.uvicorn, exchange)
+    got = _send(pair.vivace, exchange)
+    assert got[0] == expected[0], f"status: vivace {got[0]}, uvicorn {expected[0]}"
+    assert got[1] == expected[1], "headers differ (vivace first, uvicorn second)"
+    assert got[2] == expected[2], "bodies differ (vivace first, uvicorn second)"
+
+
+ROOT_PATH_FRAMEWORKS = ("fastapi", "litestar", "quart", "raw-asgi3", "django-asgi", "flask")
+
+
+@pytest.mark.parametrize("framework", params(*ROOT_PATH_FRAMEWORKS))
+def test_root_path_as_uvicorn(framework: Framework, tmp_path: Path) -> None:
+    started = _start_pair(framework, tmp_path, ("--root-path", "/api"))
+    try:
+        for path in ("/headers", "/items/3?q=x"):
+            exchange = Exchange("GET", path, headers={"x-probe": "yes"})
+            expected = _send(started.uvicorn, exchange)
+            assert expected[0] == 200, expected
+            assert _send(started.vivace, exchange) == expected
+        facts = httpx.get(started.vivace.url + "/headers", timeout=10).json()
+        assert facts["root_path"] == "/api"
+    finally:
+        _stop_pair(started)
