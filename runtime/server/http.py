@@ -39,6 +39,7 @@ __all__ = ["HttpProtocol", "ServerState"]
 IDLE: Final = 0  # waiting for the next request (keep-alive)
 BUSY: Final = 1  # a request is being handled
 CLOSED: Final = 2
+OPENING: Final = 3  # accepted by the loop; connection_made has not run yet
 
 _PIPELINE_LIMIT: Final = 16  # queued pipelined requests before reading pauses
 _OWN_HEADERS: Final = frozenset((b"content-length", b"transfer-encoding", b"date", b"connection"))
@@ -150,7 +151,12 @@ class ServerState:
         self._ticker = self._loop.call_later(self.tick_interval, self._tick)
 
     def protocol_factory(self) -> HttpProtocol:
-        return self.protocol_class(self)
+        # The loop calls this when it accepts a connection and connection_made a loop iteration
+        # later: counted from here, a connection accepted just before the drain began is one the
+        # drain waits for (and answers), not one it forgets while the loop tears down.
+        conn = self.protocol_class(self)
+        self.connections.add(conn)
+        return conn
 
     def connection_gone(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)
@@ -187,7 +193,8 @@ class _Cycle:
         self.upgrade: bytes | None = None  # bytes after a websocket upgrade head
 
 
-#: seconds an idle connection stays open at shutdown, for a request already on its way
+#: seconds an idle connection stays open at shutdown, for a request already on its way: counted
+#: from the stop for a connection idle then, from connection_made for one accepted during the drain
 SHUTDOWN_IDLE_GRACE = 0.1
 
 
@@ -222,7 +229,7 @@ class HttpProtocol(asyncio.Protocol):
             max_body_size=state.max_body_size,
             keep_alive=state.keep_alive,
         )
-        self.phase = IDLE
+        self.phase = OPENING
         self._cycle: _Cycle | None = None  # the request being answered
         self._receiving: _Cycle | None = None  # the request whose body is arriving
         self._pipeline: deque[_Cycle | Reject] = deque()
@@ -237,17 +244,24 @@ class HttpProtocol(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
         self.flow = FlowControl(transport)
-        state = self.state
-        if state.shutting_down:
-            transport.close()
-            return
-        state.connections.add(self)
         peer = transport.get_extra_info("peername")
         sockname = transport.get_extra_info("sockname")
         if isinstance(peer, tuple):
             self.conn_info = ConnInfo(peer[0], peer[1], sockname[0], sockname[1])
         else:
             self.conn_info = ConnInfo(unix=sockname if isinstance(sockname, str) else "")
+        state = self.state
+        if self.phase == CLOSED:  # aborted by a forced stop before the loop handed it over
+            state.connections.discard(self)
+            transport.abort()
+            return
+        self.phase = IDLE
+        state.connections.add(self)
+        if state.shutting_down:
+            # Accepted by the loop before the drain stopped listening: the client has sent, or is
+            # sending, its request. It is answered (with Connection: close), never reset.
+            self._close_after = True
+            self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
         if state.sig_begin:
             self._signal("http.lifecycle.begin", {"conn_info": self.conn_info})
 
@@ -409,11 +423,19 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
-        closing = self._close_after or not self.conn.keep_alive or self.state.shutting_down
-        if closing and (not self._pipeline or self.state.shutting_down):
-            transport.close()
-            return
-        if not self._pipeline:
+        if self.state.shutting_down:
+            if not self.conn.keep_alive:  # the response said Connection: close
+                transport.close()
+                return
+            if not self._pipeline:
+                # The response began before the stop and promised keep-alive: the client may be
+                # sending its next request now. It is answered (with Connection: close) if it
+                # comes within the grace; the connection closes only while no request is on it.
+                self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
+                return
+        elif not self._pipeline:
+            if self._close_after or not self.conn.keep_alive:
+                transport.close()
             return
         if len(self._pipeline) <= _PIPELINE_LIMIT:
             self.flow.resume_reading("pipeline")
@@ -547,7 +569,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def tick(self, interval: float) -> None:
         """Called by the server ticker every ``interval`` seconds."""
-        if self.phase == CLOSED or self.ws is not None:
+        if self.phase >= CLOSED or self.ws is not None:  # CLOSED or OPENING
             return
         state = self.state
         if (self._receiving is not None or self.conn.in_message) and not self.flow.read_paused:
@@ -598,14 +620,18 @@ class HttpProtocol(asyncio.Protocol):
         self._send_reject(Reject(503, "the handler did not respond in time"))
 
     def shutdown(self) -> None:
-        """The server is stopping: close if idle, else close after the current response."""
-        if self.phase == CLOSED:
+        """The server is stopping: close if idle, else close after the current response.
+
+        Every request the connection has read is answered; the next response says
+        ``Connection: close`` (one that already began with keep-alive is followed by the next
+        request, if it comes, answered with close). The connection closes only between requests.
+        """
+        if self.phase >= CLOSED:  # closed, or OPENING: connection_made sees the shutdown
             return
         if self.ws is not None:
             self.ws.going_away()
             return
         self._close_after = True
-        self._pipeline.clear()
         if self._cycle is None and not self.transport.is_closing():
             # A request may be on its way: the client connected (or reused this keep-alive
             # connection) just before the stop. Closing now, with its bytes unread, would answer
@@ -613,11 +639,20 @@ class HttpProtocol(asyncio.Protocol):
             self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
-        if self._cycle is None and self._receiving is None and not self.transport.is_closing():
+        if (
+            self._cycle is None
+            and self._receiving is None
+            and not self.conn.in_message  # part of a head has come: the request timeout rules
+            and not self.transport.is_closing()
+        ):
             self.transport.close()
 
     def abort(self) -> asyncio.Task[None] | None:
         """Cancel the request in flight and drop the connection; returns the cancelled task."""
+        if self.phase == OPENING:  # no transport yet: connection_made will drop it
+            self.phase = CLOSED
+            self.state.connections.discard(self)
+            return None
         task = self._cycle.task if self._cycle is not None else None
         if task is not None:
             task.cancel()

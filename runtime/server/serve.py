@@ -107,6 +107,10 @@ class Server:
         try:
             with self._signals(loop):
                 for sock in self.sockets:
+                    # Closing the server at the drain closes this descriptor (uvloop: libuv's
+                    # close(2); asyncio: sock.close()), never shutdown(2): a worker's descriptor
+                    # is its own (the fork server passed a duplicate), so the listening socket
+                    # and the connections queued in it live on for the other and next workers.
                     self._servers.append(
                         await loop.create_server(
                             state.protocol_factory, sock=sock, backlog=self.backlog
@@ -169,9 +173,17 @@ class Server:
         return result
 
     async def _drain(self, state: ServerState) -> None:
+        """Stop accepting, answer what was accepted, wait for the connections to close.
+
+        Closing the servers stops this worker's accepting only: a connection not accepted yet
+        stays queued in the shared listening socket for the other (or next) worker. Every
+        connection the loop did accept (``ServerState.protocol_factory`` counts it) is served:
+        the requests it carries are answered with ``Connection: close``.
+        """
         for server in self._servers:
             server.close()  # stop accepting
         state.shutting_down = True
+        await asyncio.sleep(0)  # accepts the asyncio loop had begun reach protocol_factory
         for conn in list(state.connections):
             conn.shutdown()
         timeout = _seconds(self.app.config, "GRACEFUL_SHUTDOWN_TIMEOUT")
