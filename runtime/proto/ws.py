@@ -13,16 +13,23 @@ them:
    :meth:`WSConnection.data_to_send` like everything else.
 3. After every call, the caller writes :meth:`data_to_send` and, when :attr:`should_close` is true,
    closes the transport once the bytes are flushed.
+4. A deferred handshake, for a server where the application decides (ASGI): :meth:`check_handshake`
+   validates the request and returns ``None`` (or the bytes of a 4xx rejection); the subprotocols
+   the client offers are then in :attr:`WSConnection.offered`. Later, :meth:`accept` returns the
+   ``101`` with the subprotocol and extra headers the application chose; or the caller answers
+   with an HTTP response of its own and closes (the connection is then never opened).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from websockets.exceptions import InvalidState
+from websockets.exceptions import InvalidHeader, InvalidState
 from websockets.frames import Close, CloseCode, Frame, Opcode
+from websockets.headers import parse_subprotocol
 from websockets.http11 import Request as WSRequest
+from websockets.http11 import Response as WSResponse
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
@@ -90,25 +97,82 @@ class WSConnection:
         self._closed_reported = False
         self.accepted = False
         self.subprotocol: str | None = None
+        #: the subprotocols the client offers, in its order (set by :meth:`check_handshake`)
+        self.offered: list[str] = []
+        self._pending: WSResponse | None = None  # a checked handshake's 101, not sent yet
 
     # -- handshake -------------------------------------------------------------------------------
 
-    def handshake(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-        """Answer the opening handshake of a request already parsed by the HTTP parser."""
+    def _request(
+        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> WSRequest | None:
         lines = [b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target)]
         lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
         lines.append(b"\r\n")
         protocol = self._protocol
         protocol.receive_data(b"".join(lines))
         requests = [e for e in protocol.events_received() if isinstance(e, WSRequest)]
-        if not requests:
-            # the library already queued its own rejection
+        return requests[0] if requests else None  # none: the library queued its own rejection
+
+    def handshake(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Answer the opening handshake of a request already parsed by the HTTP parser."""
+        protocol = self._protocol
+        request = self._request(method, target, headers)
+        if request is None:
             return self.data_to_send()
-        response = protocol.accept(requests[0])
+        response = protocol.accept(request)
         protocol.send_response(response)
         self.accepted = response.status_code == 101
         if self.accepted:
             self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
+        return self.data_to_send()
+
+    def check_handshake(
+        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes | None:
+        """Check an opening handshake without answering it (rule 4).
+
+        ``None`` when the request is a valid websocket opening: answer it later with
+        :meth:`accept`. Otherwise the bytes of the rejection (a 4xx response; close after it).
+        """
+        protocol = self._protocol
+        request = self._request(method, target, headers)
+        if request is None:
+            return self.data_to_send()
+        response = protocol.accept(request)  # the connection's own subprotocol choice is none
+        if response.status_code != 101:
+            protocol.send_response(response)
+            return self.data_to_send()
+        try:
+            self.offered = [
+                str(s)
+                for value in request.headers.get_all("Sec-WebSocket-Protocol")
+                for s in parse_subprotocol(value)
+            ]
+        except InvalidHeader:  # pragma: no cover - accept() already parsed the same header
+            self.offered = []
+        self._pending = response
+        return None
+
+    def accept(
+        self, subprotocol: str | None = None, headers: Iterable[tuple[str, str]] = ()
+    ) -> bytes:
+        """The ``101`` for a handshake :meth:`check_handshake` passed, with the caller's choices.
+
+        ``subprotocol`` becomes ``Sec-WebSocket-Protocol``; ``headers`` are added as they are
+        (the caller leaves out those of the handshake itself).
+        """
+        response = self._pending
+        if response is None:
+            raise RuntimeError("accept() needs a handshake that check_handshake() passed")
+        self._pending = None
+        for name, value in headers:
+            response.headers[name] = value
+        if subprotocol:
+            response.headers["Sec-WebSocket-Protocol"] = subprotocol
+        self._protocol.send_response(response)
+        self.accepted = True
+        self.subprotocol = subprotocol or None
         return self.data_to_send()
 
     # -- frames ----------------------------------------------------------------------------------

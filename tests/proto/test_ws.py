@@ -6,6 +6,8 @@ import base64
 import os
 import struct
 
+import pytest
+
 from runtime.proto.ws import Closed, Message, Pong, WSConnection
 
 KEY = base64.b64encode(os.urandom(16))
@@ -87,3 +89,45 @@ def test_send_ping_and_close() -> None:
     assert conn.ping(b"x") == b"\x89\x01x"
     assert conn.close(1001, "away") == b"\x88\x06" + struct.pack("!H", 1001) + b"away"
     assert conn.close() == b""  # only once
+
+
+def test_deferred_handshake_takes_the_callers_subprotocol_and_headers() -> None:
+    conn = WSConnection()
+    assert conn.check_handshake("GET", b"/ws", handshake_headers(b"a, b")) is None
+    assert conn.offered == ["a", "b"]
+    assert conn.data_to_send() == b""  # nothing is answered until accept()
+    reply = conn.accept("b", [("x-extra", "1"), ("set-cookie", "a=1"), ("set-cookie", "b=2")])
+    assert reply.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Protocol: b\r\n" in reply
+    assert b"\r\nx-extra: 1\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n" in reply
+    assert (conn.accepted, conn.open, conn.subprotocol) == (True, True, "b")
+    assert conn.send("hi") == b"\x81\x02hi"
+    assert [e.data for e in conn.receive_data(frame(1, b"yo")) if isinstance(e, Message)] == ["yo"]
+
+
+def test_deferred_handshake_without_subprotocol() -> None:
+    conn = WSConnection()
+    assert conn.check_handshake("GET", b"/ws", handshake_headers()) is None
+    assert conn.offered == []
+    reply = conn.accept()
+    assert b"Sec-WebSocket-Protocol" not in reply and conn.subprotocol is None
+
+
+def test_deferred_handshake_rejects_a_bad_request_at_once() -> None:
+    conn = WSConnection()
+    reply = conn.check_handshake("GET", b"/ws", [(b"Host", b"x")])
+    assert reply is not None and reply.startswith(b"HTTP/1.1 426 ")
+    assert not conn.accepted
+    post = WSConnection()
+    reply = post.check_handshake("POST", b"/ws", handshake_headers())
+    assert reply is not None and not post.accepted
+
+
+def test_accept_needs_a_checked_handshake() -> None:
+    conn = WSConnection()
+    with pytest.raises(RuntimeError):
+        conn.accept()
+    assert conn.check_handshake("GET", b"/ws", handshake_headers()) is None
+    conn.accept()
+    with pytest.raises(RuntimeError):
+        conn.accept()  # once only
