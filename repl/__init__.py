@@ -1,9 +1,8 @@
 """The vivace developer console: ``console_for(options)`` gives the launcher its console hook."""
 
-from repl.context import ReplContext as ReplContext
 from repl.evaluate import Evaluator as Evaluator
 from repl.evaluate import Outcome as Outcome
 from repl.session import ConsoleHook as ConsoleHook
 from repl.session import console_for as console_for
 
-__all__ = ["ConsoleHook", "Evaluator", "Outcome", "ReplContext", "console_for"]
+__all__ = ["ConsoleHook", "Evaluator", "Outcome", "console_for"]

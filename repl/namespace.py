@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from repl.context import Entry, read_entries
-from runtime.app import CONSOLE_NAMES
+from runtime.app import CONSOLE_NAMES, App, ReplEntry
+from runtime.hosting import Hosted
 
-BUILTIN_NAMES = CONSOLE_NAMES  # the one list, owned by runtime.app (repl_ctx refuses them)
+# the one list is owned by runtime.app (repl_ctx refuses them); ``routes`` is newer than it
+_NEWER = tuple(n for n in ("routes",) if n not in CONSOLE_NAMES)
+BUILTIN_NAMES: tuple[str, ...] = (*CONSOLE_NAMES, *_NEWER)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Help:
         return "Type help() for the console's names, or help(object) for help about object."
 
 
-def check_user_entries(entries: list[Entry], taken: set[str]) -> None:
+def check_user_entries(entries: list[ReplEntry], taken: set[str]) -> None:
     for entry in entries:
         if entry.name in BUILTIN_NAMES or entry.name in taken:
             raise ValueError(
@@ -61,7 +63,7 @@ def check_user_entries(entries: list[Entry], taken: set[str]) -> None:
 def banner(
     app_name: str,
     names: list[Name],
-    user: list[Entry],
+    user: list[ReplEntry],
     *,
     url: str | None,
     exit_hint: str,
@@ -72,7 +74,7 @@ def banner(
     lines += [f"  {n.name.ljust(width)}  {n.description}" for n in names]
     if user:
         lines += ["", "From app.repl_ctx:"]
-        lines += [f"  {e.name.ljust(width)}  {e.description}" for e in user]
+        lines += [f"  {e.name.ljust(width)}  {e.desc}" for e in user]
     lines += [""]
     lines += notes or []
     lines += [
@@ -83,12 +85,18 @@ def banner(
 
 
 def describe(
-    *, has_client: bool, has_control: bool, single_process: bool, can_refresh: bool
+    *,
+    has_client: bool,
+    has_control: bool,
+    single_process: bool,
+    can_refresh: bool,
+    framework: str = "vivace",
 ) -> list[Name]:
-    names = [
-        Name("app", "the application of this process"),
-        Name("runtime", "the vivace package: import runtime"),
-    ]
+    vivace = framework == "vivace"
+    app_text = "the application of this process"
+    if not vivace:
+        app_text = f"the {framework} application object of this process"
+    names = [Name("app", app_text), Name("runtime", "the vivace package: import runtime")]
     if has_client:
         names.append(
             Name(
@@ -98,9 +106,11 @@ def describe(
     names.append(
         Name("do", 'await do("/path", method="GET", json=...): request through app, no network')
     )
+    names.append(Name("routes", "method, path, name and endpoint of every route of app"))
     if has_control:
+        example = "app.ctx" if vivace else "os.getpid()"
         names += [
-            Name("workers", 'table of every process; workers["Vivace-Server-0-0"].eval("app.ctx")'),
+            Name("workers", f'table of every process; workers[0].eval("{example}")'),
             Name("restart", "restart(*names, zero_downtime=False): replace server workers"),
             Name("reload", "reload(): the global restart an auto-reload does"),
             Name("scale", "scale(n): set the number of server workers"),
@@ -110,10 +120,15 @@ def describe(
         ]
     if can_refresh:
         names.append(Name("refresh", "refresh(): re-import the app module and rebind app"))
-    if single_process:
+    if single_process and vivace:
         names.append(Name("app.ctx", "what before_server_start listeners created, live"))
     return names
 
 
-def user_entries(app: object) -> list[Entry]:
-    return read_entries(getattr(app, "repl_ctx", None))
+def user_entries(host: Hosted) -> list[ReplEntry]:
+    """The names a vivace app adds with ``app.repl_ctx.add(...)``; other apps have none."""
+    target = host.target
+    if not isinstance(target, App):
+        return []
+    entries: list[ReplEntry] = list(target.repl_ctx)
+    return entries

@@ -1,14 +1,21 @@
 """``do()``: a request through the console's own ``app``, in process, without the network.
 
-Routes and middleware defined in the console are used; workers are not involved. The request goes
-through ``App.handle`` (routing, middleware, signals, handler, error handling) as a real one does.
+Routes and middleware defined in the console are used; workers are not involved. For a vivace
+``App`` the request goes through ``App.handle`` (routing, middleware, signals, handler, error
+handling) as a real one does; for an app served through ASGI it goes through the hosted ASGI
+callable (``repl.asgi.InProcessApp``: the app's lifespan start-up runs once first).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from repl.asgi import InProcessApp
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
 class Result(NamedTuple):
@@ -19,20 +26,24 @@ class Result(NamedTuple):
 
     def __repr__(self) -> str:
         response = self.response
-        status = getattr(response, "status", "?")
-        ctype = getattr(response, "content_type", None)
-        body = getattr(response, "body", b"")
+        if hasattr(response, "status_code"):  # httpx.Response (an app served through ASGI)
+            status = response.status_code
+            ctype = response.headers.get("content-type")
+            body = response.content
+            path = self.request.url.raw_path.decode("ascii", "replace")
+        else:
+            status = getattr(response, "status", "?")
+            ctype = getattr(response, "content_type", None)
+            body = getattr(response, "body", b"")
+            path = getattr(self.request, "path", "")
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else repr(body)
         if len(text) > 500:
             text = text[:500] + f"... ({len(text) - 500} more characters)"
         method = getattr(self.request, "method", "")
-        path = getattr(self.request, "path", "")
         return f"Result({method} {path} -> {status} {ctype or ''}): {text}".rstrip()
 
 
-def _header_pairs(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
-) -> list[tuple[str, str]]:
+def _header_pairs(headers: Headers) -> list[tuple[str, str]]:
     if headers is None:
         return []
     if isinstance(headers, Mapping):
@@ -40,18 +51,10 @@ def _header_pairs(
     return [(str(k), str(v)) for k, v in headers]
 
 
-async def do(
-    app: Any,
-    path: str = "/",
-    method: str = "GET",
-    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-    json: Any = None,
-    body: str | bytes | None = None,
-) -> Result:
-    """Send one request through ``app.handle`` in this process and return ``Result``."""
-    from runtime.datastructures import ConnInfo, Headers
-    from runtime.request import Request
-
+def _prepare(
+    path: str, headers: Headers, json: Any, body: str | bytes | None
+) -> tuple[list[tuple[str, str]], bytes]:
+    """Header pairs and body bytes of a ``do()`` request; ``ValueError`` says what to fix."""
     if not path.startswith("/"):
         raise ValueError(f"do() takes a path starting with '/', e.g. do('/health'), not {path!r}")
     if json is not None and body is not None:
@@ -66,6 +69,23 @@ async def do(
         payload = body.encode() if isinstance(body, str) else bytes(body)
     if payload:
         pairs.append(("content-length", str(len(payload))))
+    return pairs, payload
+
+
+async def do(
+    app: Any,
+    path: str = "/",
+    method: str = "GET",
+    headers: Headers = None,
+    json: Any = None,
+    body: str | bytes | None = None,
+) -> Result:
+    """Send one request through ``app.handle`` in this process and return ``Result``."""
+    from runtime.datastructures import ConnInfo
+    from runtime.datastructures import Headers as HeaderMap
+    from runtime.request import Request
+
+    pairs, payload = _prepare(path, headers, json, body)
     if not any(k.lower() == "host" for k, _ in pairs):
         pairs.append(("host", "console"))
     finalize = getattr(app, "finalize", None)
@@ -75,7 +95,7 @@ async def do(
         app,
         method.upper(),
         path.encode(),
-        Headers(pairs),
+        HeaderMap(pairs),
         version="1.1",
         conn_info=ConnInfo("127.0.0.1", 0, "console", 0),
     )
@@ -87,20 +107,42 @@ async def do(
     return Result(request, response)
 
 
-def bind_do(app_ref: Any) -> Any:
+async def do_asgi(
+    app: InProcessApp,
+    path: str = "/",
+    method: str = "GET",
+    headers: Headers = None,
+    json: Any = None,
+    body: str | bytes | None = None,
+) -> Result:
+    """Send one request through an ASGI app in this process.
+
+    Returns ``Result(httpx.Request, httpx.Response)``; an exception the app raises comes out here.
+    """
+    pairs, payload = _prepare(path, headers, json, body)
+    pairs = [(k, v) for k, v in pairs if k.lower() != "content-length"]  # httpx sets it
+    response = await app.request(method.upper(), path, headers=pairs, content=payload)
+    return Result(response.request, response)
+
+
+def bind_do(app_ref: Any, runner: Callable[[], InProcessApp | None] | None = None) -> Any:
     """``do(path, method=..., headers=..., json=..., body=...)`` bound to the console's current app.
 
-    ``app_ref`` is a zero-argument callable returning the app (``refresh()`` rebinds ``app``).
+    ``app_ref`` is a zero-argument callable returning the app (``refresh()`` rebinds ``app``);
+    ``runner`` one returning the ``InProcessApp`` of an app served through ASGI (None: vivace).
     """
 
     async def bound(
         path: str = "/",
         method: str = "GET",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: Headers = None,
         json: Any = None,
         body: str | bytes | None = None,
     ) -> Result:
         """Fake a request to the console's app, in process: ``await do("/health")``."""
+        inprocess = runner() if runner is not None else None
+        if inprocess is not None:
+            return await do_asgi(inprocess, path, method, headers, json, body)
         return await do(app_ref(), path, method, headers, json, body)
 
     bound.__name__ = "do"

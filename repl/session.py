@@ -27,7 +27,7 @@ import termios
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner, split_statements
 from repl.namespace import (
@@ -39,13 +39,29 @@ from repl.namespace import (
     user_entries,
 )
 from repl.requests import Result, bind_do
+from repl.routes import Routes, RoutesView
 from repl.workers import Bridge, Logs, Row, Summary, Worker, Workers, ready_count, rows
+from runtime.app import App
+from runtime.hosting import ASGIHosted, Hosted
 from runtime.options import RunOptions
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import StyleAndTextTuples
 
-ConsoleHook = Callable[[Any, Any], Awaitable[int | None]]
+    from repl.asgi import InProcessApp
+
+
+class ConsoleHook(Protocol):
+    """``await hook(host, control)``: run the console; an int return is the server's exit code.
+
+    ``control`` is the main process's ``Control`` (None in the serving process of
+    ``--single-process``); ``url`` is the server's bound URL when no ``control`` carries it.
+    """
+
+    def __call__(
+        self, host: Hosted, control: Any = None, *, url: str | None = None
+    ) -> Awaitable[int | None]: ...
+
 
 ENTER_LINE = "Press ENTER to open the console"
 REOPEN_LINE = "Console closed; the server keeps running. Press ENTER to open the console again."
@@ -61,7 +77,7 @@ def _plain_types() -> tuple[type, ...]:
     """Values shown as their plain repr (tables, HTTP responses), not highlighted as Python."""
     from repl.client import LiveResponse
 
-    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row)
+    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row, Routes, RoutesView)
 
 
 def _isatty(stream: Any) -> bool:
@@ -106,8 +122,10 @@ def console_for(
     if options.repl_commands:
         commands = list(options.repl_commands)
 
-        async def scripted_commands(app: Any, control: Any = None) -> int | None:
-            return await run_scripted(app, control, options, commands=commands)
+        async def scripted_commands(
+            host: Hosted, control: Any = None, *, url: str | None = None
+        ) -> int | None:
+            return await run_scripted(host, control, options, commands=commands, url=url)
 
         return scripted_commands
     if options.repl == "off":
@@ -116,8 +134,10 @@ def console_for(
     if not terminal:
         if options.repl == "open":
 
-            async def scripted_stdin(app: Any, control: Any = None) -> int | None:
-                return await run_scripted(app, control, options, stdin=stdin)
+            async def scripted_stdin(
+                host: Hosted, control: Any = None, *, url: str | None = None
+            ) -> int | None:
+                return await run_scripted(host, control, options, stdin=stdin, url=url)
 
             return scripted_stdin
         print(NO_TTY_LINE, file=stdout, flush=True)
@@ -127,8 +147,10 @@ def console_for(
         return None
     mode = options.repl
 
-    async def interactive(app: Any, control: Any = None) -> int | None:
-        return await run_interactive(app, control, options, enter=(mode == "enter"))
+    async def interactive(
+        host: Hosted, control: Any = None, *, url: str | None = None
+    ) -> int | None:
+        return await run_interactive(host, control, options, enter=(mode == "enter"), url=url)
 
     return interactive
 
@@ -173,10 +195,24 @@ def _split_url(url: str) -> tuple[str, str | None]:
 
 
 class Console:
-    """One console session's state: namespace, evaluator, runner, client, toolbar state."""
+    """One console session's state: namespace, evaluator, runner, client, toolbar state.
 
-    def __init__(self, app: Any, control: Any, options: RunOptions, *, exit_hint: str) -> None:
-        self.app = app
+    ``host`` is what the process serves (``runtime.hosting.Hosted``); the namespace's ``app`` is
+    ``host.target``, the framework's own object (the vivace ``App``, the ``FastAPI`` instance, the
+    ``Flask`` app, Django's handler). ``do()`` goes through ``App.handle`` for a vivace app and
+    through the hosted ASGI callable otherwise (``repl.asgi.InProcessApp``).
+    """
+
+    def __init__(
+        self,
+        host: Hosted,
+        control: Any,
+        options: RunOptions,
+        *,
+        exit_hint: str,
+        url: str | None = None,
+    ) -> None:
+        self.host = host
         self.control = control
         self.options = options
         self.exit_hint = exit_hint
@@ -189,11 +225,9 @@ class Console:
         self.progress_at = 0.0
         self.stale = False
         self._unsubscribe: Any = None
-        url = str(getattr(control, "url", None) or options.url)
-        if control is None and options.port == 0 and not options.unix:
-            url = _listening_url(options.host) or url
-        self.url = url
-        base, uds = _split_url(url)
+        self._inprocess: InProcessApp | None = None
+        self.url = self._server_url(control, options, url)
+        base, uds = _split_url(self.url)
         wait_ready: Callable[[float], bool] | None = None
         if control is None:
             self.runner = LoopRunner(self.evaluator)
@@ -219,7 +253,28 @@ class Console:
         self.on_change: Callable[[], None] = lambda: None
         self._build_namespace()
 
+    @staticmethod
+    def _server_url(control: Any, options: RunOptions, url: str | None) -> str:
+        """The live server's URL: the one the control object or the server hands over; else
+        (``--single-process -p 0`` from a server that does not hand it over) the listening
+        socket of this process; else the one the options name."""
+        given = getattr(control, "url", None) or url
+        if given:
+            return str(given)
+        if control is None and options.port == 0 and not options.unix:
+            return _listening_url(options.host) or options.url
+        return options.url
+
     # namespace ---------------------------------------------------------------------------------
+
+    @property
+    def vivace(self) -> bool:
+        return self.host.interface == "vivace"
+
+    @property
+    def app(self) -> object:
+        """The framework's own object (``host.target``)."""
+        return self.host.target
 
     def _build_namespace(self) -> None:
         import runtime
@@ -229,7 +284,8 @@ class Console:
             app=self.app,
             runtime=runtime,
             client=self.client,
-            do=bind_do(lambda: ns["app"]),
+            do=bind_do(lambda: ns["app"], None if self.vivace else self._in_process),
+            routes=RoutesView(lambda: ns["app"], lambda: self.host.framework),
             help=Help(self.banner),
             exit=ExitConsole("exit", self.exit_hint),
             quit=ExitConsole("quit", self.exit_hint),
@@ -248,11 +304,11 @@ class Console:
         if self.options.target.module:
             ns["refresh"] = self.refresh
         self.skipped: list[str] = []
-        for entry in user_entries(self.app):
+        for entry in user_entries(self.host):
             if entry.name in BUILTIN_NAMES:  # app.repl_ctx refuses most; never start without us
                 self.skipped.append(entry.name)
                 continue
-            ns[entry.name] = entry.value
+            ns[entry.name] = entry.obj
 
     def banner(self) -> str:
         names = describe(
@@ -260,6 +316,7 @@ class Console:
             has_control=self.control is not None,
             single_process=self.control is None,
             can_refresh="refresh" in self.namespace,
+            framework=self.host.framework,
         )
         notes = []
         if self.skipped:
@@ -267,10 +324,15 @@ class Console:
             notes.append(f"Not added from app.repl_ctx (the console uses these names): {skipped}")
         if self.control is None:
             notes.append("This console runs inside the serving process, on the server's loop.")
+        elif not self.vivace and self.host.interface != "wsgi":
+            notes.append(
+                "do() runs the app's lifespan start-up once in this process; its shut-down "
+                "runs when the console stops."
+            )
         return banner(
             self.app_name,
             names,
-            [e for e in user_entries(self.app) if e.name not in self.skipped],
+            [e for e in user_entries(self.host) if e.name not in self.skipped],
             url=self.url,
             exit_hint=self.exit_hint,
             notes=notes,
@@ -278,7 +340,53 @@ class Console:
 
     @property
     def app_name(self) -> str:
-        return str(getattr(self.app, "name", None) or type(self.app).__name__)
+        """``ConsoleDemo`` for a vivace app; ``FastAPI app 'main:app'`` for the others."""
+        if self.vivace:
+            return self.host.name
+        target = self.options.target
+        shown = target.describe() if (target.module or target.path) else self.host.name
+        return f"{self.host.framework} app {shown!r}"
+
+    # do() for apps served through ASGI ---------------------------------------------------------
+
+    def _in_process(self) -> InProcessApp | None:
+        """The ``InProcessApp`` of the current host (made, and its lifespan begun, on first use)."""
+        if self.vivace:
+            return None
+        if self._inprocess is None:
+            from repl.asgi import InProcessApp
+
+            host = cast(ASGIHosted, self.host)
+            base, uds = _split_url(self.url)
+            in_serving_process = self.control is None
+            self._inprocess = InProcessApp(
+                host.asgi,
+                label=self.app_name,
+                base_url="http://localhost" if uds else base,
+                root_path=host.root_path,
+                lifespan=host.interface != "wsgi",
+                own_loop=not in_serving_process,
+                state=host.lifespan_state if in_serving_process else None,
+                on_startup_error=self._report,
+            )
+        return self._inprocess
+
+    def start_app(self) -> None:
+        """Begin the app's lifespan start-up in this process (apps served through ASGI)."""
+        inprocess = self._in_process()
+        if inprocess is not None:
+            inprocess.start()
+
+    def _report(self, text: str) -> None:
+        """A line for the user, printed above the prompt (from any thread)."""
+        print(text, file=sys.stdout, flush=True)
+
+    def _close_app(self) -> None:
+        inprocess, self._inprocess = self._inprocess, None
+        if inprocess is not None:
+            inprocess.close()
+
+    # refresh -----------------------------------------------------------------------------------
 
     def refresh(self) -> Summary:
         """Re-import the app module in this process and rebind ``app`` (your variables stay)."""
@@ -286,22 +394,28 @@ class Console:
 
         target = self.options.target
         module = target.module or ""
-        old = self.app
+        old = self.host
         # App names are unique per process: let the re-imported module register its app again
-        registry = getattr(type(old), "_registry", None)
-        name = getattr(old, "name", None)
-        held = registry.pop(name, None) if isinstance(registry, dict) else None
+        registry: dict[str, Any] | None = None
+        held = None
+        if isinstance(old.target, App):
+            registry = App._registry
+            held = registry.pop(old.name, None)
         saved = {k: v for k, v in sys.modules.items() if k == module or k.startswith(module + ".")}
         for key in saved:
             del sys.modules[key]
         try:
-            self.app = load_app(target)
+            host = load_app(target)
         except BaseException:
             sys.modules.update(saved)
-            if held is not None and isinstance(registry, dict):
-                registry.setdefault(name, held)
+            if held is not None and registry is not None:
+                registry.setdefault(old.name, held)
             raise
-        self.namespace["app"] = self.app
+        self.host = host
+        self.namespace["app"] = host.target
+        if not self.vivace or old.interface != "vivace":
+            self._close_app()  # the old app's lifespan shut-down; the new one starts now
+            self.start_app()
         self.stale = False
         self.on_change()
         return Summary(f"app re-imported from {module}")
@@ -354,6 +468,7 @@ class Console:
                 self._unsubscribe()
         self.runner.close()
         self.client.close()
+        self._close_app()
 
 
 # --- terminal modes -----------------------------------------------------------------------------
@@ -464,6 +579,7 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
     with routed_output():
         console.on_change = ui.invalidate
         try:
+            console.start_app()  # an app served through ASGI: its lifespan, for do()
             if first:
                 ui.print(console.banner())
             while True:
@@ -482,18 +598,18 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
 
 
 async def run_interactive(
-    app: Any, control: Any, options: RunOptions, *, enter: bool
+    host: Hosted, control: Any, options: RunOptions, *, enter: bool, url: str | None = None
 ) -> int | None:
     with _no_job_control_stops():
-        return await _run_interactive(app, control, options, enter=enter)
+        return await _run_interactive(host, control, options, enter=enter, url=url)
 
 
 async def _run_interactive(
-    app: Any, control: Any, options: RunOptions, *, enter: bool
+    host: Hosted, control: Any, options: RunOptions, *, enter: bool, url: str | None
 ) -> int | None:
     terminal = TerminalModes(sys.stdin)
     hint = "close the console (the server keeps running)" if enter else "stop the server"
-    console = Console(app, control, options, exit_hint=hint)
+    console = Console(host, control, options, exit_hint=hint, url=url)
     ui_task: asyncio.Task[Any] | None = None
     try:
         if not enter:
@@ -518,7 +634,7 @@ async def _run_interactive(
 
 
 async def run_scripted(
-    app: Any,
+    host: Hosted,
     control: Any,
     options: RunOptions,
     *,
@@ -526,12 +642,14 @@ async def run_scripted(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    url: str | None = None,
 ) -> int:
     """Run statements from ``commands`` (or stdin) against the live server; 0 if all succeeded."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    console = Console(app, control, options, exit_hint="stop")
+    console = Console(host, control, options, exit_hint="stop", url=url)
     try:
+        console.start_app()
         if commands is None:
             source_stream = stdin or sys.stdin
             loop = asyncio.get_running_loop()
