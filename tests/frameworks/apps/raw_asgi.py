@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -120,8 +121,31 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
             if message["type"] == "http.disconnect":
                 common.disconnected(key)
                 return
+    elif path == "/after-response":
+        await respond(send, b"done")
+        key = scope["query_string"].decode().partition("key=")[2]
+        message = await asyncio.wait_for(receive(), 5)
+        common.record(f"after-response-{key}", message["type"])
+    elif path.startswith("/broken/"):
+        await broken(path.removeprefix("/broken/"), send)
     else:
         await respond(send, b"not found", status=404)
+
+
+async def broken(kind: str, send: Any) -> None:
+    """Protocol errors: the server answers 500 if nothing was sent and keeps serving."""
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    if kind == "raises":
+        raise RuntimeError("raw app: broken on purpose")
+    if kind == "body-before-start":
+        await send({"type": "http.response.body", "body": b"too early"})
+    elif kind == "wrong-type":
+        await send({"type": "http.response.bogus"})
+    elif kind == "second-start":
+        await send(start)
+        await send(start)
+    elif kind == "no-response":
+        return
 
 
 async def websocket(scope: Scope, receive: Any, send: Any) -> None:
