@@ -4,6 +4,8 @@ The everyday names are here: ``from runtime import App, Blueprint, json, text``.
 ``runtime.exceptions``, the in-process test client in ``runtime.testing``.
 """
 
+import typing as _typing
+
 from runtime.app import App as App
 from runtime.blueprints import Blueprint as Blueprint
 from runtime.blueprints import BlueprintGroup as BlueprintGroup
@@ -30,6 +32,20 @@ from runtime.websocket import WebSocketProtocol as WebSocketProtocol
 
 __version__ = "0.1.0"
 
+if _typing.TYPE_CHECKING:
+    from runtime.supervisor.multiplexer import Multiplexer
+
+
+def multiplexer() -> "Multiplexer":
+    """The current worker's multiplexer (``app.m``), for any app vivace serves.
+
+    Raises ``RuntimeError`` outside a server worker of a multi-process vivace server.
+    """
+    from runtime.supervisor.multiplexer import current
+
+    return current()
+
+
 __all__ = [
     "App",
     "BaseHTTPResponse",
@@ -51,6 +67,7 @@ __all__ = [
     "empty",
     "html",
     "json",
+    "multiplexer",
     "raw",
     "redirect",
     "stream",

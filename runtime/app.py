@@ -14,13 +14,11 @@ an app without signal handlers pays one attribute test per signal.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-import multiprocessing
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from runtime.blueprints import (
     AttachOptions,
@@ -34,8 +32,9 @@ from runtime.blueprints import (
 from runtime.config import Config
 from runtime.exceptions import PayloadTooLarge
 from runtime.handlers import ErrorHandler, error_response
-from runtime.lifecycle import ListenerRegistry
-from runtime.log import error_logger, logger
+from runtime.hosting import MainStage, ServeStage, on_forked_worker
+from runtime.lifecycle import ListenerEvent, ListenerRegistry, run_listeners, run_listeners_sync
+from runtime.log import error_logger
 from runtime.middleware import (
     Middleware,
     MiddlewareRegistry,
@@ -44,6 +43,7 @@ from runtime.middleware import (
 )
 from runtime.response import BaseHTTPResponse
 from runtime.routing import Route, Router
+from runtime.shared import SharedContext
 from runtime.signals import Event, SignalRouter
 
 if TYPE_CHECKING:
@@ -80,39 +80,6 @@ CONSOLE_NAMES: tuple[str, ...] = (
     "exit",
     "quit",
 )
-
-
-class SharedContext(SimpleNamespace):
-    """``app.shared_ctx``: multiprocessing objects handed to every server worker.
-
-    In the main process, attaching something that is not a ``multiprocessing`` / ``ctypes`` object
-    logs a warning (it arrives in workers as an independent copy). After ``lock()`` (the worker
-    start-up path calls it) setting any attribute raises ``RuntimeError``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self.__dict__.get("_locked", False):
-            raise RuntimeError(
-                f"Cannot set shared_ctx.{name} here: shared_ctx is read-only in server workers; "
-                "attach shared objects in a main_process_start listener"
-            )
-        if not name.startswith("_") and multiprocessing.parent_process() is None:
-            module = type(value).__module__ or ""
-            if not module.startswith(("multiprocessing", "ctypes")):
-                logger.warning(
-                    "Unsafe object %s with type %s was added to shared_ctx. It may not function "
-                    "as intended. Consider using the regular ctx.",
-                    name,
-                    type(value),
-                )
-        super().__setattr__(name, value)
-
-    def lock(self) -> None:
-        """Make the context read-only (called in server workers)."""
-        object.__setattr__(self, "_locked", True)
-
-    def is_locked(self) -> bool:
-        return bool(self.__dict__.get("_locked", False))
 
 
 class ReplEntry(NamedTuple):
@@ -328,14 +295,65 @@ class App(Declarations):
             raise RuntimeError(f"app.stop(): {self!r} is not being served in this process")
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        """Serve the app: ``app.run(host="127.0.0.1", port=8000, ...)`` (``runtime.launch``)."""
-        launch = importlib.import_module("runtime.launch")
-        return launch.run_app(self, *args, **kwargs)
+        """Serve the app: ``app.run(host="127.0.0.1", port=8000, ...)`` (``runtime.launch``).
+
+        The one upward call of the app model: a local import of the composition root, made only
+        when a script serves its app itself (docs/architecture.md, "Layers").
+        """
+        from runtime.launch import run_app
+
+        return run_app(self, *args, **kwargs)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The app as an ASGI 3 application (``runtime.asgi``)."""
-        asgi = importlib.import_module("runtime.asgi")
-        await asgi.handle_asgi(self, scope, receive, send)
+        from runtime.asgi import handle_asgi
+
+        await handle_asgi(self, scope, receive, send)
+
+    # -- the hosting interface (runtime.hosting.Hosted): what vivace's processes call
+
+    interface: ClassVar[Literal["vivace"]] = "vivace"
+    framework: ClassVar[str] = "vivace"
+
+    @property
+    def target(self) -> App:
+        """The object the console shows as ``app``: the App itself."""
+        return self
+
+    async def serve_stage(self, stage: ServeStage) -> None:
+        """Run the worker listeners of ``stage`` (a start stage re-raises the first failure)."""
+        await run_listeners(self, ListenerEvent(stage.value))
+
+    async def cancel_tasks(self) -> None:
+        await self.shutdown_tasks()
+
+    def main_stage(self, stage: MainStage, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the main-process listeners of ``stage`` on ``loop`` (not running)."""
+        run_listeners_sync(self, ListenerEvent(stage.value), loop)
+
+    def reload_stage(
+        self, event: str, loop: asyncio.AbstractEventLoop, changed: set[str] | None
+    ) -> None:
+        """Run the reloader process's listeners of ``event`` (reload.md section 4)."""
+        if changed is None:
+            run_listeners_sync(self, ListenerEvent(event), loop)
+        else:
+            run_listeners_sync(self, ListenerEvent(event), loop, changed=changed)
+
+    def shared_items(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self.shared_ctx).items() if not k.startswith("_")}
+
+    def install_shared(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            setattr(self.shared_ctx, key, value)
+        self.shared_ctx.lock()
+
+    def attach_process(self, *, manager: Any = None, multiplexer: Any = None) -> None:
+        """The launcher hands over ``app.manager`` (main process) or ``app.m`` (a worker)."""
+        if manager is not None:
+            self._manager = manager
+        if multiplexer is not None:
+            self._multiplexer = multiplexer
 
     # -- background tasks
 
@@ -799,5 +817,8 @@ class App(Declarations):
         if guards.WEBSOCKET_HANDLER_AFTER:
             await self._signal(Event.WEBSOCKET_HANDLER_AFTER, context, reverse=True)
 
+
+# a worker forked from the main process loads its own app: forget the main process's apps
+on_forked_worker(App._registry.clear)
 
 __all__ = ["CONSOLE_NAMES", "App", "ReplContext", "SharedContext"]

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from runtime import __version__, launch, log
 from runtime.exceptions import LoadError
+from runtime.hosting import INTERFACES
 from runtime.loader import load_app, parse_target
 from runtime.options import ReplMode, RunOptions
 
@@ -105,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kind.add_argument(
         "-s", "--simple", action="store_true", help="TARGET is a directory of files to serve"
+    )
+    app.add_argument(
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="what TARGET is: a vivace App, an ASGI 3 or ASGI 2 app, or a WSGI app "
+        "(default: auto, detected)",
+    )
+    app.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="the ASGI root_path of an ASGI or WSGI app mounted below a path by a proxy",
     )
     repl = app.add_mutually_exclusive_group()
     repl.add_argument(
@@ -278,6 +292,9 @@ def parse_command(argv: Sequence[str]) -> RunOptions:
         )
     except LoadError as exc:
         raise CliError(str(exc)) from None
+    if args.root_path and not args.root_path.startswith("/"):
+        raise CliError(f"--root-path must start with '/', got {args.root_path!r}")
+    target = target._replace(interface=args.interface, root_path=args.root_path.rstrip("/"))
     return RunOptions(
         target=target,
         host=args.host,

@@ -38,6 +38,8 @@ __all__ = [
     "Scope",
     "Send",
     "ServeStage",
+    "on_forked_worker",
+    "run_fork_hooks",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -73,9 +75,9 @@ class Hosted(Protocol):
 
     Worker side: ``finalize()`` once before serving, then ``await serve_stage(stage)`` for each
     :class:`ServeStage` in order (a start stage that raises fails the worker's start), and
-    ``await cancel_tasks()`` after the drain. Main-process side: ``main_stage(stage, loop)`` with the
-    loop not running, ``shared_items()`` before each fork and ``install_shared(values)`` in the
-    child. ``attach_process(manager=..., multiplexer=...)`` hands over the process handles.
+    ``await cancel_tasks()`` after the drain. Main-process side: ``main_stage(stage, loop)``
+    with the loop not running, ``shared_items()`` before each fork and ``install_shared(values)``
+    in the child. ``attach_process(manager=..., multiplexer=...)`` hands over the process handles.
     """
 
     @property
@@ -105,11 +107,33 @@ class Hosted(Protocol):
 
     def main_stage(self, stage: MainStage, loop: asyncio.AbstractEventLoop) -> None: ...
 
+    def reload_stage(
+        self, event: str, loop: asyncio.AbstractEventLoop, changed: set[str] | None
+    ) -> None:
+        """Run the reloader process's listeners of ``event`` (reload.md section 4)."""
+        ...
+
     def shared_items(self) -> dict[str, Any]: ...
 
     def install_shared(self, values: Mapping[str, Any]) -> None: ...
 
     def attach_process(self, *, manager: object = None, multiplexer: object = None) -> None: ...
+
+
+_fork_hooks: list[Callable[[], object]] = []
+
+
+def on_forked_worker(hook: Callable[[], object]) -> None:
+    """Have ``hook`` called in a worker forked from the main process, before the app is loaded
+    again (the app model forgets the main process's apps this way, without the supervisor
+    knowing it)."""
+    _fork_hooks.append(hook)
+
+
+def run_fork_hooks() -> None:
+    """Called by the supervisor in a child forked from the main process."""
+    for hook in _fork_hooks:
+        hook()
 
 
 class ASGIHosted(Hosted, Protocol):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import log
 from runtime.exceptions import LoadError
+from runtime.hosting import Hosted
 from runtime.loader import AppRef
 from runtime.options import RunOptions
 
@@ -58,7 +59,7 @@ def settings_for(options: RunOptions) -> dict[str, Any]:
     return settings
 
 
-def apply_settings(app: App, options: RunOptions) -> None:
+def apply_settings(app: Hosted, options: RunOptions) -> None:
     """Apply ``settings_for(options)`` to ``app.config`` and configure logging for this process."""
     app.config.update(settings_for(options))
     log.configure(debug=options.debug, verbosity=options.verbosity)
@@ -74,7 +75,7 @@ def check_reload_dirs(dirs: Iterable[str]) -> list[str]:
     return result
 
 
-def run(app: App, options: RunOptions, *, console: Console | None = None) -> int:
+def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> int:
     """Serve ``app`` as ``options`` say; returns the process exit code (cli.md section 7)."""
     apply_settings(app, options)
     try:

@@ -19,9 +19,11 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from runtime.exceptions import LoadError
+from runtime.foreign import EXPECTED, ForeignApp, detect_interface
+from runtime.hosting import Hosted, Interface
 
 if TYPE_CHECKING:
     from runtime.app import App
@@ -48,6 +50,8 @@ class AppRef(NamedTuple):
     * ``namespace``: the parsed command line (``vars(argparse.Namespace)``) handed to a factory that
       takes one argument; ``None`` outside the CLI.
     * ``text``: the target as the user typed it, for error messages.
+    * ``interface``: ``auto`` (detect) or ``vivace``, ``asgi3``, ``asgi2``, ``wsgi``.
+    * ``root_path``: the ASGI ``root_path`` of a foreign app (``--root-path``).
     """
 
     module: str | None = None
@@ -59,6 +63,8 @@ class AppRef(NamedTuple):
     factory_args: tuple[str, ...] = ()
     namespace: dict[str, Any] | None = None
     text: str | None = None
+    interface: str = "auto"
+    root_path: str = ""
 
     def describe(self) -> str:
         """The target in the form the command line accepts."""
@@ -298,8 +304,26 @@ def _call_factory(ref: AppRef, name: str, factory: Any) -> Any:
     return result
 
 
-def load_app(ref: AppRef) -> App:
-    """Import (or build) the app ``ref`` names; ``LoadError`` says what is wrong and what to do."""
+def _found(value: object) -> str:
+    """What the target is, in words, for the "not an app" message."""
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        kind = "an async function" if inspect.iscoroutinefunction(value) else "a function"
+        try:
+            signature = str(inspect.signature(value))
+        except (TypeError, ValueError):
+            signature = "(...)"
+        return f"is {kind} {value.__name__}{signature}, which is not an app signature:"
+    if inspect.isclass(value):
+        return f"is the class {value.__name__}, which is not an ASGI 2 application class:"
+    if callable(value):
+        return f"is a callable {type(value).__name__} with an unknown signature:"
+    return f"is a {type(value).__name__}, which is not callable:"
+
+
+def load_app(ref: AppRef) -> Hosted:
+    """Import (or build) the app ``ref`` names: a vivace ``App``, or a foreign ASGI/WSGI app
+    wrapped in a :class:`~runtime.foreign.ForeignApp`; ``LoadError`` says what is wrong and what
+    to do."""
     _add_to_path(ref.cwd)
     if ref.simple_dir is not None:
         from runtime.simple import create_simple_app
@@ -336,9 +360,20 @@ def load_app(ref: AppRef) -> App:
                 f"{attr!r}){also}\n{HINTS}"
             )
         raise LoadError(f"Module {label!r} has no attribute {attr!r}.{also}\n{HINTS}")
-    if ref.factory or inspect.isfunction(value):
+    interface = ref.interface
+    if ref.factory or (
+        interface == "auto" and inspect.isfunction(value) and detect_interface(value) is None
+    ):
         value = _call_factory(ref, name, value)
-    if not isinstance(value, app_cls):
+    if interface in ("auto", "vivace") and isinstance(value, app_cls):
+        return value
+    if interface == "vivace":
+        raise LoadError(
+            f"{name} is not a vivace App, it is a {type(value).__name__} (--interface vivace).\n"
+            "  Drop --interface to have vivace detect an ASGI or WSGI app."
+        )
+    chosen = None if interface == "auto" else interface
+    if chosen is None and detect_interface(value) is None:
         type_name = type(value).__name__
         message = f"Module is not a vivace app, it is a {type_name}"
         if isinstance(value, ModuleType):
@@ -349,9 +384,14 @@ def load_app(ref: AppRef) -> App:
                 message += "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found)
                 message += "?"
             else:
-                message += f"\n  {name} must be an App instance or a function returning one."
+                message += f"\n  {name} {_found(value)}\n{EXPECTED}"
         raise LoadError(message)
-    return value
+    return ForeignApp(
+        value,
+        cast(Interface, chosen or detect_interface(value)),
+        name=name,
+        root_path=ref.root_path,
+    )
 
 
 __all__ = ["AppRef", "load_app", "parse_target"]

@@ -21,9 +21,9 @@ import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, cast
 
-from runtime.lifecycle import ListenerEvent, run_listeners
+from runtime.hosting import ASGIHosted, Hosted, ServeStage
 from runtime.log import access_logger, configure, error_logger, logger, server_logger
 from runtime.server.http import ServerState, _seconds
 from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket, unix_path
@@ -38,7 +38,7 @@ class Server:
 
     def __init__(
         self,
-        app: Any,
+        app: Hosted,
         sockets: list[socket.socket],
         *,
         on_ack: Callable[[], None] | None = None,
@@ -97,10 +97,14 @@ class Server:
             self._stop.set()
         app = self.app
         app.finalize()
-        await run_listeners(app, ListenerEvent.BEFORE_SERVER_START)
+        await app.serve_stage(ServeStage.BEFORE_START)
         if self.on_ack is not None:
             self.on_ack()
         state = ServerState(app, access_log=self.access_log)
+        if app.interface != "vivace":
+            from runtime.server.asgi_http import host_asgi
+
+            host_asgi(state, cast(ASGIHosted, app))
         self.state = state
         state.start(loop)
         console_task: asyncio.Task[int | None] | None = None
@@ -117,20 +121,20 @@ class Server:
                         )
                     )
                 self.started.set()
-                await run_listeners(app, ListenerEvent.AFTER_SERVER_START)
+                await app.serve_stage(ServeStage.AFTER_START)
                 pid = os.getpid()
                 logger.info("Starting worker [%d]", pid)
                 if self.console is not None:
                     console_task = loop.create_task(self._run_console(self.console))
                 await self._stop.wait()
                 logger.info("Stopping worker [%d]", pid)
-                await self._phase(run_listeners(app, ListenerEvent.BEFORE_SERVER_STOP))
+                await self._phase(app.serve_stage(ServeStage.BEFORE_STOP))
                 await self._drain(state)  # a second signal sets _force: it stops waiting
                 if console_task is not None and not console_task.done():
                     console_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await console_task
-                await self._phase(run_listeners(app, ListenerEvent.AFTER_SERVER_STOP))
+                await self._phase(app.serve_stage(ServeStage.AFTER_STOP))
                 logger.info("Worker complete [%d]", pid)
         finally:
             state.stop()
@@ -243,15 +247,10 @@ class Server:
                     signal.signal(signum, previous)
 
 
-async def _cancel_background_tasks(app: Any) -> None:
-    """Cancel what ``app.add_task`` started (the app exposes its tasks one way or another)."""
-    cancel = getattr(app, "cancel_tasks", None) or getattr(app, "shutdown_tasks", None)
-    if cancel is None:
-        return
+async def _cancel_background_tasks(app: Hosted) -> None:
+    """Cancel the app's background tasks (``app.add_task``) after the drain."""
     try:
-        result = cancel()
-        if asyncio.iscoroutine(result):
-            await result
+        await app.cancel_tasks()
     except Exception:
         error_logger.exception("Error while cancelling background tasks")
 

@@ -18,8 +18,8 @@ from types import FrameType
 from typing import Any
 
 from runtime import log as vlog
+from runtime.hosting import Hosted, MainStage
 from runtime.options import RunOptions
-from runtime.supervisor import appglue
 from runtime.supervisor.control import Control
 from runtime.supervisor.manager import WorkerManager
 from runtime.supervisor.output import OutputHub
@@ -28,7 +28,7 @@ from runtime.supervisor.process import make_context
 logger = logging.getLogger("vivace.root")
 sup_logger = logging.getLogger("vivace.supervisor")
 
-Console = Callable[[Any, Control], Awaitable[int | None]]
+Console = Callable[[Hosted, Control], Awaitable[int | None]]
 
 _CONFIG_KEYS = (
     "DEBUG",
@@ -47,7 +47,7 @@ _CONFIG_KEYS = (
 )
 
 
-def worker_settings(app: Any, options: RunOptions) -> dict[str, Any]:
+def worker_settings(app: Hosted, options: RunOptions) -> dict[str, Any]:
     """The settings every worker applies to its ``app.config`` (the flags reach every worker)."""
     config = app.config
     settings = {key: config[key] for key in _CONFIG_KEYS if key in config}
@@ -110,7 +110,7 @@ class _Signals:
             self.loop.call_soon_threadsafe(self.manager.request_stop, 0)
 
 
-def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None = None) -> int:
+def serve_multiprocess(app: Hosted, options: RunOptions, *, console: Console | None = None) -> int:
     """Serve ``app`` from a main process supervising ``options.workers`` workers; exit code."""
     vlog.configure(debug=options.debug, verbosity=options.verbosity)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -130,7 +130,7 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
         motd = options.motd and app.config.get("MOTD", True)
         try:
             main_started = True
-            appglue.run_main_listeners(app, "main_process_start", loop)
+            app.main_stage(MainStage.START, loop)
             if signals.stopping():
                 return 0
             try:
@@ -156,9 +156,9 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
             )
             if options.auto_reload:
                 manager.add_reloader(options.reload_dirs)
-            appglue.attach(app, "manager", "_manager", manager)
+            app.attach_process(manager=manager)
             signals.manager = manager
-            appglue.run_main_listeners(app, "main_process_ready", loop)
+            app.main_stage(MainStage.READY, loop)
             if signals.stopping():
                 return 0
         except Exception as exc:
@@ -185,7 +185,7 @@ def serve_multiprocess(app: Any, options: RunOptions, *, console: Console | None
                 os.unlink(options.unix)
         if main_started:
             try:
-                appglue.run_main_listeners(app, "main_process_stop", loop)
+                app.main_stage(MainStage.STOP, loop)
             except Exception:  # pragma: no cover - teardown errors are logged by lifecycle
                 sup_logger.exception("main_process_stop failed")
         _close_loop(loop)

@@ -30,8 +30,8 @@ from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
 
 from runtime.exceptions import WorkerBootError
+from runtime.hosting import Hosted
 from runtime.loader import AppRef
-from runtime.supervisor import appglue
 from runtime.supervisor.messages import (
     RESTRICTED_KEYS,
     Ack,
@@ -151,7 +151,7 @@ class _Candidate:
 class WorkerManager:
     def __init__(
         self,
-        app: Any,
+        app: Hosted,
         app_ref: AppRef,
         sockets: list[socket.socket],
         ctx: BaseContext,
@@ -409,7 +409,7 @@ class WorkerManager:
             app_ref=self.app_ref if kind != "custom" else None,
             settings=settings,
             sockets=tuple(self.sockets) if kind == "server" else (),
-            shared_ctx=appglue.shared_ctx_items(self.app) if kind == "server" else {},
+            shared_ctx=self.app.shared_items() if kind == "server" else {},
             func=record.payload if record else None,
             kwargs=kwargs,
             restarted=restarted,

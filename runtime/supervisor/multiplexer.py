@@ -170,3 +170,26 @@ class Multiplexer:
                 workers=workers,
             )
         )
+
+
+_current: Multiplexer | None = None
+
+
+def set_current(m: Multiplexer | None) -> None:
+    """The worker start-up installs its multiplexer (read with :func:`current`)."""
+    global _current
+    _current = m
+
+
+def current() -> Multiplexer:
+    """This worker's multiplexer, for any app (``app.m`` of a vivace ``App``).
+
+    ``runtime.multiplexer()`` returns it: code of a FastAPI, Django or Flask app served by vivace
+    can read the worker table and ask for restarts and scaling the same way.
+    """
+    if _current is None:
+        raise RuntimeError(
+            "vivace's multiplexer exists only in a server worker of a multi-process vivace "
+            "server (not in the main process, in --single-process mode or under another server)"
+        )
+    return _current

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from runtime.lifecycle import ListenerEvent, run_listeners_sync
+from runtime.hosting import Hosted
 from runtime.loader import AppRef, load_app
 from runtime.log import reload_logger
 from runtime.supervisor.messages import RestartRequest
@@ -75,13 +75,10 @@ def make_restart_request(changed: Iterable[str]) -> RestartRequest:
 
 
 def _lifecycle_runner() -> ListenerRunner:
-    """``runtime.lifecycle.run_listeners_sync`` behind the :data:`ListenerRunner` shape."""
+    """The hosted app's ``reload_stage`` behind the :data:`ListenerRunner` shape."""
 
-    def run(app: Any, event: str, loop: asyncio.AbstractEventLoop, changed: Any) -> None:
-        if changed is None:
-            run_listeners_sync(app, ListenerEvent(event), loop)
-        else:
-            run_listeners_sync(app, ListenerEvent(event), loop, changed=changed)
+    def run(app: Hosted, event: str, loop: asyncio.AbstractEventLoop, changed: Any) -> None:
+        app.reload_stage(event, loop, changed)
 
     return run
 

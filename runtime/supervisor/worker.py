@@ -23,11 +23,15 @@ import traceback
 import types
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.server import Server
 
 from runtime import log as vlog
 from runtime.exceptions import LoadError
-from runtime.supervisor import appglue
+from runtime.hosting import Hosted, run_fork_hooks
+from runtime.loader import load_app
 from runtime.supervisor.messages import (
     Ack,
     CallRequest,
@@ -40,7 +44,7 @@ from runtime.supervisor.messages import (
     TableSnapshot,
     WorkerSpec,
 )
-from runtime.supervisor.multiplexer import Multiplexer
+from runtime.supervisor.multiplexer import Multiplexer, set_current
 
 logger = logging.getLogger("vivace.supervisor")
 
@@ -158,7 +162,7 @@ def _forget_main_process(modules: tuple[str, ...]) -> None:
     so that loading the app imports them fresh: module-level code runs in each worker, exactly as
     with the fork server or spawn."""
     asyncio.events._set_running_loop(None)
-    appglue.forget_apps()
+    run_fork_hooks()
     for name in modules:
         sys.modules.pop(name, None)
 
@@ -275,7 +279,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     stop_requested = False
-    server: Any = None
+    server: Server | None = None
     acked = False
     main_task: asyncio.Task[int] | None = None
 
@@ -299,16 +303,17 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
     try:
         assert spec.app_ref is not None
-        app = appglue.load(spec.app_ref)
+        from runtime.server import Server
+
+        app = load_app(spec.app_ref)
         app.config.update(settings)
-        appglue.install_shared_ctx(app, spec.shared_ctx)
+        app.install_shared(spec.shared_ctx)
         loop = _new_loop()
         asyncio.set_event_loop(loop)
         m = Multiplexer(spec.name, channel.send, {k: dict(v) for k, v in spec.table.items()})
-        appglue.attach(app, "m", "_multiplexer", m)
-        server = appglue.server_class(app)(
-            app, list(spec.sockets), on_ack=lambda: channel.send(Ack())
-        )
+        app.attach_process(multiplexer=m)
+        set_current(m)
+        server = Server(app, list(spec.sockets), on_ack=lambda: channel.send(Ack()))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or stop_requested:
             return 0
@@ -382,10 +387,10 @@ def _logged_by_listeners(exc: BaseException) -> bool:
     return False
 
 
-async def _answer(app: Any, request: CallRequest, channel: Channel) -> None:
+async def _answer(app: Hosted, request: CallRequest, channel: Channel) -> None:
     try:
         if request.expr is not None:
-            namespace: dict[str, Any] = {"app": app, "asyncio": asyncio, "os": os}
+            namespace: dict[str, Any] = {"app": app.target, "asyncio": asyncio, "os": os}
             result = eval(request.expr, namespace)
         else:
             assert request.fn is not None

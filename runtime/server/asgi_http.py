@@ -1,0 +1,455 @@
+"""ASGI 3 over vivace's HTTP/1.1 connection: how a foreign app (FastAPI, Django ...) is served.
+
+:class:`ASGIHttpProtocol` is an :class:`~runtime.server.http.HttpProtocol`: the parser, limits,
+keep-alive, pipelining, timeouts, flow control, access log and graceful drain are the same as for a
+vivace ``App``. Only what happens between a request head and its response differs: instead of a
+``Request`` and ``app.handle``, the request becomes an ASGI ``http`` scope, its body is read by the
+app's ``receive()`` and the response comes from its ``send()`` messages.
+
+Rules of one request (asgiref's HTTP spec, version 2.4):
+
+1. ``receive()`` returns ``http.request`` messages until one has ``more_body`` false; the body is
+   read from the connection as the app asks for it (reading pauses while the app does not ask).
+   After that, and whenever the client has gone or the response is complete, ``receive()`` waits
+   for and returns ``http.disconnect``; every later call returns it at once.
+2. ``send()`` takes one ``http.response.start``, then ``http.response.body`` messages until one has
+   ``more_body`` false. Anything else is a protocol error: a ``RuntimeError`` raised in the app; if
+   the app lets it out, it is logged with the app's name and, when nothing was written yet, the
+   client gets a 500. The connection is closed and the worker goes on serving.
+3. The head is written with the first body message: a response whose first body message is also
+   its last goes out in one write with its ``Content-Length``; a streamed one is chunked (HTTP/1.1)
+   or ends with the connection (HTTP/1.0), unless the app gave a ``Content-Length``. Each streamed
+   chunk waits for the transport to drain (backpressure).
+4. The client going away does not cancel the app: ``receive()`` returns ``http.disconnect`` and
+   ``send()`` of a body raises :class:`ClientDisconnected` (an ``OSError``, as the spec asks).
+5. ``Expect: 100-continue`` is answered when the app first asks for the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, cast
+from urllib.parse import unquote
+
+from runtime.exceptions import BadRequest
+from runtime.hosting import ASGIApp, ASGIHosted, Message
+from runtime.log import error_logger, server_logger
+from runtime.proto import h1
+from runtime.proto.h1 import Reject, RequestHead
+from runtime.request import DEFAULT_BUFFER_SIZE, BodyChannel
+from runtime.server.http import CLOSED, HttpProtocol, ServerState, _Cycle
+
+__all__ = ["ASGIHttpProtocol", "ClientDisconnected", "host_asgi"]
+
+_SPEC = "2.4"
+
+
+class ClientDisconnected(OSError):
+    """``send()`` after the client went away (ASGI: an ``IOError`` subclass of the server's)."""
+
+
+def host_asgi(state: ServerState, host: ASGIHosted) -> None:
+    """Serve ``host`` on the connections of ``state``."""
+    state.protocol_class = ASGIHttpProtocol
+
+
+class _Exchange:
+    """One request's ASGI side: its body channel, disconnect waiter and response progress.
+
+    Stands where ``HttpProtocol`` keeps a ``Request`` (``cycle.request``): the connection feeds
+    ``body_channel`` and calls ``no_body()`` exactly as it does for a vivace request.
+    """
+
+    __slots__ = (
+        "_channel",
+        "_no_body",
+        "body_sent",
+        "complete",
+        "disconnected",
+        "high_water",
+        "started",
+        "waiter",
+    )
+
+    def __init__(self, high_water: int) -> None:
+        self._channel: BodyChannel | None = None
+        self._no_body = False
+        self.high_water = high_water
+        self.body_sent = False  # the last http.request message went to the app
+        self.started = False  # http.response.start received
+        self.complete = False  # the last http.response.body message was written
+        self.disconnected = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    @property
+    def body_channel(self) -> BodyChannel:
+        channel = self._channel
+        if channel is None:
+            channel = self._channel = BodyChannel(self.high_water)
+            if self._no_body:
+                channel.feed_eof()
+        return channel
+
+    def no_body(self) -> None:
+        self._no_body = True
+        if self._channel is not None:
+            self._channel.feed_eof()
+
+    def over(self) -> bool:
+        """The client has gone or the response is complete: ``receive()`` says disconnect."""
+        return self.disconnected or self.complete
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _lower_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower(), value) for name, value in headers]
+
+
+class ASGIHttpProtocol(HttpProtocol):
+    """One HTTP/1.1 connection to an ASGI app (see the module docstring)."""
+
+    __slots__ = ("_asgi", "_buffer", "_client", "_host", "_root_path", "_scheme", "_server")
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        host = cast(ASGIHosted, state.app)
+        self._host = host
+        self._asgi: ASGIApp = host.asgi
+        self._root_path = host.root_path
+        self._buffer = int(host.config.get("REQUEST_BUFFER_SIZE", DEFAULT_BUFFER_SIZE))
+        self._scheme = "http"
+        self._client: tuple[str, int] | None = None
+        self._server: tuple[str, int | None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        info = self.conn_info if self.state.connections and self in self.state.connections else None
+        if info is None:
+            return
+        if info.unix is not None:
+            self._server = (info.unix, None)
+        else:
+            self._client = (info.client_ip, info.client_port)
+            self._server = (info.server_ip, info.server_port)
+        if info.ssl:
+            self._scheme = "https"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # as HttpProtocol's, but the app is told (http.disconnect), not cancelled
+        self.phase = CLOSED
+        self.flow.connection_lost()
+        if self.ws is not None:
+            self.ws.connection_lost()
+        receiving = self._receiving
+        if receiving is not None and not receiving.body_done:
+            receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
+        cycle = self._cycle
+        if cycle is not None:
+            exchange = cycle.request
+            if isinstance(exchange, _Exchange):
+                exchange.disconnected = True
+                exchange.wake()
+        for item in self._pipeline:
+            if isinstance(item, _Cycle) and isinstance(item.request, _Exchange):
+                item.request.disconnected = True
+        self._pipeline.clear()
+        self.state.connection_gone(self)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _on_head(self, head: RequestHead) -> None:
+        exchange = _Exchange(self._buffer)
+        cycle = _Cycle(head, exchange)
+        self._receiving = cycle
+        if head.has_body:
+            channel = exchange.body_channel
+            channel.on_pause = self._pause_body
+            channel.on_resume = self._resume_body
+        else:
+            exchange.no_body()
+        if self._cycle is None:
+            self._start(cycle)
+        else:
+            self._pipeline.append(cycle)
+            if len(self._pipeline) > 16:
+                self.flow.pause_reading("pipeline")
+
+    def _scope(self, head: RequestHead) -> dict[str, Any]:
+        target = head.target
+        raw_path, _, query = target.partition(b"?")
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        root = self._root_path
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": _SPEC},
+            "http_version": head.version,
+            "server": self._server,
+            "client": self._client,
+            "scheme": self._scheme,
+            "method": head.method,
+            "root_path": root,
+            "path": root + path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": _lower_headers(head.headers),
+        }
+        state = self._host.lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
+
+    async def _run(self, cycle: _Cycle) -> None:
+        head = cycle.head
+        try:
+            if cycle.upgrade is not None:
+                from runtime.server.asgi_ws import serve_websocket
+
+                if await serve_websocket(self, cycle):
+                    return
+            await self._exchange(cycle)
+        except asyncio.CancelledError:
+            return  # connection timed out or the server is stopping; the canceller cleans up
+        except Exception:  # pragma: no cover - a bug of ours, not of the app
+            error_logger.exception("Error while serving %s %r", head.method, head.target)
+            if not cycle.response_started and not self.transport.is_closing():
+                self._send_reject(Reject(500, "the server failed while answering"))
+            else:
+                self.transport.abort()
+        if self.state.access_log:
+            self._access_log(cycle)
+        if not cycle.body_done:
+            # the app answered without reading the whole body: drop the rest of it
+            cycle.discard = True
+            with contextlib.suppress(Exception):
+                cycle.request.body_channel.feed_error(
+                    BadRequest("the response was sent before the body was read")
+                )
+            self.flow.resume_reading("body")
+        self._next()
+
+    async def _exchange(self, cycle: _Cycle) -> None:
+        """Run the app for one request (rules 1-5 of the module docstring)."""
+        head = cycle.head
+        exchange: _Exchange = cycle.request
+        transport = self.transport
+        flow = self.flow
+        keep_alive = head.keep_alive
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        length: int | None = None  # the app's Content-Length
+        sent = 0  # body bytes of a streamed response
+        chunked = False
+        send_body = head.method != "HEAD"
+        asked = False
+
+        async def receive() -> Message:
+            nonlocal asked
+            if exchange.disconnected or exchange.complete:
+                return {"type": "http.disconnect"}
+            if not exchange.body_sent:
+                if not head.has_body:
+                    exchange.body_sent = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                if not asked:
+                    asked = True
+                    if (
+                        head.expect_continue
+                        and not cycle.body_done
+                        and head.version == "1.1"
+                        and not cycle.response_started
+                        and not transport.is_closing()
+                    ):
+                        transport.write(h1.CONTINUE)
+                channel = exchange.body_channel
+                try:
+                    chunk = await channel.read()
+                except Exception:
+                    # the client went away, the body broke a limit or timed out
+                    exchange.disconnected = True
+                    return {"type": "http.disconnect"}
+                if chunk is None:
+                    exchange.body_sent = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                more = not channel.at_eof
+                if not more:
+                    exchange.body_sent = True
+                return {"type": "http.request", "body": chunk, "more_body": more}
+            while not exchange.over():
+                waiter = exchange.waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    exchange.waiter = None
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            nonlocal status, headers, length, sent, chunked, keep_alive, send_body
+            kind = message.get("type") if isinstance(message, dict) else None
+            if not exchange.started:
+                if kind != "http.response.start":
+                    raise RuntimeError(
+                        f"Expected ASGI message 'http.response.start', but got {kind!r}"
+                    )
+                status = message.get("status")  # type: ignore[assignment]
+                if isinstance(status, bool) or not isinstance(status, int):
+                    raise RuntimeError(f"ASGI response status must be an int, got {status!r}")
+                if not 100 <= status <= 999:
+                    raise RuntimeError(f"ASGI response status {status} is not a valid status")
+                headers, length, close = _response_headers(message.get("headers", ()))
+                if close:
+                    keep_alive = False
+                exchange.started = True
+                return
+            if exchange.complete:
+                raise RuntimeError(f"Unexpected ASGI message {kind!r} after the response ended")
+            if kind != "http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
+            body = message.get("body", b"")
+            if not isinstance(body, (bytes, bytearray, memoryview)):
+                raise RuntimeError(f"ASGI response body must be bytes, got {type(body).__name__}")
+            more = bool(message.get("more_body", False))
+            if exchange.disconnected or transport.is_closing():
+                raise ClientDisconnected("the client closed the connection")
+            if not cycle.response_started:
+                cycle.status = status
+                cycle.response_started = True
+                keep = keep_alive and not self._close_after and not self.state.shutting_down
+                bodyless = not send_body or not h1.status_has_body(status)
+                if not more:  # the whole response in one write
+                    body = bytes(body)
+                    if length is not None and send_body and length != len(body):
+                        raise RuntimeError(
+                            f"Response content length {len(body)} does not match its "
+                            f"Content-Length header ({length})"
+                        )
+                    size = len(body) if length is None else length
+                    data = h1.response_head(status, headers, content_length=size, keep_alive=keep)
+                    if not bodyless:
+                        data += body
+                    self._write(cycle, data)
+                    if not keep:
+                        self.conn.keep_alive = False
+                    self._finish(exchange)
+                    return
+                raw = length is None and head.version == "1.0"
+                if raw:
+                    keep = False
+                chunked = length is None and not raw and not bodyless
+                self._write(
+                    cycle,
+                    h1.response_head(
+                        status, headers, content_length=length, keep_alive=keep, chunked=not raw
+                    ),
+                )
+                if not keep:
+                    self.conn.keep_alive = False
+                if bodyless:
+                    send_body = False
+            if send_body and body:
+                sent += len(body)
+                if length is not None and sent > length:
+                    raise RuntimeError("Response content longer than its Content-Length header")
+                self._write(cycle, h1.chunk(bytes(body)) if chunked else bytes(body))
+            if not more:
+                if send_body and length is not None and sent < length:
+                    raise RuntimeError("Response content shorter than its Content-Length header")
+                if chunked:
+                    self._write(cycle, h1.LAST_CHUNK)
+                self._finish(exchange)
+                return
+            await flow.drain()
+
+        try:
+            await self._asgi(self._scope(head), receive, send)
+        except ClientDisconnected:
+            server_logger.debug("The client went away during %s %r", head.method, head.target)
+        except Exception:
+            if exchange.disconnected and cycle.response_started:
+                return
+            error_logger.exception("Exception in ASGI application %s", self._host.name)
+            self._fail(cycle, exchange)
+            return
+        if exchange.complete or exchange.disconnected:
+            return
+        if not exchange.started or not cycle.response_started:
+            error_logger.error(
+                "ASGI application %s returned without sending a response to %s %s",
+                self._host.name,
+                head.method,
+                head.target.decode("latin-1"),
+            )
+        else:
+            error_logger.error(
+                "ASGI application %s returned without completing the response to %s %s",
+                self._host.name,
+                head.method,
+                head.target.decode("latin-1"),
+            )
+        self._fail(cycle, exchange)
+
+    def _finish(self, exchange: _Exchange) -> None:
+        exchange.complete = True
+        exchange.wake()
+
+    def _fail(self, cycle: _Cycle, exchange: _Exchange) -> None:
+        """The app failed: a 500 when nothing was written, else the connection is cut."""
+        exchange.complete = True
+        exchange.wake()
+        if self.transport.is_closing():
+            return
+        if not cycle.response_started:
+            cycle.status = 500
+            cycle.response_started = True
+            self._close_after = True
+            self._send_reject(Reject(500, "the application failed while answering"))
+        else:
+            self.transport.abort()
+
+
+_SERVER_OWNED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"date"))
+
+
+def _response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
+    """The app's headers without those the server owns; its Content-Length; ``Connection: close``.
+
+    Protocol errors (not pairs of bytes, a bad Content-Length) raise ``RuntimeError``.
+    """
+    headers: list[tuple[bytes, bytes]] = []
+    length: int | None = None
+    close = False
+    try:
+        pairs = list(raw)
+    except TypeError:
+        raise RuntimeError("ASGI response headers must be an iterable of [name, value]") from None
+    for pair in pairs:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise RuntimeError(
+                f"ASGI response header {pair!r} is not a [name, value] pair"
+            ) from None
+        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+            raise RuntimeError(f"ASGI response header {pair!r} must be a pair of bytes")
+        if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
+            raise RuntimeError(f"ASGI response header {pair!r} holds a forbidden character")
+        lower = bytes(name).lower()
+        if lower in _SERVER_OWNED:
+            if lower == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
+                if length < 0:
+                    raise RuntimeError(f"Invalid Content-Length header {value!r}")
+            elif lower == b"connection":
+                close = b"close" in bytes(value).lower()
+            continue
+        headers.append((bytes(name), bytes(value)))
+    return headers, length, close
