@@ -138,12 +138,12 @@ class ASGIWebSocket(ServerWebSocket):
         """The server is shutting down: close with 1001 (rule 5)."""
         if self._closed is not None:
             return
+        self._set_closed(Closed(1001, "server shutting down"))
         if self._conn.accepted:
             if self._conn.open:
                 self._send(self._conn.close(1001, "server shutting down"))
         elif self._phase in (CONNECTING, RESPONDING):
             self._refuse(503, "the server is shutting down")
-        self._set_closed(Closed(1001, "server shutting down"))
 
     # -- running the app ---------------------------------------------------------------------------
 
@@ -200,9 +200,8 @@ class ASGIWebSocket(ServerWebSocket):
 
     def _refuse(self, status: int, reason: str) -> None:
         """Answer the handshake with an error response and close (nothing was written yet)."""
-        self._phase = DONE
-        if self._app_closed is None:
-            self._app_closed = Closed(1006, "")
+        if self._closed is None:
+            self._app_closed = Closed(1006, "")  # the connection was never opened
         self._respond(h1.reject_response(status, reason), status)
 
     def _respond(self, data: bytes, status: int) -> None:
@@ -270,6 +269,7 @@ class ASGIWebSocket(ServerWebSocket):
             if kind == "websocket.accept":
                 self._accept(message)
             elif kind == "websocket.close":  # code and reason are not sent: not checked either
+                self._phase = DONE
                 self._refuse(403, "the application refused the websocket")
             elif kind == "websocket.http.response.start":
                 self._start_denial(message)
@@ -327,9 +327,9 @@ class ASGIWebSocket(ServerWebSocket):
             except ProtocolError as exc:
                 raise RuntimeError(f"Invalid websocket close code {code}: {exc}") from None
             self._send(data)
-        self._phase = DONE
-        self._app_closed = Closed(code, reason)
-        self._wake()
+            self._app_closed = Closed(code, reason)
+            self._wake()
+        self._phase = DONE  # closed already (by the peer, a lost connection): nothing to send
 
     def _start_denial(self, message: Message) -> None:
         status = message.get("status")
@@ -363,7 +363,8 @@ class ASGIWebSocket(ServerWebSocket):
         if h1.status_has_body(status):
             data += whole
         self._phase = DONE
-        self._app_closed = Closed(1006, "")
+        if self._closed is None:
+            self._app_closed = Closed(1006, "")
         self._respond(data, status)
 
 

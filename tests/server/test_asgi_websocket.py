@@ -127,6 +127,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             record(type(exc).__name__)
         await send({"type": "websocket.close"})  # the connection is closed already: no error
         record("closed quietly")
+    elif path == "/late":  # accepts only after the connection is gone
+        record(await receive())
+        try:
+            await send({"type": "websocket.accept"})
+        except OSError as exc:
+            record(type(exc).__name__)
     elif path == "/boom-before":
         raise RuntimeError("failed before accepting")
     elif path == "/boom-after":
@@ -350,9 +356,19 @@ def test_plain_http_still_served(port: int) -> None:
 # -- settings and shutdown (a server each) ----------------------------------------------------
 
 
-def served(**settings: Any) -> contextlib.AbstractContextManager[Any]:
+def served(*, root_path: str = "", **settings: Any) -> contextlib.AbstractContextManager[Any]:
     config = Config(settings, env_prefix=None)
-    return serve(ForeignApp(app, "asgi3", name="t", config=config))
+    return serve(ForeignApp(app, "asgi3", name="t", config=config, root_path=root_path))
+
+
+def test_scope_with_root_path() -> None:
+    with served(root_path="/api") as srv, connect(url(srv.port, "/x/scope")) as ws:
+        scope = json.loads(ws.recv(timeout=5))
+    assert (scope["root_path"], scope["path"], scope["raw_path"]) == (
+        "/api",
+        "/api/x/scope",
+        "/x/scope",
+    )
 
 
 def test_oversized_message_closes_1009() -> None:
@@ -380,6 +396,32 @@ def test_shutdown_closes_1001_and_tells_the_app() -> None:
     assert seen(tag)["code"] == 1001
 
 
+def test_shutdown_before_accept_is_503_and_disconnect_1001() -> None:
+    tag = _tag()
+    with served() as srv, RawClient(srv.port) as client:
+        client.send(handshake(f"/late?{tag}"))
+        assert seen(tag) == "websocket.connect"
+        srv.stop()
+        assert client.read_response().status == 503
+        assert client.closed()
+    assert seen(tag) == {
+        "type": "websocket.disconnect",
+        "code": 1001,
+        "reason": "server shutting down",
+    }
+    assert seen(tag) == "ClientDisconnected"
+
+
+def test_connection_loss_before_accept() -> None:
+    tag = _tag()
+    with served() as srv:
+        with RawClient(srv.port) as client:
+            client.send(handshake(f"/late?{tag}"))
+            assert seen(tag) == "websocket.connect"
+        assert seen(tag)["code"] == 1006
+        assert seen(tag) == "ClientDisconnected"
+
+
 def test_peer_that_does_not_answer_pings_is_closed_1011() -> None:
     tag = _tag()
     with (
@@ -400,8 +442,8 @@ def test_peer_that_does_not_answer_pings_is_closed_1011() -> None:
 
 
 def test_answered_pings_keep_the_connection() -> None:
-    settings = {"WEBSOCKET_PING_INTERVAL": 0.05, "WEBSOCKET_PING_TIMEOUT": 1.0}
-    with served(**settings) as srv, connect(url(srv.port, "/echo")) as ws:
+    settings = served(WEBSOCKET_PING_INTERVAL=0.05, WEBSOCKET_PING_TIMEOUT=1.0)
+    with settings as srv, connect(url(srv.port, "/echo")) as ws:
         time.sleep(0.3)
         ws.send("still here")
         assert ws.recv(timeout=5) == "still here"
