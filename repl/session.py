@@ -326,8 +326,8 @@ class Console:
             notes.append("This console runs inside the serving process, on the server's loop.")
         elif not self.vivace and self.host.interface != "wsgi":
             notes.append(
-                "do() runs the app's lifespan start-up once in this process; its shut-down "
-                "runs when the console stops."
+                "do() runs the app's lifespan start-up here, once; its shut-down runs when the "
+                "console stops."
             )
         return banner(
             self.app_name,

@@ -63,7 +63,7 @@ async def test_app_is_the_framework_object_and_the_banner_names_the_framework() 
         assert console.namespace["app"] is target
         text = console.banner()
         assert text.startswith("vivace console for FastAPI app 'main:app' at http://127.0.0.1:1")
-        assert "  routes " in text and "lifespan start-up once in this process" in text
+        assert "  routes " in text and "lifespan start-up here, once" in text
         assert 'workers[0].eval("os.getpid()")' in text and "app.ctx" not in text
         assert console.namespace["client"].base_url == "http://127.0.0.1:1"
         assert events == []  # nothing started before the console opens
