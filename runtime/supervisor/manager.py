@@ -202,6 +202,7 @@ class WorkerManager:
                 f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
             )
         self.fork_main = fork_is_safe() and method == "auto"
+        self._told_threads = False
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
@@ -388,6 +389,19 @@ class WorkerManager:
         kind = self._kind(name)
         ctx = self.ctx
         forked = self.fork_main and threading.active_count() == 1
+        if self.fork_main and not forked and not self._told_threads:
+            self._told_threads = True
+            names = sorted(
+                t.name for t in threading.enumerate() if t is not threading.main_thread()
+            )
+            ours = all(name.startswith(("vivace", "Vivace")) for name in names)
+            logger.log(
+                logging.DEBUG if ours else logging.INFO,
+                "Threads run in the main process (%s): workers start from the fork server "
+                "instead of a fork of the main process (forking a process with threads can "
+                "deadlock its children)",
+                ", ".join(names),
+            )
         if forked:  # fast path: fork the main process itself (see worker._forget_main_process)
             ctx = multiprocessing.get_context("fork")
             sys.stdout.flush()
