@@ -18,9 +18,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from runtime import log
+from runtime.appref import AppRef
 from runtime.exceptions import LoadError
 from runtime.hosting import Hosted
-from runtime.loader import AppRef
 from runtime.options import RunOptions
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from runtime.loader import AppRef
+from runtime.appref import AppRef
 
 ReplMode = Literal["off", "enter", "open"]
 

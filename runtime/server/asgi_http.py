@@ -38,15 +38,12 @@ from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
 from runtime.request import DEFAULT_BUFFER_SIZE, BodyChannel
+from runtime.server.asgi_messages import ClientDisconnected, response_headers
 from runtime.server.http import CLOSED, HttpProtocol, ServerState, _Cycle
 
 __all__ = ["ASGIHttpProtocol", "ClientDisconnected", "host_asgi"]
 
 _SPEC = "2.4"
-
-
-class ClientDisconnected(OSError):
-    """``send()`` after the client went away (ASGI: an ``IOError`` subclass of the server's)."""
 
 
 def host_asgi(state: ServerState, host: ASGIHosted) -> None:
@@ -302,7 +299,7 @@ class ASGIHttpProtocol(HttpProtocol):
                     raise RuntimeError(f"ASGI response status must be an int, got {status!r}")
                 if not 100 <= status <= 999:
                     raise RuntimeError(f"ASGI response status {status} is not a valid status")
-                headers, length, close = _response_headers(message.get("headers", ()))
+                headers, length, close = response_headers(message.get("headers", ()))
                 if close:
                     keep_alive = False
                 exchange.started = True
@@ -411,45 +408,3 @@ class ASGIHttpProtocol(HttpProtocol):
             self._send_reject(Reject(500, "the application failed while answering"))
         else:
             self.transport.abort()
-
-
-_SERVER_OWNED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"date"))
-
-
-def _response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
-    """The app's headers without those the server owns; its Content-Length; ``Connection: close``.
-
-    Protocol errors (not pairs of bytes, a bad Content-Length) raise ``RuntimeError``.
-    """
-    headers: list[tuple[bytes, bytes]] = []
-    length: int | None = None
-    close = False
-    try:
-        pairs = list(raw)
-    except TypeError:
-        raise RuntimeError("ASGI response headers must be an iterable of [name, value]") from None
-    for pair in pairs:
-        try:
-            name, value = pair
-        except (TypeError, ValueError):
-            raise RuntimeError(
-                f"ASGI response header {pair!r} is not a [name, value] pair"
-            ) from None
-        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
-            raise RuntimeError(f"ASGI response header {pair!r} must be a pair of bytes")
-        if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
-            raise RuntimeError(f"ASGI response header {pair!r} holds a forbidden character")
-        lower = bytes(name).lower()
-        if lower in _SERVER_OWNED:
-            if lower == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
-                if length < 0:
-                    raise RuntimeError(f"Invalid Content-Length header {value!r}")
-            elif lower == b"connection":
-                close = b"close" in bytes(value).lower()
-            continue
-        headers.append((bytes(name), bytes(value)))
-    return headers, length, close

@@ -45,7 +45,7 @@ from runtime.hosting import Message
 from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.ws import Closed
-from runtime.server.asgi_http import ClientDisconnected, _response_headers
+from runtime.server.asgi_messages import ClientDisconnected, response_headers
 from runtime.server.ws import _CLOSE_WAIT, _QUEUE_HIGH, ServerWebSocket
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ class ASGIWebSocket(ServerWebSocket):
             not isinstance(subprotocol, str) or not _TOKEN.fullmatch(subprotocol)
         ):
             raise RuntimeError(f"Invalid websocket subprotocol {subprotocol!r}")
-        raw, _, _ = _response_headers(message.get("headers") or ())
+        raw, _, _ = response_headers(message.get("headers") or ())
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in raw
@@ -335,7 +335,7 @@ class ASGIWebSocket(ServerWebSocket):
         status = message.get("status")
         if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 999:
             raise RuntimeError(f"Invalid websocket denial response status {status!r}")
-        headers, length, _ = _response_headers(message.get("headers") or ())
+        headers, length, _ = response_headers(message.get("headers") or ())
         if self._gone():
             raise ClientDisconnected("the client went away before the denial response")
         self._denial = (status, headers, length)

@@ -29,9 +29,9 @@ from enum import Enum
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
 
+from runtime.appref import AppRef
 from runtime.exceptions import WorkerBootError
 from runtime.hosting import Hosted
-from runtime.loader import AppRef
 from runtime.supervisor.messages import (
     RESTRICTED_KEYS,
     Ack,

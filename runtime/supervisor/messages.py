@@ -18,7 +18,7 @@ from enum import Enum
 from multiprocessing.connection import Connection
 from typing import Any, Literal, NamedTuple
 
-from runtime.loader import AppRef
+from runtime.appref import AppRef
 
 ProcessKind = Literal["server", "custom", "reloader"]
 

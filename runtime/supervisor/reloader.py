@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from runtime.appref import AppRef
 from runtime.hosting import Hosted
-from runtime.loader import AppRef, load_app
+from runtime.loader import load_app
 from runtime.log import reload_logger
 from runtime.supervisor.messages import RestartRequest
 from runtime.supervisor.watch import Batcher, ChangeStream, WatchSet, build_watch_set
