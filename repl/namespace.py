@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.app import CONSOLE_NAMES, App, ReplEntry
+from runtime.app import App
+from runtime.console import CONSOLE_NAMES, ReplEntry
 from runtime.hosting import Hosted
 
-# the one list is owned by runtime.app (repl_ctx refuses them); ``routes`` is newer than it
-_NEWER = tuple(n for n in ("routes",) if n not in CONSOLE_NAMES)
-BUILTIN_NAMES: tuple[str, ...] = (*CONSOLE_NAMES, *_NEWER)
+# the one list is owned by runtime.console (app.repl_ctx refuses them)
+BUILTIN_NAMES: tuple[str, ...] = CONSOLE_NAMES
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from runtime.blueprints import (
     AttachOptions,
@@ -30,6 +30,7 @@ from runtime.blueprints import (
     check_name,
 )
 from runtime.config import Config
+from runtime.console import CONSOLE_NAMES, ReplContext, ReplEntry
 from runtime.exceptions import PayloadTooLarge
 from runtime.handlers import ErrorHandler, error_response
 from runtime.hosting import MainStage, ServeStage, on_forked_worker
@@ -60,89 +61,6 @@ def _peer_closed(exc: BaseException) -> bool:
 
 
 _PLAN = "vivace.plan"
-
-#: Names the developer console defines itself, in the order its banner lists them;
-#: ``repl_ctx`` refuses them. ``repl`` imports this tuple: it is the one list.
-CONSOLE_NAMES: tuple[str, ...] = (
-    "app",
-    "runtime",
-    "client",
-    "do",
-    "workers",
-    "restart",
-    "reload",
-    "scale",
-    "manage",
-    "stop",
-    "logs",
-    "refresh",
-    "help",
-    "exit",
-    "quit",
-)
-
-
-class ReplEntry(NamedTuple):
-    name: str
-    obj: Any
-    desc: str
-
-
-class ReplContext:
-    """``app.repl_ctx``: names the developer console adds to its namespace.
-
-    ``app.repl_ctx.add(obj, name=None, desc=None)`` or ``app.repl_ctx.name = obj``. The name
-    defaults to ``obj.__name__`` (or its class name), the description to the first 40 characters
-    of the docstring. Names the console defines itself (``app``, ``client``, ``do``, ...) raise
-    ``ValueError``.
-    """
-
-    def __init__(self) -> None:
-        object.__setattr__(self, "_entries", {})
-
-    def add(self, obj: Any, name: str | None = None, desc: str | None = None) -> None:
-        if name is None:
-            name = getattr(obj, "__name__", None) or type(obj).__name__
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"repl_ctx name {name!r} is not a Python identifier")
-        if name in CONSOLE_NAMES:
-            taken = ", ".join(sorted(CONSOLE_NAMES))
-            raise ValueError(
-                f"repl_ctx name {name!r} is taken by the console ({taken}); choose another name"
-            )
-        if desc is None:
-            described = (
-                inspect.isroutine(obj)
-                or inspect.isclass(obj)
-                or inspect.ismodule(obj)
-                or type(obj).__module__ != "builtins"
-            )
-            doc = inspect.getdoc(obj) if described else None
-            desc = " ".join((doc or "").split())[:40].rstrip()
-        self._entries[name] = ReplEntry(name, obj, desc)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self.add(value, name=name)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._entries[name].obj
-        except KeyError:
-            raise AttributeError(f"repl_ctx has no name {name!r}") from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Any:
-        return iter(list(self._entries.values()))
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def items(self) -> list[tuple[str, Any]]:
-        return [(entry.name, entry.obj) for entry in self._entries.values()]
-
-    _entries: dict[str, ReplEntry]
 
 
 @dataclass(slots=True)
@@ -821,4 +739,4 @@ class App(Declarations):
 # a worker forked from the main process loads its own app: forget the main process's apps
 on_forked_worker(App._registry.clear)
 
-__all__ = ["CONSOLE_NAMES", "App", "ReplContext", "SharedContext"]
+__all__ = ["CONSOLE_NAMES", "App", "ReplContext", "ReplEntry", "SharedContext"]

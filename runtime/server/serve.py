@@ -30,7 +30,8 @@ from runtime.server.sockets import BindError, bind, display_url, remove_unix_soc
 
 __all__ = ["Server", "new_event_loop", "serve_single"]
 
-Console = Callable[[Any], Awaitable[int | None]]
+#: ``await console(host, None, url=...)``: the console of ``--single-process`` (repl.ConsoleHook)
+Console = Callable[..., Awaitable[int | None]]
 
 
 class Server:
@@ -47,6 +48,7 @@ class Server:
         console: Console | None = None,
         backlog: int | None = None,
         second_signal_forces: bool = False,
+        sole_listener: bool = False,
     ) -> None:
         self.app = app
         self.sockets = sockets
@@ -54,6 +56,9 @@ class Server:
         self.access_log = access_log
         self.install_signals = install_signals
         self.second_signal_forces = second_signal_forces
+        #: no other process listens on ``sockets`` (one process serving): at the drain the
+        #: connections queued in them are accepted and answered, as nobody else will
+        self.sole_listener = sole_listener
         self._signalled = False
         self.console = console
         self.backlog = int(app.config.get("BACKLOG", 100)) if backlog is None else backlog
@@ -166,7 +171,8 @@ class Server:
 
     async def _run_console(self, console: Console) -> int | None:
         try:
-            result = await console(self.app)
+            url = display_url(self.sockets[0]) if self.sockets else None
+            result = await console(self.app, None, url=url)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -184,10 +190,13 @@ class Server:
         connection the loop did accept (``ServerState.protocol_factory`` counts it) is served:
         the requests it carries are answered with ``Connection: close``.
         """
+        accepting = self._accept_queued(state) if self.sole_listener else []
         for server in self._servers:
             server.close()  # stop accepting
         state.shutting_down = True
         await asyncio.sleep(0)  # accepts the asyncio loop had begun reach protocol_factory
+        if accepting:
+            await asyncio.gather(*accepting, return_exceptions=True)
         for conn in list(state.connections):
             conn.shutdown()
         timeout = _seconds(self.app.config, "GRACEFUL_SHUTDOWN_TIMEOUT")
@@ -211,6 +220,23 @@ class Server:
             await asyncio.wait(tasks, timeout=5.0)
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
+
+    def _accept_queued(self, state: ServerState) -> list[asyncio.Task[Any]]:
+        """Accept every connection queued in the sockets: closing the last descriptor of a
+        listening socket would reset them (the clients have connected and sent their requests)."""
+        loop = self._loop
+        assert loop is not None
+        tasks: list[asyncio.Task[Any]] = []
+        for sock in self.sockets:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+                conn.setblocking(False)
+                accept = loop.connect_accepted_socket(state.protocol_factory, conn)
+                tasks.append(loop.create_task(accept))
+        return tasks
 
     def _on_signal(self) -> None:
         force = self._signalled and self.second_signal_forces
@@ -306,6 +332,7 @@ def serve_single(
         console=console,
         backlog=backlog,
         second_signal_forces=True,  # Ctrl+C twice: no manager here to send a second signal
+        sole_listener=True,
     )
     loop = new_event_loop()
     if debug:
