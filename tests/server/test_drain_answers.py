@@ -52,9 +52,11 @@ def _wait_shutting_down(running: Running) -> None:
 
 
 @contextlib.contextmanager
-def _worker(app: App, listening: socket.socket) -> Iterator[Server]:
-    """A server on its own descriptor of ``listening`` in a thread, as a worker process has."""
-    server = Server(app, [listening.dup()], install_signals=False)
+def _worker(app: App, listening: socket.socket, *, sole: bool = False) -> Iterator[Server]:
+    """A server on its own descriptor of ``listening`` in a thread, as a worker process has
+    (``sole``: on ``listening`` itself, as the one process of ``serve_single``)."""
+    sockets = [listening] if sole else [listening.dup()]
+    server = Server(app, sockets, install_signals=False, sole_listener=sole)
     loop = new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.run(),), daemon=True)
     thread.start()
@@ -123,6 +125,46 @@ def test_a_worker_told_to_stop_answers_what_it_accepted_and_leaves_the_rest_queu
             assert closed_cleanly[port]
             answered["stopping"] += 1
     assert answered["stopping"] >= 1 and answered["next"] >= 1, answered  # both paths were seen
+
+
+def test_a_single_process_told_to_stop_answers_every_connection_already_queued() -> None:
+    """No other worker will take what is queued in the listening socket: the one process accepts
+    and answers it before closing the socket (closing it would reset those connections)."""
+    app = App("drain_sole")
+    in_listener = threading.Event()
+    release = threading.Event()
+
+    @app.get("/")
+    async def index(request):  # type: ignore[no-untyped-def]
+        return text("answered")
+
+    @app.before_server_stop
+    def busy(app):  # type: ignore[no-untyped-def]
+        in_listener.set()
+        release.wait(TIMEOUT)
+
+    listening = bind("127.0.0.1", 0)
+    port = listening.getsockname()[1]
+    clients: list[socket.socket] = []
+    try:
+        with _worker(app, listening, sole=True) as server:
+            server.stop()
+            assert in_listener.wait(TIMEOUT)
+            for _ in range(12):
+                client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                clients.append(client)
+                client.sendall(get())
+            release.set()
+            answers = [_read_to_eof(client) for client in clients]
+    finally:
+        release.set()
+        for client in clients:
+            client.close()
+        listening.close()
+    for received in answers:
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), received
+        assert b"connection: close" in head.lower() and body == b"answered"
 
 
 def test_a_head_half_received_at_the_stop_is_answered() -> None:
