@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from enum import Enum
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
@@ -33,7 +32,6 @@ from runtime.appref import AppRef
 from runtime.exceptions import WorkerBootError
 from runtime.hosting import Hosted
 from runtime.supervisor.messages import (
-    RESTRICTED_KEYS,
     Ack,
     CallRequest,
     CallResult,
@@ -53,6 +51,8 @@ from runtime.supervisor.messages import (
 )
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
+from runtime.supervisor.states import Event
+from runtime.supervisor.table import Snapshot, StateTable
 from runtime.supervisor.worker import (
     child_main,
     preload_for_forks,
@@ -124,10 +124,6 @@ def _main_hidden(hide: bool) -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _short(reason: str) -> str:
     """The exception type of ``"SyntaxError: invalid syntax (...)"``-style reasons (the traceback
     itself was printed by the process that failed: never twice)."""
@@ -168,7 +164,10 @@ class WorkerManager:
         self.loop = loop
         self.settings = dict(settings or {})
         self.output = output or OutputHub()
-        self.table: dict[str, dict[str, Any]] = {MAIN_NAME: {"pid": os.getpid()}}
+        self._changed = asyncio.Event()
+        self.table = StateTable(loop.call_soon, self._changed.set)
+        self.table.add(MAIN_NAME, server=None, pid=os.getpid())
+        self.table.subscribe(self._broadcast)
         self.procs: dict[str, ChildProcess] = {}  # the current process of each name
         self._live: set[ChildProcess] = set()  # every process not yet exited (old ones too)
         self.records: dict[str, WorkerRecord] = {}
@@ -179,9 +178,7 @@ class WorkerManager:
         self._crashes: dict[str, deque[float]] = {}
         self._listeners: list[Callable[[ManagerEvent], None]] = []
         self._outputs: list[asyncio.Future[None]] = []
-        self._changed = asyncio.Event()
         self._stop = asyncio.Event()
-        self._broadcast_pending = False
         self.running = False
         self.booting = True
         self.stopping = False
@@ -235,34 +232,10 @@ class WorkerManager:
     @property
     def workers(self) -> dict[str, dict[str, Any]]:
         """A copy of the state table (safe to call from another thread, e.g. a console's)."""
-        for _ in range(10):
-            try:
-                return {name: dict(entry) for name, entry in list(self.table.items())}
-            except RuntimeError:  # changed while copying from another thread: copy again
-                continue
-        return {name: dict(entry) for name, entry in list(self.table.items())}
+        return self.table.snapshot()
 
-    def _set(self, name: str, **values: Any) -> None:
-        entry = self.table.setdefault(name, {})
-        state = values.pop("state", None)
-        if isinstance(state, ProcessState):
-            entry["state"] = state.name
-        entry.update(values)
-        self._touch()
-
-    def _state(self, name: str) -> ProcessState:
-        raw = self.table.get(name, {}).get("state")
-        return ProcessState[raw] if raw else ProcessState.IDLE
-
-    def _touch(self) -> None:
-        self._changed.set()
-        if not self._broadcast_pending:
-            self._broadcast_pending = True
-            self.loop.call_soon(self._broadcast)
-
-    def _broadcast(self) -> None:
-        self._broadcast_pending = False
-        snapshot = TableSnapshot(self.workers)
+    def _broadcast(self, table: Snapshot) -> None:
+        snapshot = TableSnapshot(table)
         for proc in list(self.procs.values()):
             if proc.kind == "server" and proc.alive:
                 try:
@@ -276,7 +249,7 @@ class WorkerManager:
     def _add_server(self) -> str:
         name = f"Vivace-Server-{next(self._server_counter)}-0"
         self.server_names.append(name)
-        self.table[name] = {"server": True}
+        self.table.add(name, server=True)
         return name
 
     def add_reloader(self, reload_dirs: Iterable[str] = ()) -> None:
@@ -286,8 +259,7 @@ class WorkerManager:
         if self.reload_dirs is not None:
             return
         self.reload_dirs = [str(d) for d in reload_dirs]
-        self.table[RELOADER_NAME] = {"server": False, "kind": "reloader"}
-        self._touch()
+        self.table.add(RELOADER_NAME, server=False, kind="reloader")
 
     def manage(
         self,
@@ -343,10 +315,9 @@ class WorkerManager:
         self.records[ident] = record
         for name in names:
             self.custom_names[name] = record
-            self.table[name] = {"server": False}
+            self.table.add(name, server=False)
             if not auto_start:
-                self.table[name]["state"] = ProcessState.NONE.name
-        self._touch()
+                self.table.move(name, Event.HOLD)
         if self.running and auto_start and not self.stopping:
             for name in names:
                 self._start(name)
@@ -433,11 +404,11 @@ class WorkerManager:
             main_ref=user_main_ref(),
         )
         process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
-        entry = self.table.setdefault(name, {"server": kind == "server"})
+        self.table.ensure(name, server=kind == "server")
         if candidate:
             pass
-        elif not restarted or entry.get("state") != ProcessState.RESTARTING.name:
-            self._set(name, state=ProcessState.STARTING)
+        elif not restarted or self.table.state(name) is not ProcessState.RESTARTING:
+            self.table.move(name, Event.START)
         with _main_hidden(spec.main_ref is not None and not forked):
             process.start()
         child_conn.close()
@@ -449,28 +420,13 @@ class WorkerManager:
         self._live.add(proc)
         if not candidate:
             self.procs[name] = proc
-            values = self._start_values(entry, restarted)
-            values.update(pid=proc.pid, state=ProcessState.STARTED)
-            if kind == "server":
-                values["serving"] = False
-            self._set(name, **values)
+            self.table.started(name, proc.pid, restarted=restarted, server=kind == "server")
         proc.output_done = self.output.attach(name, out_main, self.loop, gate)
         self._outputs = [o for o in self._outputs if not o.done()]
         self._outputs.append(proc.output_done)
         self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
         self.loop.add_reader(process.sentinel, self._on_exit, proc)
         return proc
-
-    @staticmethod
-    def _start_values(entry: dict[str, Any], restarted: bool) -> dict[str, Any]:
-        now = _now()
-        starts = int(entry.get("starts", 0)) + 1
-        values: dict[str, Any] = {"starts": starts}
-        if "start_at" not in entry:
-            values["start_at"] = now
-        if restarted or starts > 1:
-            values["restart_at"] = now
-        return values
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -487,12 +443,12 @@ class WorkerManager:
             case Ack():
                 proc.last_beat = time.monotonic()
                 if current:
-                    self._set(proc.name, state=ProcessState.ACKED)
+                    self.table.move(proc.name, Event.ACK)
                 if not proc.acked.done():
                     proc.acked.set_result(None)
             case Serving(serving):
                 if current:
-                    self._set(proc.name, serving=serving)
+                    self.table.set_serving(proc.name, serving)
                 if serving and not proc.serving.done():
                     # resolved first: the takeover below records ``serving`` from it; awaiters
                     # only run after this callback, so they still see the table after takeover
@@ -507,12 +463,7 @@ class WorkerManager:
                 proc.early_reason = reason
             case StateUpdate(values, deleted):
                 if current:
-                    entry = self.table.setdefault(proc.name, {})
-                    entry.update({k: v for k, v in values.items() if k not in RESTRICTED_KEYS})
-                    for key in deleted:
-                        if key not in RESTRICTED_KEYS:
-                            entry.pop(key, None)
-                    self._touch()
+                    self.table.update_custom(proc.name, values, deleted)
             case RestartRequest():
                 self.handle_restart(message, proc.kind)
             case ManageRequest():
@@ -565,11 +516,7 @@ class WorkerManager:
             return
         current = self.procs.get(proc.name) is proc
         if current:
-            state = ProcessState.COMPLETED if code == 0 else ProcessState.FAILED
-            values: dict[str, Any] = {"state": state}
-            if proc.kind == "server":
-                values["serving"] = False
-            self._set(proc.name, **values)
+            self.table.exited(proc.name, code, server=proc.kind == "server")
         if self.stopping:
             return
         if proc.kind == "server" and current and not proc.expected_stop:
@@ -603,12 +550,11 @@ class WorkerManager:
         if any(self.procs.get(n) is not None and self.procs[n].alive for n in record.names):
             return
         for n in record.names:
-            self.table.pop(n, None)
+            self.table.remove(n)
             self.procs.pop(n, None)
             self.custom_names.pop(n, None)
         self.records.pop(record.ident, None)
         logger.info("Removed worker %s", record.ident)
-        self._touch()
 
     async def _heal(self, proc: ChildProcess) -> None:
         if proc.output_done is not None:
@@ -642,7 +588,7 @@ class WorkerManager:
         if self.stopping or self.procs.get(name) is not proc or name not in self.server_names:
             return
         logger.info("Replacing worker %s", name)
-        self._set(name, state=ProcessState.RESTARTING)
+        self.table.move(name, Event.RESTART)
         self._start(name, restarted=True)
 
     async def _watch_heartbeats(self) -> None:
@@ -682,7 +628,7 @@ class WorkerManager:
             record = self.custom_names.get(name)
             if record is None or not record.restartable:
                 continue
-            state = self._state(name)
+            state = self.table.state(name)
             if record.transient or state.is_final or state is ProcessState.NONE:
                 chosen.append(name)
             else:
@@ -745,7 +691,7 @@ class WorkerManager:
             new.manual_restart = True
             self._add_candidate(name, _Candidate(new, None))
             return new
-        self._set(name, state=ProcessState.RESTARTING)
+        self.table.move(name, Event.RESTART)
         if old is not None and old.alive:
             old.expected_stop = True
             old.signal(signal.SIGTERM)
@@ -835,11 +781,8 @@ class WorkerManager:
         if candidate.gate is not None:
             candidate.gate.open()
         self.procs[name] = new
-        entry = self.table.setdefault(name, {"server": True})
-        values = self._start_values(entry, restarted=True)
         serving = new.serving.done() and new.serving.exception() is None
-        values.update(pid=new.pid, state=ProcessState.ACKED, serving=serving)
-        self._set(name, **values)
+        self.table.took_over(name, new.pid, serving=serving)
         self._committed.append(new)
         if old is not None and old is not new and old.alive:
             old.expected_stop = True
@@ -975,11 +918,10 @@ class WorkerManager:
         for name in random.sample(self.server_names, current - num_workers):
             self.server_names.remove(name)
             proc = self.procs.pop(name, None)
-            self.table.pop(name, None)
+            self.table.remove(name)
             if proc is not None:
                 proc.expected_stop = True
                 proc.signal(signal.SIGINT)
-        self._touch()
         return started
 
     def request_stop(self, code: int = 0) -> None:
@@ -1137,7 +1079,7 @@ class WorkerManager:
         for proc in self.alive():
             proc.expected_stop = True
             if self.procs.get(proc.name) is proc:
-                self._set(proc.name, state=ProcessState.TERMINATED)
+                self.table.move(proc.name, Event.TERMINATE)
             proc.signal(signal.SIGINT)
         if not await self._wait_exits(self.graceful + 5.0):
             logger.error("Worker shutdown timed out. Killing the remaining processes.")

@@ -31,7 +31,7 @@ def test_manage_validation_errors() -> None:
         manager = WorkerManager(object(), AppRef(module="x"), [], None, loop, workers=1)  # type: ignore[arg-type]
         record = manager.manage("JOB", countdown, {"n": 1}, auto_start=False)
         assert record.names == ["Vivace-JOB-0"]
-        assert manager.table["Vivace-JOB-0"] == {"server": False, "state": "NONE"}
+        assert manager.workers["Vivace-JOB-0"] == {"server": False, "state": "NONE"}
         with pytest.raises(ValueError, match="Worker JOB already exists"):
             manager.manage("JOB", countdown)
         with pytest.raises(ValueError, match="transient=True with restartable=False"):
@@ -47,7 +47,7 @@ def test_manage_validation_errors() -> None:
         assert manager.manage("DU", countdown).restartable is False
         # a server-looking ident is still a custom process (no substring rule)
         manager.manage("ServerJobs", countdown, auto_start=False)
-        assert manager.table["Vivace-ServerJobs-0"]["server"] is False
+        assert manager.workers["Vivace-ServerJobs-0"]["server"] is False
     finally:
         loop.close()
 
