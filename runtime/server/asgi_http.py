@@ -193,7 +193,7 @@ class ASGIHttpProtocol(HttpProtocol):
             "method": head.method,
             "root_path": root,
             "path": root + path,
-            "raw_path": raw_path,
+            "raw_path": root.encode("latin-1") + raw_path if root else raw_path,
             "query_string": query,
             "headers": _lower_headers(head.headers),
         }
