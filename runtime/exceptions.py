@@ -19,9 +19,6 @@ The tree::
     │   ├── ServerError (500)
     │   ├── NotImplementedByServer (501)
     │   └── ServiceUnavailable (503)
-    ├── ProtocolError                    the HTTP/1.1 or WebSocket wire
-    │   ├── LocalProtocolError           we broke it (a bug, or misuse of the API)
-    │   └── RemoteProtocolError          the peer broke it; ``status`` is the answer to send
     ├── ConfigError(ValueError)          a bad configuration value
     ├── LoadError                        an application target that cannot be loaded
     ├── WorkerBootError                  a worker process that could not start
@@ -30,7 +27,8 @@ The tree::
     └── RouteExists(ValueError)          a duplicate route at registration
 
 Registration-time errors are ``ValueError`` or ``TypeError`` subclasses so that ordinary Python code
-can catch them as such.
+can catch them as such. The wire has no exceptions: the sans-I/O parser (``runtime.proto.h1``)
+answers a peer that breaks HTTP/1.1 with a ``Reject`` event carrying the status to send.
 """
 
 from __future__ import annotations
@@ -174,22 +172,6 @@ class ServiceUnavailable(HTTPException):
     quiet = True
 
 
-class ProtocolError(VivaceException):
-    """Something wrong on the wire (HTTP/1.1 or WebSocket)."""
-
-
-class LocalProtocolError(ProtocolError):
-    """We broke the protocol: a bug in vivace or a misuse of its API."""
-
-
-class RemoteProtocolError(ProtocolError):
-    """The peer broke the protocol. ``status`` is the HTTP status to answer with (if any)."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class ConfigError(VivaceException, ValueError):
     """A configuration value that cannot be used; the message says which key and why."""
 
@@ -225,14 +207,11 @@ __all__ = [
     "InvalidJSON",
     "InvalidSignal",
     "LoadError",
-    "LocalProtocolError",
     "MethodNotAllowed",
     "NotFound",
     "NotImplementedByServer",
     "PayloadTooLarge",
-    "ProtocolError",
     "RangeNotSatisfiable",
-    "RemoteProtocolError",
     "RequestTimeout",
     "RouteExists",
     "ServerError",
