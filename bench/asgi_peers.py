@@ -3,8 +3,9 @@
 * ``bench/.peers/asgi``: uvicorn (with uvloop, httptools, watchfiles), granian (with its reloader),
   hypercorn, and the apps' packages; created on first use.
 * ``bench/.peers/vivace``: the virtualenv of ``startup.vivace_python()`` (this tree editable), with
-  the apps' packages added on first use. Both are virtualenvs of the same base interpreter, so no
-  side pays this machine's sandbox ``.pth`` (see ``startup.py``).
+  the apps' packages added on first use; ``BENCH_VIVACE_PYTHON=/path/to/python`` picks another.
+  Both are virtualenvs of the same base interpreter, so no side pays this machine's sandbox
+  ``.pth`` (see ``startup.py``).
 * ``bench/apps``: ``heavy`` (the realistic FastAPI service) and ``fastapi_hello``; the raw ASGI
   hello is ``throughput.apps:bare`` (the bare callable of the throughput benchmark).
 
@@ -61,8 +62,9 @@ def peers_python() -> Path:
 
 
 def vivace_asgi_python() -> Path:
-    """vivace's virtualenv (``startup.vivace_python()``) with the apps' packages in it."""
-    python = Path(vivace_python())
+    """vivace's virtualenv (``startup.vivace_python()``) with the apps' packages in it, or the
+    interpreter named by ``BENCH_VIVACE_PYTHON`` (e.g. a virtualenv outside this tree)."""
+    python = Path(os.environ.get("BENCH_VIVACE_PYTHON") or vivace_python())
     probe = subprocess.run([str(python), "-c", f"import {APP_MODULES}"], capture_output=True)
     if probe.returncode != 0:
         _pip_install(python, APP_PACKAGES)
