@@ -12,17 +12,14 @@ import contextlib
 import functools
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
 import random
 import signal
 import socket
-import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing.context import BaseContext
@@ -47,18 +44,13 @@ from runtime.supervisor.messages import (
     StateUpdate,
     TableSnapshot,
     TerminateRequest,
-    WorkerSpec,
 )
 from runtime.supervisor.output import OutputGate, OutputHub
-from runtime.supervisor.process import ChildProcess, fork_is_safe, start_early
+from runtime.supervisor.process import ChildProcess, start_early
+from runtime.supervisor.spawner import Spawner
 from runtime.supervisor.states import Event
 from runtime.supervisor.table import Snapshot, StateTable
-from runtime.supervisor.worker import (
-    child_main,
-    preload_for_forks,
-    user_main_ref,
-    user_modules,
-)
+from runtime.supervisor.worker import preload_for_forks
 
 if TYPE_CHECKING:
     from runtime.supervisor.reloader import Action, ReloadCoordinator
@@ -102,26 +94,6 @@ class WorkerRecord:
     workers: int
     payload: bytes | None = None
     names: list[str] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def _main_hidden(hide: bool) -> Iterator[None]:
-    """Keep ``multiprocessing`` from re-running a user ``__main__`` in a new child before the
-    child has redirected its output; the child runs it itself (``WorkerSpec.main_ref``)."""
-    main = sys.modules.get("__main__")
-    if not hide or main is None:
-        yield
-        return
-    saved: dict[str, Any] = {
-        key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
 
 
 def _short(reason: str) -> str:
@@ -191,15 +163,16 @@ class WorkerManager:
         self._reload_waiters: list[asyncio.Future[list[ChildProcess]]] = []
         self._committed: list[ChildProcess] = []
         self._failed: ChildProcess | None = None  # the replacement whose failure is reported
-        # Fork the (single-threaded) main process itself where forking is safe; the preloaded
-        # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
-        method = str(self.settings.get("WORKER_START_METHOD", "auto"))
-        if method not in ("auto", "forkserver", "spawn"):
-            raise ValueError(
-                f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
-            )
-        self.fork_main = fork_is_safe() and method == "auto"
-        self._told_threads = False
+        self.spawner = Spawner(
+            ctx,
+            loop,
+            self.output,
+            app_ref=app_ref,
+            sockets=sockets,
+            shared_items=lambda: app.shared_items(),
+            settings=self.settings,
+        )
+        self.fork_main = self.spawner.fork_main
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
@@ -358,74 +331,36 @@ class WorkerManager:
         """Start a process for ``name``. A ``candidate`` runs beside the current process: it is
         neither in ``procs`` nor in the table until :meth:`_commit` makes it the current one."""
         kind = self._kind(name)
-        ctx = self.ctx
-        forked = self.fork_main and threading.active_count() == 1
-        if self.fork_main and not forked and not self._told_threads:
-            self._told_threads = True
-            names = sorted(
-                t.name for t in threading.enumerate() if t is not threading.main_thread()
-            )
-            ours = all(name.startswith(("vivace", "Vivace")) for name in names)
-            logger.log(
-                logging.DEBUG if ours else logging.INFO,
-                "Threads run in the main process (%s): workers start from the fork server "
-                "instead of a fork of the main process (forking a process with threads can "
-                "deadlock its children)",
-                ", ".join(names),
-            )
-        if forked:  # fast path: fork the main process itself (see worker._forget_main_process)
-            ctx = multiprocessing.get_context("fork")
-            sys.stdout.flush()
-            sys.stderr.flush()
-        parent_conn, child_conn = ctx.Pipe(duplex=True)
-        out_main, out_child = socket.socketpair()
-        settings = dict(self.settings)
-        settings["RELOADED_FILES"] = ",".join(changed)
         record = self.custom_names.get(name)
-        kwargs: dict[str, Any] = dict(record.kwargs) if record else {}
-        if kind == "reloader":
-            kwargs = {"reload_dirs": list(self.reload_dirs or ())}
-        spec = WorkerSpec(
-            name=name,
-            kind=kind,
-            main_pid=os.getpid(),
-            control=child_conn,
-            output=out_child,
-            app_ref=self.app_ref if kind != "custom" else None,
-            settings=settings,
-            sockets=tuple(self.sockets) if kind == "server" else (),
-            shared_ctx=self.app.shared_items() if kind == "server" else {},
-            func=record.payload if record else None,
-            kwargs=kwargs,
-            restarted=restarted,
+        prepared = self.spawner.prepare(
+            name,
+            kind,
             table=self.workers,
-            forked_from_main=forked,
-            user_modules=user_modules() if forked else (),
-            main_ref=user_main_ref(),
+            restarted=restarted,
+            changed=changed,
+            func=record.payload if record else None,
+            kwargs=(
+                {"reload_dirs": list(self.reload_dirs or ())}
+                if kind == "reloader"
+                else (record.kwargs if record else {})
+            ),
+            ident=record.ident if record else None,
         )
-        process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
         self.table.ensure(name, server=kind == "server")
         if candidate:
             pass
         elif not restarted or self.table.state(name) is not ProcessState.RESTARTING:
             self.table.move(name, Event.START)
-        with _main_hidden(spec.main_ref is not None and not forked):
-            process.start()
-        child_conn.close()
-        out_child.close()
-        proc = ChildProcess(
-            name, kind, process, parent_conn, self.loop, ident=record.ident if record else None
-        )
-        proc.pid = process.pid or 0
+        proc = self.spawner.launch(prepared, gate)
         self._live.add(proc)
         if not candidate:
             self.procs[name] = proc
             self.table.started(name, proc.pid, restarted=restarted, server=kind == "server")
-        proc.output_done = self.output.attach(name, out_main, self.loop, gate)
+        assert proc.output_done is not None
         self._outputs = [o for o in self._outputs if not o.done()]
         self._outputs.append(proc.output_done)
-        self.loop.add_reader(parent_conn.fileno(), self._on_readable, proc)
-        self.loop.add_reader(process.sentinel, self._on_exit, proc)
+        self.loop.add_reader(proc.conn.fileno(), self._on_readable, proc)
+        self.loop.add_reader(proc.process.sentinel, self._on_exit, proc)
         return proc
 
     # --- messages ------------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""Starting one child process: its :class:`WorkerSpec`, its pipes, and how it is created.
+
+Three ways, chosen per start:
+
+* a fork of the main process itself, while the main process has a single thread (Linux,
+  ``WORKER_START_METHOD=auto``): the fastest start, see ``worker._forget_main_process``;
+* the preloaded fork server (``runtime.supervisor.process.make_context``) once other threads exist
+  (the console's), since forking a process with threads can deadlock its children;
+* ``spawn`` where forking is unsafe (macOS, Windows) or asked for.
+
+A start has two steps, so that the manager can write the state table in between and the child's
+first copy of the table is the one from before: :meth:`Spawner.prepare` builds the spec and the
+process object, :meth:`Spawner.launch` starts it and returns the :class:`ChildProcess`. The spawner
+knows nothing about the state table, restarts or the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from runtime.loader import AppRef
+from runtime.supervisor.messages import ProcessKind, WorkerSpec
+from runtime.supervisor.output import OutputGate, OutputHub
+from runtime.supervisor.process import ChildProcess, fork_is_safe
+from runtime.supervisor.worker import child_main, user_main_ref, user_modules
+
+__all__ = ["Prepared", "Spawner"]
+
+logger = logging.getLogger("vivace.supervisor")
+
+
+@contextlib.contextmanager
+def _main_hidden(hide: bool) -> Iterator[None]:
+    """Keep ``multiprocessing`` from re-running a user ``__main__`` in a new child before the
+    child has redirected its output; the child runs it itself (``WorkerSpec.main_ref``)."""
+    main = sys.modules.get("__main__")
+    if not hide or main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+@dataclass(eq=False)
+class Prepared:
+    """A child ready to start: its spec, its process object and the main process's pipe ends."""
+
+    spec: WorkerSpec
+    process: BaseProcess
+    conn: Connection
+    output: socket.socket
+    child_ends: tuple[Connection, socket.socket]
+    ident: str | None
+
+
+class Spawner:
+    """Builds and starts children for one server (its app reference, sockets and settings).
+
+    ``shared_items`` returns the hosted app's shared context, handed to each server worker.
+    ``WORKER_START_METHOD`` in ``settings`` is ``auto`` (default), ``forkserver`` or ``spawn``;
+    any other value raises ``ValueError`` here.
+    """
+
+    def __init__(
+        self,
+        ctx: BaseContext,
+        loop: asyncio.AbstractEventLoop,
+        output: OutputHub,
+        *,
+        app_ref: AppRef,
+        sockets: list[socket.socket],
+        shared_items: Callable[[], Mapping[str, Any]],
+        settings: Mapping[str, Any],
+    ) -> None:
+        self.ctx = ctx
+        self.loop = loop
+        self.output = output
+        self.app_ref = app_ref
+        self.sockets = sockets
+        self.shared_items = shared_items
+        self.settings = settings
+        method = str(settings.get("WORKER_START_METHOD", "auto"))
+        if method not in ("auto", "forkserver", "spawn"):
+            raise ValueError(
+                f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
+            )
+        # Fork the (single-threaded) main process itself where forking is safe; the preloaded
+        # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
+        self.fork_main = fork_is_safe() and method == "auto"
+        self._told_threads = False
+
+    def prepare(
+        self,
+        name: str,
+        kind: ProcessKind,
+        *,
+        table: Mapping[str, Mapping[str, Any]],
+        restarted: bool = False,
+        changed: Iterable[str] = (),
+        func: bytes | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        ident: str | None = None,
+    ) -> Prepared:
+        """The spec and process object of a child ``name`` (nothing started yet). ``table`` is the
+        child's first copy of the state table; ``func``/``kwargs`` a custom process's callable."""
+        ctx = self.ctx
+        forked = self.fork_main and threading.active_count() == 1
+        if self.fork_main and not forked and not self._told_threads:
+            self._told_threads = True
+            self._tell_threads()
+        if forked:  # fast path: fork the main process itself (see worker._forget_main_process)
+            ctx = multiprocessing.get_context("fork")
+            sys.stdout.flush()
+            sys.stderr.flush()
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        out_main, out_child = socket.socketpair()
+        settings = dict(self.settings)
+        settings["RELOADED_FILES"] = ",".join(changed)
+        spec = WorkerSpec(
+            name=name,
+            kind=kind,
+            main_pid=os.getpid(),
+            control=child_conn,
+            output=out_child,
+            app_ref=self.app_ref if kind != "custom" else None,
+            settings=settings,
+            sockets=tuple(self.sockets) if kind == "server" else (),
+            shared_ctx=self.shared_items() if kind == "server" else {},
+            func=func,
+            kwargs=dict(kwargs or {}),
+            restarted=restarted,
+            table=table,
+            forked_from_main=forked,
+            user_modules=user_modules() if forked else (),
+            main_ref=user_main_ref(),
+        )
+        process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
+        return Prepared(spec, process, parent_conn, out_main, (child_conn, out_child), ident)
+
+    def launch(self, prepared: Prepared, gate: OutputGate | None = None) -> ChildProcess:
+        """Start the prepared child; its output goes to the hub (through ``gate`` when given)."""
+        spec = prepared.spec
+        with _main_hidden(spec.main_ref is not None and not spec.forked_from_main):
+            prepared.process.start()
+        for end in prepared.child_ends:
+            end.close()
+        proc = ChildProcess(
+            spec.name,
+            spec.kind,
+            prepared.process,
+            prepared.conn,
+            self.loop,
+            ident=prepared.ident,
+        )
+        proc.pid = prepared.process.pid or 0
+        proc.output_done = self.output.attach(spec.name, prepared.output, self.loop, gate)
+        return proc
+
+    @staticmethod
+    def _tell_threads() -> None:
+        names = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
+        ours = all(name.startswith(("vivace", "Vivace")) for name in names)
+        logger.log(
+            logging.DEBUG if ours else logging.INFO,
+            "Threads run in the main process (%s): workers start from the fork server "
+            "instead of a fork of the main process (forking a process with threads can "
+            "deadlock its children)",
+            ", ".join(names),
+        )
