@@ -234,8 +234,9 @@ def test_console_result_is_the_return_value_and_signal_handlers_are_restored() -
     async def started(app: App) -> None:
         seen.append("after_server_start")
 
-    async def console(app: App) -> int:
+    async def console(app: App, control: object = None, *, url: str | None = None) -> int:
         seen.append("console")
+        assert control is None and url is not None and url.startswith("http://127.0.0.1:")
         return 7
 
     assert serve_single(app, port=0, motd=False, console=console) == 7
@@ -269,7 +270,7 @@ def test_background_tasks_are_cancelled_at_shutdown() -> None:
     async def start(app: App) -> None:
         app.add_task(forever())
 
-    async def console(app: App) -> None:
+    async def console(app: App, control: object = None, *, url: str | None = None) -> None:
         await asyncio.sleep(0.05)
         events.append("console done")
 
@@ -300,7 +301,7 @@ def test_none_means_no_timeout() -> None:
     app = _app()
     app.config.update(REQUEST_TIMEOUT=None, RESPONSE_TIMEOUT=None, GRACEFUL_SHUTDOWN_TIMEOUT=None)
 
-    async def console(app: App) -> int:
+    async def console(app: App, control: object = None, *, url: str | None = None) -> int:
         return 0
 
     assert serve_single(app, port=0, motd=False, console=console) == 0
