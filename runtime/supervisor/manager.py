@@ -18,7 +18,6 @@ import random
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -46,6 +45,16 @@ from runtime.supervisor.messages import (
     TerminateRequest,
 )
 from runtime.supervisor.output import OutputGate, OutputHub
+from runtime.supervisor.policy import (
+    BootFailed,
+    Exit,
+    ExitPolicy,
+    Forget,
+    GiveUp,
+    Heal,
+    HealAfter,
+    Ignore,
+)
 from runtime.supervisor.process import ChildProcess, start_early
 from runtime.supervisor.spawner import Spawner
 from runtime.supervisor.states import Event
@@ -147,7 +156,6 @@ class WorkerManager:
         self.custom_names: dict[str, WorkerRecord] = {}
         self._server_counter = itertools.count()
         self._call_ids = itertools.count(1)
-        self._crashes: dict[str, deque[float]] = {}
         self._listeners: list[Callable[[ManagerEvent], None]] = []
         self._outputs: list[asyncio.Future[None]] = []
         self._stop = asyncio.Event()
@@ -176,8 +184,10 @@ class WorkerManager:
         self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
         self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
         self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
-        self.crash_limit = int(self.settings.get("WORKER_CRASH_LIMIT", 5))
-        self.crash_window = float(self.settings.get("WORKER_CRASH_WINDOW", 60.0))
+        self.policy = ExitPolicy(
+            int(self.settings.get("WORKER_CRASH_LIMIT", 5)),
+            float(self.settings.get("WORKER_CRASH_WINDOW", 60.0)),
+        )
         self.graceful = float(self.settings.get("GRACEFUL_SHUTDOWN_TIMEOUT", 15.0))
         for _ in range(workers):
             self._add_server()
@@ -452,17 +462,25 @@ class WorkerManager:
         current = self.procs.get(proc.name) is proc
         if current:
             self.table.exited(proc.name, code, server=proc.kind == "server")
-        if self.stopping:
-            return
-        if proc.kind == "server" and current and not proc.expected_stop:
-            if self.booting and not was_acked:
-                # A worker that acknowledged has started, even when the main loop has not yet
-                # resumed from waiting for the acks: its death is a crash, healed below.
-                self.boot_failure = f"{proc.name} failed to start: {reason}"
+        exit = Exit(
+            proc.name,
+            proc.kind,
+            reason,
+            current=current,
+            expected=proc.expected_stop,
+            acked=was_acked,
+            restarted=proc.manual_restart,
+            booting=self.booting,
+            stopping=self.stopping,
+        )
+        decision = self.policy.exited(exit)
+        match decision:
+            case Ignore():
+                pass
+            case BootFailed(failure):
+                self.boot_failure = failure
                 self._changed.set()
-                return
-            if proc.manual_restart and not was_acked:
-                # the same code would fail again: no respawn loop, one clear line
+            case GiveUp():
                 logger.error(
                     "Worker %s [%s] failed to start after a restart (%s; its output is above); "
                     "leaving it FAILED. Fix the cause, then restart it with app.m.restart(%r) "
@@ -473,10 +491,12 @@ class WorkerManager:
                     proc.name,
                     ", or save a file (auto-reload)" if self.reload_dirs is not None else "",
                 )
-                return
-            self.loop.create_task(self._heal(proc))
-        elif proc.kind == "custom" and current:
-            self._drop_untracked(proc.name)
+            case Heal():
+                self.loop.create_task(self._heal(proc))
+            case Forget():
+                self._drop_untracked(proc.name)
+            case _:
+                assert_never(decision)
 
     def _drop_untracked(self, name: str) -> None:
         record = self.custom_names.get(name)
@@ -503,23 +523,19 @@ class WorkerManager:
         logger.error(
             "Worker %s [%s] died unexpectedly (%s). Last output:\n%s", name, proc.pid, why, last
         )
-        now = time.monotonic()
-        crashes = self._crashes.setdefault(name, deque())
-        while crashes and now - crashes[0] > self.crash_window:
-            crashes.popleft()
-        crashes.append(now)
-        if len(crashes) >= self.crash_limit:
-            logger.error(
-                "Worker %s crashed %d times within %.0f s; leaving it FAILED. Fix the cause above, "
-                "then restart it with app.m.restart(%r) or the console's restart().",
-                name,
-                len(crashes),
-                self.crash_window,
-                name,
-            )
-            return
-        delay = min(0.1 * 2 ** (len(crashes) - 1), 10.0)
-        await asyncio.sleep(delay)
+        match self.policy.crashed(name, time.monotonic()):
+            case GiveUp(_, crashes):
+                logger.error(
+                    "Worker %s crashed %d times within %.0f s; leaving it FAILED. Fix the cause "
+                    "above, then restart it with app.m.restart(%r) or the console's restart().",
+                    name,
+                    crashes,
+                    self.policy.crash_window,
+                    name,
+                )
+                return
+            case HealAfter(delay):
+                await asyncio.sleep(delay)
         if self.stopping or self.procs.get(name) is not proc or name not in self.server_names:
             return
         logger.info("Replacing worker %s", name)
