@@ -56,6 +56,7 @@ from runtime.supervisor.policy import (
     Ignore,
 )
 from runtime.supervisor.process import ChildProcess, start_early
+from runtime.supervisor.replacements import Acked, Candidate, Replacements, TakeOver
 from runtime.supervisor.spawner import Spawner
 from runtime.supervisor.states import Event
 from runtime.supervisor.table import Snapshot, StateTable
@@ -112,19 +113,6 @@ def _short(reason: str) -> str:
     return head if sep and head.isidentifier() else reason
 
 
-@dataclass(eq=False)
-class _Candidate:
-    """A replacement started beside the process it replaces, not yet in ``procs`` or the table.
-
-    ``generation`` is the reload attempt (:class:`ReloadCoordinator`) or ``None`` for a manual
-    zero-downtime restart (committed on its own once it serves).
-    """
-
-    proc: ChildProcess
-    generation: int | None
-    gate: OutputGate | None = None  # a reload's replacement: its output shows once it takes over
-
-
 class WorkerManager:
     def __init__(
         self,
@@ -167,10 +155,7 @@ class WorkerManager:
         self.ready = asyncio.Event()
         self.reload_dirs: list[str] | None = None  # set by add_reloader(): auto-reload is on
         self._coordinator: ReloadCoordinator | None = None
-        self._candidates: dict[str, _Candidate] = {}
-        self._reload_waiters: list[asyncio.Future[list[ChildProcess]]] = []
-        self._committed: list[ChildProcess] = []
-        self._failed: ChildProcess | None = None  # the replacement whose failure is reported
+        self.replacements = Replacements()
         self.spawner = Spawner(
             ctx,
             loop,
@@ -399,9 +384,7 @@ class WorkerManager:
                     # only run after this callback, so they still see the table after takeover
                     proc.serving.set_result(None)
                 if serving:
-                    candidate = self._candidates.get(proc.name)
-                    if candidate is not None and candidate.proc is proc:
-                        self._candidate_serving(proc.name, candidate)
+                    self._candidate_serving(proc)
             case Heartbeat():
                 proc.last_beat = time.monotonic()
             case EarlyExit(reason):
@@ -452,10 +435,9 @@ class WorkerManager:
         proc.exited.set_result(code)
         self._live.discard(proc)
         proc.conn.close()
-        candidate = self._candidates.get(proc.name)
-        if candidate is not None and candidate.proc is proc:
+        candidate = self.replacements.exited(proc)
+        if candidate is not None:
             # a replacement that died before taking over: a failed start, never a crash
-            del self._candidates[proc.name]
             if not self.stopping and not proc.expected_stop:
                 self._candidate_failed(proc.name, candidate, reason)
             return
@@ -632,7 +614,7 @@ class WorkerManager:
         if zero_downtime and old is not None and old.alive and old.kind == "server":
             # start-first: the old process keeps serving, and keeps its table entry, until the
             # replacement serves (then _commit); a replacement that fails changes nothing
-            previous = self._candidates.pop(name, None)
+            previous = self.replacements.pop(name)
             if previous is not None:
                 self._stop_candidate(previous.proc)
                 if previous.generation is not None and self._coordinator is not None:
@@ -640,7 +622,7 @@ class WorkerManager:
                     self._fail_waiters(f"the reload was superseded by a restart of {name}")
             new = self._start(name, restarted=True, changed=changed, candidate=True)
             new.manual_restart = True
-            self._add_candidate(name, _Candidate(new, None))
+            self._add_candidate(name, Candidate(new, None))
             return new
         self.table.move(name, Event.RESTART)
         if old is not None and old.alive:
@@ -652,18 +634,17 @@ class WorkerManager:
 
     # --- start-first replacements and reloads --------------------------------------------------
 
-    def _add_candidate(self, name: str, candidate: _Candidate) -> None:
-        self._candidates[name] = candidate
+    def _add_candidate(self, name: str, candidate: Candidate) -> None:
+        self.replacements.add(name, candidate)
         self.loop.create_task(self._watch_candidate(name, candidate))
 
-    async def _watch_candidate(self, name: str, candidate: _Candidate) -> None:
+    async def _watch_candidate(self, name: str, candidate: Candidate) -> None:
         """Until the replacement serves (then it may take over) or misses the ack limit."""
         proc = candidate.proc
         try:
             await asyncio.wait_for(asyncio.shield(proc.serving), self.ack_timeout)
         except asyncio.TimeoutError:
-            if self._candidates.get(name) is candidate and not self.stopping:
-                del self._candidates[name]
+            if self.replacements.timed_out(name, candidate, self.stopping):
                 self._stop_candidate(proc)
                 self._candidate_failed(
                     name,
@@ -674,22 +655,20 @@ class WorkerManager:
         except WorkerBootError:
             return  # it exited: _on_exit reported it
 
-    def _candidate_serving(self, name: str, candidate: _Candidate) -> None:
-        """The replacement accepts connections: it takes over (manual), or counts as acked for
+    def _candidate_serving(self, proc: ChildProcess) -> None:
+        """A replacement accepts connections: it takes over (manual), or counts as acked for
         its reload attempt (which commits once every replacement serves)."""
-        if self.stopping:
-            return
-        if candidate.generation is None:
-            del self._candidates[name]
-            self._commit(name, candidate)
-        elif self._coordinator is not None:
-            self._perform(self._coordinator.acked(name, candidate.generation))
+        match self.replacements.serving(proc, self.stopping):
+            case TakeOver(name, candidate):
+                self._commit(name, candidate)
+            case Acked(name, generation) if self._coordinator is not None:
+                self._perform(self._coordinator.acked(name, generation))
 
-    def _candidate_failed(self, name: str, candidate: _Candidate, reason: str) -> None:
+    def _candidate_failed(self, name: str, candidate: Candidate, reason: str) -> None:
         old = self.procs.get(name)
         if candidate.gate is not None:
             candidate.gate.open()  # the one failure reported: its traceback is shown
-        self._failed = candidate.proc
+        self.replacements.failed = candidate.proc
         if candidate.generation is None:
             message = (
                 f"Zero-downtime restart of {name} failed ({_short(reason)}; its output is above); "
@@ -725,7 +704,7 @@ class WorkerManager:
 
         self.loop.call_later(2.0, kill)
 
-    def _commit(self, name: str, candidate: _Candidate) -> None:
+    def _commit(self, name: str, candidate: Candidate) -> None:
         """The replacement takes over ``name``: it becomes current and the old one is retired."""
         new = candidate.proc
         old = self.procs.get(name)
@@ -734,7 +713,7 @@ class WorkerManager:
         self.procs[name] = new
         serving = new.serving.done() and new.serving.exception() is None
         self.table.took_over(name, new.pid, serving=serving)
-        self._committed.append(new)
+        self.replacements.committed(new)
         if old is not None and old is not new and old.alive:
             old.expected_stop = True
             old.signal(signal.SIGTERM)
@@ -762,8 +741,7 @@ class WorkerManager:
             ProcessView(n, server=False, transient=r.transient, restartable=r.restartable)
             for n, r in self.custom_names.items()
         ]
-        self._reload_waiters.append(waiter)
-        self._committed = []
+        self.replacements.wait(waiter)
         self._emit(Progress("reload"))
         self._perform(self._coordinator.request(changed, views))
         return waiter
@@ -782,38 +760,32 @@ class WorkerManager:
             match action:
                 case StartReplacement(name, reloaded, generation):
                     files = (reloaded,) if reloaded else ()
-                    earlier = self._candidates.pop(name, None)  # a manual start-first restart
+                    earlier = self.replacements.pop(name)  # a manual start-first restart
                     if earlier is not None:
                         self._stop_candidate(earlier.proc)
                     gate = OutputGate()
                     proc = self._start(
                         name, restarted=True, changed=files, candidate=True, gate=gate
                     )
-                    self._add_candidate(name, _Candidate(proc, generation, gate))
+                    self._add_candidate(name, Candidate(proc, generation, gate))
                 case StopReplacement(name, generation):
-                    candidate = self._candidates.get(name)
-                    if candidate is not None and candidate.generation == generation:
-                        del self._candidates[name]
-                        if candidate.gate is not None:
-                            candidate.gate.drop()  # never served: its output would only repeat
-                        self._stop_candidate(candidate.proc)
+                    candidate = self.replacements.take(name, generation)
+                    if candidate is not None:
+                        self._discard(candidate)
                 case RetireOld(name, generation):
                     committed = True
-                    candidate = self._candidates.get(name)
-                    if candidate is None or candidate.generation != generation:
+                    candidate = self.replacements.take(name, generation)
+                    if candidate is None:
                         continue
-                    del self._candidates[name]
                     if name not in self.server_names or self.stopping:  # scaled away meanwhile
-                        if candidate.gate is not None:
-                            candidate.gate.drop()
-                        self._stop_candidate(candidate.proc)
+                        self._discard(candidate)
                         continue
                     self._commit(name, candidate)
                 case RestartCustom(name, config):
                     committed = True
                     if name in self.custom_names and not self.stopping:
                         joined = config.get("RELOADED_FILES", "")
-                        self._committed.append(
+                        self.replacements.committed(
                             self._restart_one(name, False, (joined,) if joined else ())
                         )
                 case ReportFailure(name, _, changed):
@@ -823,26 +795,24 @@ class WorkerManager:
                         "workers keep serving; fix the code and save again "
                         f"(changed: {', '.join(changed) or 'none'})."
                     )
-                    self._after_output(self._failed, functools.partial(logger.error, "%s", message))
+                    report = functools.partial(logger.error, "%s", message)
+                    self._after_output(self.replacements.failed, report)
                     self._fail_waiters(f"{name} could not start the new code")
                 case _:
                     assert_never(action)
         if committed and self._coordinator is not None and not self._coordinator.in_progress:
-            done, self._committed = self._committed, []
-            waiters, self._reload_waiters = self._reload_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(done)
+            self.replacements.finish()
             self._emit(Progress(None))
 
     def _fail_waiters(self, reason: str) -> None:
-        waiters, self._reload_waiters = self._reload_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(WorkerBootError(reason))
-                waiter.exception()
-        self._committed = []
+        self.replacements.fail(reason)
         self._emit(Progress(None))
+
+    def _discard(self, candidate: Candidate) -> None:
+        """Stop a replacement that never served: its output would only repeat, drop it."""
+        if candidate.gate is not None:
+            candidate.gate.drop()
+        self._stop_candidate(candidate.proc)
 
     def scale(self, num_workers: Any) -> list[ChildProcess]:
         """Ask for ``num_workers`` server workers; invalid values are logged and ignored."""
@@ -1021,11 +991,10 @@ class WorkerManager:
         self._stop.set()
         if self._coordinator is not None:
             self._coordinator.cancel()  # every candidate is stopped below with the rest
-        for candidate in self._candidates.values():
+        for candidate in self.replacements.clear():
             if candidate.gate is not None:
                 candidate.gate.drop()
-        self._candidates.clear()
-        if self._reload_waiters:
+        if self.replacements.waiting:
             self._fail_waiters("the server is stopping")
         for proc in self.alive():
             proc.expected_stop = True
