@@ -20,6 +20,7 @@ from typing import Any
 from runtime import log as vlog
 from runtime.hosting import Hosted, MainStage
 from runtime.options import RunOptions
+from runtime.supervisor import preload
 from runtime.supervisor.control import Control
 from runtime.supervisor.manager import WorkerManager
 from runtime.supervisor.output import OutputHub
@@ -119,6 +120,10 @@ def serve_multiprocess(app: Hosted, options: RunOptions, *, console: Console | N
     except ValueError as exc:
         sup_logger.error("%s", exc)
         return 1
+    if ctx.get_start_method() == "forkserver":
+        # the app is loaded: its libraries go to the fork server, which starts later
+        count = preload.hand_over()
+        sup_logger.debug("The fork server preloads %d library modules", count)
     loop = asyncio.new_event_loop()
     signals = _Signals(loop)
     signals.install()

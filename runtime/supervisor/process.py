@@ -25,6 +25,7 @@ PRELOAD = [
     "uvloop",
     "ctypes",  # the parent-death signal
     "websockets",
+    "runtime.supervisor.fork_preload",  # last: the app's libraries (runtime.supervisor.preload)
 ]
 
 

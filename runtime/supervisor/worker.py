@@ -111,26 +111,27 @@ class Channel:
 
 
 @functools.cache
-def _library_prefixes() -> tuple[str, tuple[str, ...]]:
+def _library_prefixes() -> tuple[str, ...]:
     import sysconfig
 
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vlog.__file__))), "")
     paths = sysconfig.get_paths()
     # "scripts": the ``vivace`` console script is the main module of a ``vivace app:app`` run; it
     # is an entry point, not user code for workers to run again
     keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
-    return root, tuple({os.path.join(paths[k], "") for k in keys})
+    return tuple({os.path.join(paths[k], "") for k in keys})
 
 
 def _is_user_file(path: str) -> bool:
-    """Not part of the standard library, site-packages, an entry point or vivace itself."""
+    """Not part of the standard library, site-packages, an entry point or vivace itself.
+
+    Libraries are told by where they are (this interpreter's site-packages), never by being
+    beside vivace: an installed vivace shares its site-packages with FastAPI & co., which
+    workers must not import again.
+    """
     path = os.path.abspath(path)
     if path.startswith(_VIVACE_PACKAGES):  # python -m runtime: decided without sysconfig
         return False
-    root, prefixes = _library_prefixes()
-    if path.startswith(root):
-        return os.path.relpath(path, root).split(os.sep)[0] not in ("runtime", "repl")
-    return not path.startswith(prefixes)
+    return not path.startswith(_library_prefixes())
 
 
 _VIVACE_PACKAGES = tuple(
