@@ -376,7 +376,11 @@ class HttpProtocol(asyncio.Protocol):
             receiving.request.body_channel.feed_error(exc)
             receiving.body_done = True
             self._receiving = None
-            self._close_after = True
+            if receiving is self._cycle:
+                # its body is unread: no keep-alive after its answer. (A pipelined request's
+                # Reject closes the connection when its turn comes; the responses before it
+                # keep their keep-alive, so none says "close" with more to follow.)
+                self._close_after = True
             if receiving is self._cycle and not receiving.response_started:
                 if receiving.task is not None:
                     receiving.task.cancel()

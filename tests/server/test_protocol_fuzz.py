@@ -171,3 +171,26 @@ def test_random_streams_end_cleanly(pieces: list[bytes], data: st.DataObject) ->
     assert not errors, errors
     assert not logged, [r.getMessage() for r in logged]
     well_formed_responses(transport.data)
+
+
+def test_a_broken_pipelined_request_does_not_make_the_answer_before_it_say_close() -> None:
+    # found by test_random_streams_end_cleanly: the first answer said "Connection: close" and
+    # the 400 of the second request followed it on the same connection
+    from runtime.testing import reset_app_registry
+
+    reset_app_registry()
+    app = make_app()
+    app.finalize()
+    stream = (
+        b"GET / HTTP/1.1\r\n\r\n"
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"GET / HTTP/1.1\r\n"  # not a chunk size
+    )
+    try:
+        transport, errors = asyncio.run(run(app, [stream]))
+    finally:
+        reset_app_registry()
+    assert not errors, errors
+    assert well_formed_responses(transport.data) == 2
+    first, second = transport.data.split(b"HTTP/1.1 400", 1)
+    assert b"connection: keep-alive" in first and b"connection: close" in second
