@@ -14,12 +14,10 @@ import itertools
 import logging
 import os
 import pickle
-import random
 import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
@@ -56,6 +54,7 @@ from runtime.supervisor.policy import (
     Ignore,
 )
 from runtime.supervisor.process import ChildProcess, start_early
+from runtime.supervisor.registry import RELOADER_NAME, Registry, WorkerRecord
 from runtime.supervisor.replacements import Acked, Candidate, Replacements, TakeOver
 from runtime.supervisor.spawner import Spawner
 from runtime.supervisor.states import Event
@@ -68,8 +67,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vivace.supervisor")
 
 MAIN_NAME = "Vivace-Main"
-RELOADER_NAME = "Vivace-Reloader-0"  # == runtime.supervisor.reloader.RELOADER_NAME (not imported:
-# the reloader's module pulls in the watchers, which a server without --reload never needs)
 
 
 class RestartOrder(str, Enum):
@@ -88,22 +85,6 @@ class TableChanged(NamedTuple):
 
 
 ManagerEvent = Progress | TableChanged
-
-
-@dataclass(eq=False)
-class WorkerRecord:
-    """A process group registered with ``manage()`` (or the server workers)."""
-
-    ident: str
-    func: Callable[..., Any] | None
-    kwargs: dict[str, Any]
-    transient: bool
-    restartable: bool
-    tracked: bool
-    auto_start: bool
-    workers: int
-    payload: bytes | None = None
-    names: list[str] = field(default_factory=list)
 
 
 def _short(reason: str) -> str:
@@ -139,10 +120,10 @@ class WorkerManager:
         self.table.subscribe(self._broadcast)
         self.procs: dict[str, ChildProcess] = {}  # the current process of each name
         self._live: set[ChildProcess] = set()  # every process not yet exited (old ones too)
-        self.records: dict[str, WorkerRecord] = {}
-        self.server_names: list[str] = []
-        self.custom_names: dict[str, WorkerRecord] = {}
-        self._server_counter = itertools.count()
+        self.registry = Registry()
+        self.server_names = self.registry.server_names  # the registry's own list and dicts
+        self.custom_names = self.registry.custom_names
+        self.records = self.registry.records
         self._call_ids = itertools.count(1)
         self._listeners: list[Callable[[ManagerEvent], None]] = []
         self._outputs: list[asyncio.Future[None]] = []
@@ -153,7 +134,6 @@ class WorkerManager:
         self.exit_code = 0
         self.boot_failure = ""
         self.ready = asyncio.Event()
-        self.reload_dirs: list[str] | None = None  # set by add_reloader(): auto-reload is on
         self._coordinator: ReloadCoordinator | None = None
         self.replacements = Replacements()
         self.spawner = Spawner(
@@ -215,8 +195,7 @@ class WorkerManager:
     # --- registration --------------------------------------------------------------------------
 
     def _add_server(self) -> str:
-        name = f"Vivace-Server-{next(self._server_counter)}-0"
-        self.server_names.append(name)
+        name = self.registry.add_server()
         self.table.add(name, server=True)
         return name
 
@@ -224,10 +203,8 @@ class WorkerManager:
         """Register the durable, non-restartable ``Vivace-Reloader-0`` (reload.md section 2); it
         starts after the server workers and runs :func:`~runtime.supervisor.reloader.reloader_main`.
         """
-        if self.reload_dirs is not None:
-            return
-        self.reload_dirs = [str(d) for d in reload_dirs]
-        self.table.add(RELOADER_NAME, server=False, kind="reloader")
+        if self.registry.add_reloader(reload_dirs):
+            self.table.add(RELOADER_NAME, server=False, kind="reloader")
 
     def manage(
         self,
@@ -241,48 +218,19 @@ class WorkerManager:
         workers: int = 1,
     ) -> WorkerRecord:
         """Register (and unless ``auto_start=False`` start) ``workers`` processes of ``func``."""
-        if not isinstance(ident, str) or not ident:
-            raise ValueError(
-                "manage(): ident must be a non-empty string, e.g. manage('jobs', func)"
-            )
-        if ident in self.records:
-            raise ValueError(f"Worker {ident} already exists")
-        if restartable is None:
-            restartable = transient
-        if transient and not restartable:
-            raise ValueError(
-                f"Worker {ident}: transient=True with restartable=False is invalid; a transient "
-                "process is restarted on every global restart (drop restartable=False)"
-            )
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise ValueError(f"Worker {ident}: workers must be an integer >= 1, got {workers!r}")
-        if not callable(func):
-            raise TypeError(f"Worker {ident}: func must be callable, got {type(func).__name__}")
-        try:
-            payload = pickle.dumps(func)
-        except Exception as exc:
-            raise TypeError(
-                f"Worker {ident}: func must be picklable (a module-level function): {exc}"
-            ) from exc
-        names = [f"Vivace-{ident}-{i}" for i in range(workers)]
-        for name in names:
-            if name in self.table:
-                raise ValueError(f"Worker {ident}: process name {name} is already taken")
-        record = WorkerRecord(
+        record = self.registry.register(
             ident,
             func,
-            dict(kwargs or {}),
-            transient,
-            restartable,
-            tracked,
-            auto_start,
-            workers,
-            payload,
-            names,
+            kwargs,
+            transient=transient,
+            restartable=restartable,
+            tracked=tracked,
+            auto_start=auto_start,
+            workers=workers,
+            taken=self.table,
         )
-        self.records[ident] = record
+        names = record.names
         for name in names:
-            self.custom_names[name] = record
             self.table.add(name, server=False)
             if not auto_start:
                 self.table.move(name, Event.HOLD)
@@ -309,11 +257,6 @@ class WorkerManager:
 
     # --- starting ------------------------------------------------------------------------------
 
-    def _kind(self, name: str) -> ProcessKind:
-        if name == RELOADER_NAME and self.reload_dirs is not None:
-            return "reloader"
-        return "custom" if name in self.custom_names else "server"
-
     def _start(
         self,
         name: str,
@@ -325,7 +268,7 @@ class WorkerManager:
     ) -> ChildProcess:
         """Start a process for ``name``. A ``candidate`` runs beside the current process: it is
         neither in ``procs`` nor in the table until :meth:`_commit` makes it the current one."""
-        kind = self._kind(name)
+        kind = self.registry.kind(name)
         record = self.custom_names.get(name)
         prepared = self.spawner.prepare(
             name,
@@ -335,7 +278,7 @@ class WorkerManager:
             changed=changed,
             func=record.payload if record else None,
             kwargs=(
-                {"reload_dirs": list(self.reload_dirs or ())}
+                {"reload_dirs": list(self.registry.reload_dirs or ())}
                 if kind == "reloader"
                 else (record.kwargs if record else {})
             ),
@@ -471,7 +414,7 @@ class WorkerManager:
                     proc.pid,
                     _short(reason),
                     proc.name,
-                    ", or save a file (auto-reload)" if self.reload_dirs is not None else "",
+                    ", or save a file (auto-reload)" if self.registry.reloads else "",
                 )
             case Heal():
                 self.loop.create_task(self._heal(proc))
@@ -481,16 +424,12 @@ class WorkerManager:
                 assert_never(decision)
 
     def _drop_untracked(self, name: str) -> None:
-        record = self.custom_names.get(name)
-        if record is None or record.tracked:
-            return
-        if any(self.procs.get(n) is not None and self.procs[n].alive for n in record.names):
+        record = self.registry.forget(name, lambda n: n in self.procs and self.procs[n].alive)
+        if record is None:
             return
         for n in record.names:
             self.table.remove(n)
             self.procs.pop(n, None)
-            self.custom_names.pop(n, None)
-        self.records.pop(record.ident, None)
         logger.info("Removed worker %s", record.ident)
 
     async def _heal(self, proc: ChildProcess) -> None:
@@ -552,32 +491,6 @@ class WorkerManager:
 
     # --- restart / scale / stop ----------------------------------------------------------------
 
-    def _select(self, names: Iterable[str]) -> list[str]:
-        chosen: list[str] = []
-        for name in names:
-            if name in self.server_names:
-                chosen.append(name)
-                continue
-            record = self.custom_names.get(name)
-            if record is None or not record.restartable:
-                continue
-            state = self.table.state(name)
-            if record.transient or state.is_final or state is ProcessState.NONE:
-                chosen.append(name)
-            else:
-                logger.error(
-                    "Cannot restart process %s because it is not in a final state. "
-                    "Current state is: %s.",
-                    name,
-                    state.name,
-                )
-        return chosen
-
-    def _global(self) -> list[str]:
-        names = list(self.server_names)
-        names += [n for n, r in self.custom_names.items() if r.transient and r.restartable]
-        return names
-
     def restart(
         self,
         process_names: Iterable[str] | None = None,
@@ -588,7 +501,16 @@ class WorkerManager:
         if self.stopping:
             return []
         given = list(process_names or ())
-        names = self._select(given) if given else self._global()
+        names = self.registry.global_restart()
+        if given:  # by name (rule 4 of registry.py): durable processes only when they ended
+            names, refused = self.registry.select(given, self.table.state)
+            for name, state in refused:
+                logger.error(
+                    "Cannot restart process %s because it is not in a final state. "
+                    "Current state is: %s.",
+                    name,
+                    state.name,
+                )
         if given and not names:
             logger.error("Failed to restart processes: %s", ", ".join(given))
             return []
@@ -836,8 +758,7 @@ class WorkerManager:
             for _ in range(num_workers - current):
                 started.append(self._start(self._add_server()))
             return started
-        for name in random.sample(self.server_names, current - num_workers):
-            self.server_names.remove(name)
+        for name in self.registry.shrink(current - num_workers):
             proc = self.procs.pop(name, None)
             self.table.remove(name)
             if proc is not None:
@@ -886,18 +807,8 @@ class WorkerManager:
     # --- the main loop -------------------------------------------------------------------------
 
     def _start_all(self) -> None:
-        for name in self.server_names:
+        for name in self.registry.start_order():
             self._start(name)
-        transient = [n for n, r in self.custom_names.items() if r.transient]
-        durable = [n for n, r in self.custom_names.items() if not r.transient]
-        for name in transient:
-            if self.custom_names[name].auto_start:
-                self._start(name)
-        if self.reload_dirs is not None:
-            self._start(RELOADER_NAME)
-        for name in durable:
-            if self.custom_names[name].auto_start:
-                self._start(name)
 
     async def _wait_acks(self) -> str:
         deadline = self.loop.time() + self.ack_timeout

@@ -31,7 +31,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runtime.loader import AppRef
+from runtime.appref import AppRef
 from runtime.supervisor.messages import ProcessKind, WorkerSpec
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe
