@@ -1,94 +1,58 @@
-"""``App``: the application a user declares, and the one entry point the server calls.
+"""``App``: the application a user declares, and the object vivace's processes serve.
 
-``App`` owns its parts and delegates to them: a ``Router`` (routing), a ``ListenerRegistry``
-(lifecycle), a ``SignalRouter`` (signals), a ``MiddlewareRegistry`` (middleware), an
-``ErrorHandler`` (exception handlers), a ``Config`` and a ``ctx`` namespace. The decorator sugar it
-shares with ``Blueprint`` lives in ``runtime.blueprints.Declarations``.
+``App`` owns its parts and delegates to them (Starlette's ``applications.py`` is the model): a
+``Router`` (routing), a ``ListenerRegistry`` (lifecycle), a ``SignalRouter`` (signals), a
+``MiddlewareRegistry`` (middleware), an ``ErrorHandler`` (exception handlers), a ``TaskSet``
+(background tasks), a ``Pipeline`` (one request through all of them), a ``Config``, a ``ctx``
+namespace, the ``SharedContext`` and the console's ``ReplContext``. The decorator sugar it shares
+with ``Blueprint`` is ``runtime.declarations.Declarations``; the public ``add_*_entry`` methods are
+the ``runtime.blueprints.Registrar`` protocol that blueprints replay their declarations onto; the
+stage hooks are the ``runtime.hosting.Hosted`` interface the server and the supervisor call.
 
-``await app.handle(request)`` runs one request through routing, body reading, middleware, the
-handler and error handling, firing the built-in ``http.*`` signals; it never raises (except
-``CancelledError``). Each built-in signal is guarded by a boolean computed when signals change, so
-an app without signal handlers pays one attribute test per signal.
+``await app.handle(request)`` is the pipeline's own bound method (no call layer on the hot path).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from runtime.blueprints import (
-    AttachOptions,
-    Blueprint,
-    BlueprintGroup,
-    Declarations,
-    EventName,
-    RouteOptions,
-    check_name,
-)
+from runtime.blueprints import AttachOptions, Blueprint, BlueprintGroup, attachments
 from runtime.config import Config
 from runtime.console import CONSOLE_NAMES, ReplContext, ReplEntry
-from runtime.exceptions import PayloadTooLarge
-from runtime.handlers import ErrorHandler, error_response
+from runtime.declarations import Declarations, EventName, RouteOptions, check_name
+from runtime.handlers import ErrorHandler
 from runtime.hosting import MainStage, ServeStage, on_forked_worker
 from runtime.lifecycle import ListenerEvent, ListenerRegistry, run_listeners, run_listeners_sync
-from runtime.log import error_logger
-from runtime.middleware import (
-    Middleware,
-    MiddlewareRegistry,
-    run_request_middleware,
-    run_response_middleware,
-)
-from runtime.response import BaseHTTPResponse
+from runtime.middleware import MiddlewareRegistry
+from runtime.pipeline import Pipeline
+from runtime.processes import ProcessHandles
 from runtime.routing import Route, Router
 from runtime.shared import SharedContext
 from runtime.signals import Event, SignalRouter
+from runtime.tasks import TaskSet, TaskSource
 
 if TYPE_CHECKING:
     from runtime.request import Request
+    from runtime.response import BaseHTTPResponse
     from runtime.websocket import WebSocketProtocol
-
-
-def _peer_closed(exc: BaseException) -> bool:
-    """Is ``exc`` a ``websockets`` ``ConnectionClosed``? (By name: importing websockets is slow.)"""
-    return any(
-        cls.__name__ == "ConnectionClosed" and cls.__module__.startswith("websockets")
-        for cls in type(exc).__mro__
-    )
-
-
-_PLAN = "vivace.plan"
-
-
-@dataclass(slots=True)
-class _Plan:
-    """What ``handle`` needs for one route, computed once (per middleware change)."""
-
-    handler: Callable[..., Any]
-    is_async: bool
-    stream: bool
-    blueprint: str | None
-    error_format: str | None
-    request_mw: tuple[Middleware, ...]
-    response_mw: tuple[Middleware, ...]
-    version: int
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def _describe(fn: object) -> str:
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
 
 
 class App(Declarations):
     """A vivace application. Names are unique per process (``App.get_app(name)``)."""
 
     _registry: ClassVar[dict[str, App]] = {}
+
+    # The request path, bound per instance to the app's Pipeline (runtime.pipeline):
+    #: ``await app.handle(request)``: answer one request; never raises, except CancelledError
+    handle: Callable[[Request], Awaitable[BaseHTTPResponse]]
+    #: ``app.match_websocket(request)``: the websocket route of the request (``NotFound`` if none)
+    match_websocket: Callable[[Request], Route]
+    #: ``await app.handle_websocket(request, ws)``: run the websocket handler with its signals
+    handle_websocket: Callable[[Request, WebSocketProtocol], Awaitable[None]]
 
     def __init__(
         self,
@@ -116,14 +80,18 @@ class App(Declarations):
         self.blueprints: dict[str, Blueprint] = {}
         self.shared_ctx = SharedContext()
         self.repl_ctx = ReplContext()
-        self._multiplexer: Any = None
-        self._manager: Any = None
-        self._stop_hook: Callable[[], Any] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pending_tasks: list[tuple[Any, str | None]] = []
-        # one boolean attribute per built-in request-path event (see runtime.signals)
-        self._guards: Any = self.signal_router.guards
-        self._plan_version = 0
+        self._processes = ProcessHandles()
+        self._tasks = TaskSet(self)
+        self._pipeline = pipeline = Pipeline(
+            router=self.router,
+            middleware=self.middleware_registry,
+            signals=self.signal_router,
+            errors=self.error_handler,
+            config=self.config,
+        )
+        self.handle = pipeline.handle
+        self.match_websocket = pipeline.match_websocket
+        self.handle_websocket = pipeline.handle_websocket
         self._finalized = False
         App._registry[name] = self
 
@@ -164,52 +132,37 @@ class App(Declarations):
     def auto_reload(self, value: bool) -> None:
         self.config.AUTO_RELOAD = bool(value)
 
-    # -- processes
+    # -- processes (runtime.processes.ProcessHandles)
 
     @property
     def multiplexer(self) -> Any:
         """The worker's ``Multiplexer`` (``app.m``); only inside multi-process server workers."""
-        if self._multiplexer is None:
-            raise AttributeError(
-                "app.m (the multiplexer) exists only in server workers of a multi-process server; "
-                "it is not available in the main process, in single-process mode or under ASGI"
-            )
-        return self._multiplexer
+        return self._processes.multiplexer
 
     @multiplexer.setter
     def multiplexer(self, value: Any) -> None:
-        self._multiplexer = value
+        self._processes.multiplexer = value
 
     @property
     def m(self) -> Any:
-        return self.multiplexer
+        return self._processes.multiplexer
 
     @property
     def manager(self) -> Any:
         """The ``WorkerManager``, in the main process from ``main_process_ready`` on."""
-        if self._manager is None:
-            raise RuntimeError(
-                "app.manager is not available here: it exists only in the main process of a "
-                "multi-process server, from the main_process_ready listeners on "
-                "(use @app.main_process_ready)"
-            )
-        return self._manager
+        return self._processes.manager
 
     @manager.setter
     def manager(self, value: Any) -> None:
-        self._manager = value
+        self._processes.manager = value
 
     def set_stop_hook(self, hook: Callable[[], Any] | None) -> None:
         """The server installs the function ``app.stop()`` calls outside multi-process workers."""
-        self._stop_hook = hook
+        self._processes.stop_hook = hook
 
     def stop(self) -> None:
         """Stop serving gracefully (in a worker: terminate the whole server)."""
-        if self._multiplexer is not None:
-            self._multiplexer.terminate()
-        elif self._stop_hook is not None:
-            self._stop_hook()
-        else:
+        if not self._processes.stop():
             raise RuntimeError(f"app.stop(): {self!r} is not being served in this process")
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
@@ -243,7 +196,7 @@ class App(Declarations):
         await run_listeners(self, ListenerEvent(stage.value))
 
     async def cancel_tasks(self) -> None:
-        await self.shutdown_tasks()
+        await self._tasks.shutdown()
 
     def main_stage(self, stage: MainStage, loop: asyncio.AbstractEventLoop) -> None:
         """Run the main-process listeners of ``stage`` on ``loop`` (not running)."""
@@ -268,81 +221,59 @@ class App(Declarations):
 
     def attach_process(self, *, manager: Any = None, multiplexer: Any = None) -> None:
         """The launcher hands over ``app.manager`` (main process) or ``app.m`` (a worker)."""
-        if manager is not None:
-            self._manager = manager
-        if multiplexer is not None:
-            self._multiplexer = multiplexer
+        self._processes.attach(manager=manager, multiplexer=multiplexer)
 
-    # -- background tasks
+    # -- background tasks (runtime.tasks.TaskSet)
 
-    def add_task(
-        self,
-        task: Coroutine[Any, Any, Any] | Callable[..., Any],
-        *,
-        name: str | None = None,
-    ) -> asyncio.Task[Any] | None:
+    def add_task(self, task: TaskSource, *, name: str | None = None) -> asyncio.Task[Any] | None:
         """Run a coroutine (or a function of ``app`` returning one) in the background.
 
         Before the loop runs, the task is queued and started when the server starts. Tasks are
         tracked and cancelled at shutdown (``await app.shutdown_tasks()``).
         """
-        if not (inspect.iscoroutine(task) or callable(task)):
-            raise TypeError(f"add_task takes a coroutine or a function, got {task!r}")
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            self._pending_tasks.append((task, name))
-            return None
-        return self._start_task(task, name)
-
-    def _start_task(self, task: Any, name: str | None) -> asyncio.Task[Any]:
-        if not inspect.iscoroutine(task):
-            try:
-                params = inspect.signature(task).parameters
-            except (TypeError, ValueError):
-                params = {}  # type: ignore[assignment]
-            task = task(self) if params else task()
-            if not inspect.isawaitable(task):
-                raise TypeError(f"add_task: the function returned {task!r}, not a coroutine")
-        created = asyncio.get_running_loop().create_task(
-            task if inspect.iscoroutine(task) else _await(task)
-        )
-        if name is not None:
-            created.set_name(name)
-        self._tasks.add(created)
-        created.add_done_callback(self._tasks.discard)
-        return created
+        return self._tasks.add(task, name=name)
 
     def start_pending_tasks(self) -> None:
         """Start tasks queued by ``add_task`` before the loop ran (needs a running loop)."""
-        pending, self._pending_tasks = self._pending_tasks, []
-        for task, name in pending:
-            self._start_task(task, name)
+        self._tasks.start_pending()
 
     @property
     def tasks(self) -> list[asyncio.Task[Any]]:
-        return list(self._tasks)
+        return self._tasks.running
 
     async def shutdown_tasks(self, timeout: float | None = None) -> None:
         """Cancel every background task and wait (at most ``timeout``) for them to end."""
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
-        for task, _ in self._pending_tasks:
-            if inspect.iscoroutine(task):
-                task.close()
-        self._pending_tasks.clear()
+        await self._tasks.shutdown(timeout)
 
-    # -- registration primitives (see Declarations) ------------------------------------------------
+    # -- registration: the Declarations hooks, and the Registrar protocol blueprints replay onto
 
     def _register_route(
         self, handler: Callable[..., Any], uri: str, methods: tuple[str, ...], options: RouteOptions
     ) -> None:
-        self._add_route(handler, uri, methods, options, blueprint=None)
+        self.add_route_entry(handler, uri, methods, options, blueprint=None)
 
-    def _add_route(
+    def _register_listener(self, listener: Callable[..., Any], event: str, priority: int) -> None:
+        self.add_listener_entry(listener, event, priority, blueprint=None)
+
+    def _register_middleware(self, fn: Callable[..., Any], attach_to: str, priority: int) -> None:
+        self.add_middleware_entry(fn, attach_to, priority, blueprint=None)
+
+    def _register_signal(
+        self,
+        handler: Callable[..., Any] | None,
+        event: EventName,
+        condition: Mapping[str, Any] | None,
+        exclusive: bool,
+        priority: int,
+    ) -> None:
+        self.add_signal_entry(handler, event, condition, exclusive, priority, blueprint=None)
+
+    def _register_exception(
+        self, exceptions: tuple[type[BaseException], ...], handler: Callable[..., Any]
+    ) -> None:
+        self.add_exception_entry(exceptions, handler, blueprint=None)
+
+    def add_route_entry(
         self,
         handler: Callable[..., Any],
         uri: str,
@@ -351,6 +282,7 @@ class App(Declarations):
         *,
         blueprint: str | None,
     ) -> Route:
+        """Add one route now (``blueprint``: the blueprint it comes from, or ``None``)."""
         strict = options.strict_slashes
         if strict is None:
             strict = self.strict_slashes
@@ -374,29 +306,20 @@ class App(Declarations):
             self.router.finalize()
         return route
 
-    def _register_listener(self, listener: Callable[..., Any], event: str, priority: int) -> None:
-        self.listeners.add(listener, event, priority=priority, origin=0)
+    def add_listener_entry(
+        self, listener: Callable[..., Any], event: str, priority: int, *, blueprint: str | None
+    ) -> None:
+        """Add one listener now; a blueprint's sort after the app's of equal priority."""
+        self.listeners.add(listener, event, priority=priority, origin=0 if blueprint is None else 1)
 
-    def _register_middleware(self, fn: Callable[..., Any], attach_to: str, priority: int) -> None:
-        self._add_middleware(fn, attach_to, priority, blueprint=None)
-
-    def _add_middleware(
+    def add_middleware_entry(
         self, fn: Callable[..., Any], attach_to: str, priority: int, *, blueprint: str | None
     ) -> None:
+        """Add one middleware now (a blueprint's runs only for that blueprint's routes)."""
         self.middleware_registry.add(fn, attach_to, priority=priority, blueprint=blueprint)
-        self._plan_version += 1
+        self._pipeline.middleware_changed()
 
-    def _register_signal(
-        self,
-        handler: Callable[..., Any] | None,
-        event: EventName,
-        condition: Mapping[str, Any] | None,
-        exclusive: bool,
-        priority: int,
-    ) -> None:
-        self._add_signal(handler, event, condition, exclusive, priority, blueprint=None)
-
-    def _add_signal(
+    def add_signal_entry(
         self,
         handler: Callable[..., Any] | None,
         event: EventName,
@@ -406,6 +329,7 @@ class App(Declarations):
         *,
         blueprint: str | None,
     ) -> None:
+        """Add one signal handler now (see docs/signals.md)."""
         self.signal_router.add(
             handler,
             event,
@@ -417,10 +341,15 @@ class App(Declarations):
         if self._finalized:
             self.signal_router.finalize()
 
-    def _register_exception(
-        self, exceptions: tuple[type[BaseException], ...], handler: Callable[..., Any]
+    def add_exception_entry(
+        self,
+        exceptions: tuple[type[BaseException], ...],
+        handler: Callable[..., Any],
+        *,
+        blueprint: str | None,
     ) -> None:
-        self.error_handler.add(exceptions, handler)
+        """Add one exception handler now (a blueprint's applies to that blueprint's routes)."""
+        self.error_handler.add(exceptions, handler, blueprint=blueprint)
 
     # -- blueprints
 
@@ -435,25 +364,7 @@ class App(Declarations):
     ) -> None:
         """Attach a blueprint, a group, or a list of them, with optional overrides."""
         options = AttachOptions(url_prefix, version, strict_slashes, version_prefix)
-        if isinstance(blueprint, BlueprintGroup):
-            pairs = blueprint.attachments(options)
-        elif isinstance(blueprint, Blueprint):
-            pairs = [(blueprint, options)]
-        elif isinstance(blueprint, (list, tuple, set, frozenset)):
-            for item in blueprint:
-                self.blueprint(
-                    item,
-                    url_prefix=url_prefix,
-                    version=version,
-                    strict_slashes=strict_slashes,
-                    version_prefix=version_prefix,
-                )
-            return
-        else:
-            raise TypeError(
-                f"app.blueprint takes a Blueprint or a BlueprintGroup, got {blueprint!r}"
-            )
-        for bp, bp_options in pairs:
+        for bp, bp_options in attachments(blueprint, options):
             existing = self.blueprints.get(bp.name)
             if existing is not None:
                 what = "this blueprint is" if existing is bp else "another one with that name is"
@@ -514,7 +425,7 @@ class App(Declarations):
                 await result
 
         report.__name__ = getattr(handler, "__name__", "report")
-        self._add_signal(report, Event.SERVER_EXCEPTION_REPORT, None, True, 0, blueprint=None)
+        self.add_signal_entry(report, Event.SERVER_EXCEPTION_REPORT, None, True, 0, blueprint=None)
         return handler
 
     catch_exception = report_exception
@@ -535,205 +446,6 @@ class App(Declarations):
     def url_for(self, view_name: str, **kwargs: Any) -> str:
         """The URL of the route named ``view_name`` (``"handler"`` or ``"blueprint.handler"``)."""
         return self.router.url_for(view_name, **kwargs)
-
-    def _plan(self, route: Route) -> _Plan:
-        plan: _Plan | None = route.extra.get(_PLAN)
-        if plan is not None and plan.version == self._plan_version:
-            return plan
-        chain = self.middleware_registry.chain(route.blueprint)
-        handler = route.handler
-        plan = _Plan(
-            handler=handler,
-            is_async=inspect.iscoroutinefunction(handler),
-            stream=route.stream,
-            blueprint=route.blueprint,
-            error_format=route.extra.get("error_format"),
-            request_mw=chain.request,
-            response_mw=chain.response,
-            version=self._plan_version,
-        )
-        route.extra[_PLAN] = plan
-        return plan
-
-    # -- the request pipeline
-
-    async def handle(self, request: Request) -> BaseHTTPResponse:
-        """Answer one request. Never raises, except ``CancelledError``."""
-        guards = self._guards
-        plan: _Plan | None = None
-        in_response_mw = False
-        try:
-            if (
-                guards.HTTP_LIFECYCLE_REQUEST
-                or guards.HTTP_LIFECYCLE_HANDLE
-                or guards.HTTP_ROUTING_BEFORE
-            ):
-                await self._early_signals(request)
-            route, params = self.router.resolve(request.path, request.method)
-            request.route = route
-            request.match_info = params
-            plan = route.extra.get(_PLAN)
-            if plan is None or plan.version != self._plan_version:
-                plan = self._plan(route)
-            if guards.HTTP_ROUTING_AFTER:
-                await self._signal(
-                    Event.HTTP_ROUTING_AFTER,
-                    {
-                        "request": request,
-                        "route": route,
-                        "kwargs": params,
-                        "handler": route.handler,
-                    },
-                )
-            if plan.stream:
-                request.stream = request.body_channel
-            elif guards.HTTP_LIFECYCLE_READ_BODY:
-                await self._read_body_with_signal(request)
-            elif not request._body_received and not request.body_channel.at_eof:
-                # (a GET: the server marked it bodyless, nothing to await or build)
-                await request.receive_body()
-            response: Any = None
-            if plan.request_mw:
-                response = await run_request_middleware(
-                    request, plan.request_mw, guards, self._signal
-                )
-            if response is None:
-                if guards.HTTP_HANDLER_BEFORE:
-                    await self._signal(Event.HTTP_HANDLER_BEFORE, {"request": request})
-                response = plan.handler(request, **params)
-                if plan.is_async or inspect.isawaitable(response):
-                    response = await response
-                if not isinstance(response, BaseHTTPResponse):
-                    raise TypeError(
-                        f"Handler {_describe(plan.handler)} returned {type(response).__name__} "
-                        f"({response!r:.60}); return a response, e.g. text(...) or json(...)"
-                    )
-                if guards.HTTP_HANDLER_AFTER:
-                    await self._signal(Event.HTTP_HANDLER_AFTER, {"request": request})
-            if plan.response_mw:
-                in_response_mw = True
-                response = await run_response_middleware(
-                    request, response, plan.response_mw, guards, self._signal
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            response = await self._error_response(request, exc, plan, not in_response_mw)
-        if guards.HTTP_LIFECYCLE_RESPONSE:
-            try:
-                await self._signal(
-                    Event.HTTP_LIFECYCLE_RESPONSE, {"request": request, "response": response}
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                error_logger.exception("Exception in an http.lifecycle.response signal handler")
-        return response  # type: ignore[no-any-return]
-
-    async def _signal(
-        self,
-        event: Event,
-        context: dict[str, Any],
-        condition: dict[str, Any] | None = None,
-        *,
-        reverse: bool = False,
-    ) -> Any:
-        return await self.signal_router.dispatch(
-            event,
-            context=context,
-            condition=condition,
-            inline=True,
-            fail_not_found=False,
-            reverse=reverse,
-        )
-
-    async def _early_signals(self, request: Request) -> None:
-        guards = self._guards
-        context = {"request": request}
-        if guards.HTTP_LIFECYCLE_REQUEST:
-            await self._signal(Event.HTTP_LIFECYCLE_REQUEST, context)
-        if guards.HTTP_LIFECYCLE_HANDLE:
-            await self._signal(Event.HTTP_LIFECYCLE_HANDLE, context)
-        if guards.HTTP_ROUTING_BEFORE:
-            await self._signal(Event.HTTP_ROUTING_BEFORE, context)
-
-    async def _read_body_with_signal(self, request: Request) -> None:
-        channel = request.body_channel
-        chunks: list[bytes] = []
-        limit = int(self.config.get("REQUEST_MAX_SIZE", 0) or 0)
-        size = 0
-        while True:
-            chunk = await channel.read()
-            if chunk is None:
-                break
-            size += len(chunk)
-            if limit and size > limit:
-                raise PayloadTooLarge(f"Request body exceeds REQUEST_MAX_SIZE ({limit} bytes)")
-            await self._signal(Event.HTTP_LIFECYCLE_READ_BODY, {"body": chunk})
-            chunks.append(chunk)
-        request.body = b"".join(chunks)
-
-    # -- errors
-
-    async def _error_response(
-        self, request: Request, exc: Exception, plan: _Plan | None, run_response_mw: bool
-    ) -> BaseHTTPResponse:
-        if plan is None:  # routing failed: app-wide response middleware only
-            blueprint, error_format = None, None
-            chain = self.middleware_registry.chain(None).response
-        else:
-            blueprint, error_format, chain = plan.blueprint, plan.error_format, plan.response_mw
-        return await error_response(
-            self,
-            request,
-            exc,
-            blueprint=blueprint,
-            error_format=error_format,
-            response_chain=chain if run_response_mw else (),
-        )
-
-    # -- websockets
-
-    def match_websocket(self, request: Request) -> Route:
-        """The websocket route for the request's path (``NotFound`` if none)."""
-        route, params = self.router.resolve_websocket(request.path)
-        request.route = route
-        request.match_info = params
-        return route
-
-    async def handle_websocket(self, request: Request, ws: WebSocketProtocol) -> None:
-        """Run the websocket handler with the ``websocket.handler.*`` signals.
-
-        A handler exception is logged, dispatched as ``websocket.handler.exception`` and re-raised
-        so the server can close with 1011. Cancellation and a peer that closed dispatch nothing.
-        """
-        route = request.route
-        if route is None:
-            route = self.match_websocket(request)
-        params = request.match_info or {}
-        guards = self._guards
-        context = {"request": request, "websocket": ws}
-        if guards.WEBSOCKET_HANDLER_BEFORE:
-            await self._signal(Event.WEBSOCKET_HANDLER_BEFORE, context)
-        try:
-            result = route.handler(request, ws, **params)
-            if inspect.isawaitable(result):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if _peer_closed(exc):  # the peer went away: nothing to report
-                return
-            error_logger.error(
-                "Exception in websocket handler %s", _describe(route.handler), exc_info=exc
-            )
-            if guards.WEBSOCKET_HANDLER_EXCEPTION:
-                await self._signal(
-                    Event.WEBSOCKET_HANDLER_EXCEPTION, {**context, "exception": exc}, reverse=True
-                )
-            raise
-        if guards.WEBSOCKET_HANDLER_AFTER:
-            await self._signal(Event.WEBSOCKET_HANDLER_AFTER, context, reverse=True)
 
 
 # a worker forked from the main process loads its own app: forget the main process's apps

@@ -18,10 +18,10 @@ from runtime.exceptions import HTTPException
 from runtime.log import error_logger
 from runtime.middleware import Middleware, run_response_middleware
 from runtime.response import BaseHTTPResponse
-from runtime.signals import Event
+from runtime.signals import Event, SignalRouter
 
 if TYPE_CHECKING:
-    from runtime.app import App
+    from runtime.config import Config
     from runtime.request import Request
 
 ErrorHandlerFn = Callable[..., Any]
@@ -106,38 +106,41 @@ def _describe(fn: object) -> str:
 
 
 async def error_response(
-    app: App,
     request: Request,
     exc: Exception,
     *,
+    handlers: ErrorHandler,
+    signals: SignalRouter,
+    config: Config,
     blueprint: str | None,
     error_format: str | None,
     response_chain: tuple[Middleware, ...],
 ) -> BaseHTTPResponse:
-    """The response for ``exc``: its exception handler's, else the rendered error page.
+    """The response for ``exc``: its exception handler's (from ``handlers``), else the rendered
+    error page (as ``config`` says: ``DEBUG``, ``NOISY_EXCEPTIONS``, ``FALLBACK_ERROR_FORMAT``).
 
     Order (signals.md section 7): ``server.exception.report`` (a task, for exceptions that are not
     quiet), ``http.lifecycle.exception``, then the handler or the error page, then
-    ``response_chain`` (response middleware). Never raises, except ``CancelledError``: whatever
-    fails here ends in a plain 500.
+    ``response_chain`` (response middleware); ``signals`` dispatches the signals. Never raises,
+    except ``CancelledError``: whatever fails here ends in a plain 500.
     """
-    config = app.config
     noisy = bool(config.get("NOISY_EXCEPTIONS", False))
+    debug = bool(config.get("DEBUG", False))
     try:
         quiet = isinstance(exc, HTTPException) and exc.quiet
-        if not quiet and app.signal_router.report(exc) is not None:
+        if not quiet and signals.report(exc) is not None:
             await asyncio.sleep(0)  # as a non-inline dispatch: the task has started
-        guards = app.signal_router.guards
-        if guards.HTTP_LIFECYCLE_EXCEPTION:  # type: ignore[attr-defined]
+        guards: Any = signals.guards
+        if guards.HTTP_LIFECYCLE_EXCEPTION:
             try:
-                await app._signal(
+                await signals.dispatch_builtin(
                     Event.HTTP_LIFECYCLE_EXCEPTION, {"request": request, "exception": exc}
                 )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 error_logger.exception("Exception in an http.lifecycle.exception handler")
-        handler = app.error_handler.lookup(exc, blueprint)
+        handler = handlers.lookup(exc, blueprint)
         if handler is not None:
             try:
                 result = handler.fn(request, exc)
@@ -161,20 +164,20 @@ async def error_response(
             response = render(
                 exc,
                 request,
-                debug=app.debug,
+                debug=debug,
                 route_format=error_format,
                 fallback=str(config.get("FALLBACK_ERROR_FORMAT", "auto")),
             )
         if response_chain:
             try:
                 response = await run_response_middleware(
-                    request, response, response_chain, guards, app._signal
+                    request, response, response_chain, guards, signals.dispatch_builtin
                 )
             except asyncio.CancelledError:
                 raise
             except Exception as mw_exc:
                 log_exception(request, mw_exc, noisy=noisy)
-                response = render(mw_exc, request, debug=app.debug)
+                response = render(mw_exc, request, debug=debug)
         return response
     except asyncio.CancelledError:
         raise

@@ -487,6 +487,24 @@ class SignalRouter:
         await asyncio.sleep(0)
         return task
 
+    async def dispatch_builtin(
+        self,
+        event: Event,
+        context: dict[str, Any],
+        condition: dict[str, Any] | None = None,
+        *,
+        reverse: bool = False,
+    ) -> Any:
+        """Dispatch a built-in event inline from the request path (never ``SignalNotFound``)."""
+        return await self.dispatch(
+            event,
+            context=context,
+            condition=condition,
+            inline=True,
+            fail_not_found=False,
+            reverse=reverse,
+        )
+
     async def _run_server_event(self, listener_event: ListenerEvent) -> None:
         await run_listeners(self.app, listener_event)
 
