@@ -56,7 +56,7 @@ from runtime.supervisor.policy import (
 from runtime.supervisor.process import ChildProcess, start_early
 from runtime.supervisor.registry import RELOADER_NAME, Registry, WorkerRecord
 from runtime.supervisor.replacements import Acked, Candidate, Replacements, TakeOver
-from runtime.supervisor.spawner import Spawner
+from runtime.supervisor.spawner import Spawner, reap
 from runtime.supervisor.states import Event
 from runtime.supervisor.table import Snapshot, StateTable
 from runtime.supervisor.worker import preload_for_forks
@@ -359,23 +359,7 @@ class WorkerManager:
         self.loop.remove_reader(proc.process.sentinel)
         self._on_readable(proc)  # read what the child said last (e.g. why it failed)
         self.loop.remove_reader(proc.conn.fileno())
-        proc.process.join(0)
-        if proc.process.exitcode is None:  # pipe closed a moment before the process is reapable
-            proc.process.join(1.0)
-        code = proc.process.exitcode
-        code = -1 if code is None else code
-        proc.exitcode = code
-        for future in proc.calls.values():
-            if not future.done():
-                future.set_exception(RuntimeError(f"{proc.name} exited before answering"))
-        proc.calls.clear()
-        reason = proc.early_reason or f"exit code {code}"
-        was_acked = proc.acked.done() and proc.acked.exception() is None
-        for future in (proc.acked, proc.serving):
-            if not future.done():
-                future.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
-                future.exception()  # mark retrieved
-        proc.exited.set_result(code)
+        code, reason, was_acked = reap(proc)
         self._live.discard(proc)
         proc.conn.close()
         candidate = self.replacements.exited(proc)

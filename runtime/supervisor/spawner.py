@@ -1,4 +1,5 @@
-"""Starting one child process: its :class:`WorkerSpec`, its pipes, and how it is created.
+"""Starting one child process (its :class:`WorkerSpec`, its pipes, how it is created), and
+reaping it.
 
 Three ways, chosen per start:
 
@@ -10,8 +11,9 @@ Three ways, chosen per start:
 
 A start has two steps, so that the manager can write the state table in between and the child's
 first copy of the table is the one from before: :meth:`Spawner.prepare` builds the spec and the
-process object, :meth:`Spawner.launch` starts it and returns the :class:`ChildProcess`. The spawner
-knows nothing about the state table, restarts or the manager.
+process object, :meth:`Spawner.launch` starts it and returns the :class:`ChildProcess`. When it
+has exited, :func:`reap` collects its exit code and settles everything still waiting on it. The
+spawner knows nothing about the state table, restarts or the manager.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.appref import AppRef
+from runtime.exceptions import WorkerBootError
 from runtime.supervisor.messages import ProcessKind, WorkerSpec
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe
 from runtime.supervisor.worker import child_main, user_main_ref, user_modules
 
-__all__ = ["Prepared", "Spawner"]
+__all__ = ["Prepared", "Reaped", "Spawner", "reap"]
 
 logger = logging.getLogger("vivace.supervisor")
 
@@ -188,3 +191,34 @@ class Spawner:
             "deadlock its children)",
             ", ".join(names),
         )
+
+
+class Reaped(NamedTuple):
+    """How a child ended."""
+
+    code: int  # -1 when it could not be reaped
+    reason: str  # the child's own one-line summary (``EarlyExit``), or "exit code N"
+    acked: bool  # it had acknowledged its start-up
+
+
+def reap(proc: ChildProcess) -> Reaped:
+    """Collect the exit of ``proc`` (its pipe already read to the end) and settle its futures:
+    pending calls fail, ``acked``/``serving`` fail with ``WorkerBootError``, ``exited`` resolves."""
+    proc.process.join(0)
+    if proc.process.exitcode is None:  # pipe closed a moment before the process is reapable
+        proc.process.join(1.0)
+    code = proc.process.exitcode
+    code = -1 if code is None else code
+    proc.exitcode = code
+    for future in proc.calls.values():
+        if not future.done():
+            future.set_exception(RuntimeError(f"{proc.name} exited before answering"))
+    proc.calls.clear()
+    reason = proc.early_reason or f"exit code {code}"
+    acked = proc.acked.done() and proc.acked.exception() is None
+    for waiting in (proc.acked, proc.serving):
+        if not waiting.done():
+            waiting.set_exception(WorkerBootError(f"{proc.name} failed to start: {reason}"))
+            waiting.exception()  # mark retrieved
+    proc.exited.set_result(code)
+    return Reaped(code, reason, acked)
