@@ -3,6 +3,11 @@
 The manager runs on the main process's asyncio loop and is the single writer of the state table:
 children report through typed messages on their pipe and the manager applies them, so no update is
 lost. Children get a fresh copy of the table pushed after every change.
+
+:class:`WorkerManager` owns its parts and performs what they decide; none of them knows the
+manager: the state table (``table.py``) and its transitions (``states.py``), the registry of names
+(``registry.py``), the spawner (``spawner.py``), the exit policy (``policy.py``), the replacement
+bookkeeping (``replacements.py``) and, for reloads, ``ReloadCoordinator`` (``reloader.py``).
 """
 
 from __future__ import annotations
@@ -64,6 +69,17 @@ from runtime.supervisor.worker import preload_for_forks
 if TYPE_CHECKING:
     from runtime.supervisor.reloader import Action, ReloadCoordinator
 
+__all__ = [
+    "MAIN_NAME",
+    "RELOADER_NAME",
+    "ManagerEvent",
+    "Progress",
+    "RestartOrder",
+    "TableChanged",
+    "WorkerManager",
+    "WorkerRecord",
+]
+
 logger = logging.getLogger("vivace.supervisor")
 
 MAIN_NAME = "Vivace-Main"
@@ -95,6 +111,34 @@ def _short(reason: str) -> str:
 
 
 class WorkerManager:
+    """Supervises the server workers, the custom processes and the reloader of one server.
+
+    Its parts, each built here from plain values and never calling back:
+
+    * ``table`` (:class:`StateTable`): the state table; the manager is its only writer, states move
+      by the rules of ``states.py``; its subscriber :meth:`_broadcast` pushes every batch of changes
+      to the server workers and tells the listeners (:class:`TableChanged`).
+    * ``registry`` (:class:`Registry`): the names (server workers, ``manage()`` groups, the
+      reloader), their flags, the start order and which names a restart takes.
+    * ``spawner`` (:class:`Spawner`): builds a child's spec and starts it (fork of the main process,
+      fork server or spawn); :func:`reap` collects its exit.
+    * ``policy`` (:class:`ExitPolicy`): what an exit means (ignore, boot failed, give up, heal) and
+      the crash back-off.
+    * ``replacements`` (:class:`Replacements`): the candidates started beside the processes they
+      replace (zero-downtime restarts, reloads) and the callers waiting for a reload;
+      ``ReloadCoordinator`` decides a reload's steps as typed actions (:meth:`_perform`).
+
+    The loop (:meth:`run`): start every process in the registry's order, wait for the server
+    workers' acks (``WORKER_ACK_TIMEOUT``; a failure stops everything with exit code 1) and for them
+    to serve, set ``ready``, start the console if any, then supervise until :meth:`request_stop`:
+    each child's pipe is read by :meth:`_on_readable` (messages applied by :meth:`_handle`), its
+    exit is seen by :meth:`_on_exit` (reaped, then the policy's decision performed), a heartbeat
+    watch kills a worker whose event loop is blocked. :meth:`shutdown` then stops every process
+    (SIGINT, ``GRACEFUL_SHUTDOWN_TIMEOUT`` + 5 s, then SIGKILL). Requests arrive from the console
+    (:class:`~runtime.supervisor.control.Control`), the main process's listeners and the children
+    (``app.m``); every method runs on the manager's loop.
+    """
+
     def __init__(
         self,
         app: Hosted,
@@ -485,8 +529,9 @@ class WorkerManager:
         if self.stopping:
             return []
         given = list(process_names or ())
-        names = self.registry.global_restart()
-        if given:  # by name (rule 4 of registry.py): durable processes only when they ended
+        if not given:
+            names = self.registry.global_restart()
+        else:  # by name (registry.py rule 4): durable processes only once they ended
             names, refused = self.registry.select(given, self.table.state)
             for name, state in refused:
                 logger.error(
@@ -495,9 +540,9 @@ class WorkerManager:
                     name,
                     state.name,
                 )
-        if given and not names:
-            logger.error("Failed to restart processes: %s", ", ".join(given))
-            return []
+            if not names:
+                logger.error("Failed to restart processes: %s", ", ".join(given))
+                return []
         changed = tuple(changed)
         zero = restart_order is RestartOrder.STARTUP_FIRST
         return [self._restart_one(name, zero, changed) for name in names]
