@@ -1,5 +1,6 @@
 """The same requests to vivace and to uvicorn serving the same app give the same status, headers
-(less ``date`` and ``server``) and body (issue 12, acceptance).
+(less ``date`` and ``server``) and body (issue 12, acceptance). The framing headers are compared by
+a test of their own (``test_same_framing_as_uvicorn``).
 
 The port each server listens on is replaced by ``PORT`` before comparing (it shows in ``host``).
 """
@@ -20,6 +21,9 @@ pytestmark = pytest.mark.slow
 
 #: headers whose value is the server's own business
 UNCOMPARED = {"date", "server"}
+#: how the message is framed and the connection kept: compared on their own, so that a difference
+#: there (both sides valid HTTP) is told apart from a difference in what the app meant
+FRAMING = {"connection", "content-length", "transfer-encoding"}
 
 
 @dataclass(frozen=True)
@@ -111,15 +115,39 @@ def _send(server: Server, exchange: Exchange) -> tuple[int, list[tuple[str, str]
     return response.status_code, headers, response.content.replace(port.encode(), b"PORT")
 
 
-@pytest.mark.parametrize("exchange", [pytest.param(e, id=e.id) for e in EXCHANGES])
+def _split(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(the app's headers, the framing headers)."""
+    return [h for h in headers if h[0] not in FRAMING], [h for h in headers if h[0] in FRAMING]
+
+
+def _differences(got: list[tuple[str, str]], expected: list[tuple[str, str]]) -> str:
+    only_vivace = sorted(set(got) - set(expected))
+    only_uvicorn = sorted(set(expected) - set(got))
+    return f"only vivace {only_vivace}, only uvicorn {only_uvicorn}"
+
+
+EXCHANGE_PARAMS = [pytest.param(e, id=e.id) for e in EXCHANGES]
+
+
+@pytest.mark.parametrize("exchange", EXCHANGE_PARAMS)
 def test_same_response_as_uvicorn(pair: Pair, exchange: Exchange) -> None:
+    """Status, body and the headers the app sent."""
     expected = _send(pair.uvicorn, exchange)
     got = _send(pair.vivace, exchange)
     assert got[0] == expected[0], f"status: vivace {got[0]}, uvicorn {expected[0]}"
-    only_vivace = sorted(set(got[1]) - set(expected[1]))
-    only_uvicorn = sorted(set(expected[1]) - set(got[1]))
-    assert got[1] == expected[1], f"headers: only vivace {only_vivace}, only uvicorn {only_uvicorn}"
+    app_got, app_expected = _split(got[1])[0], _split(expected[1])[0]
+    assert app_got == app_expected, "headers: " + _differences(app_got, app_expected)
     assert got[2] == expected[2], f"body: vivace {got[2][:300]!r}, uvicorn {expected[2][:300]!r}"
+
+
+@pytest.mark.parametrize("exchange", EXCHANGE_PARAMS)
+def test_same_framing_as_uvicorn(pair: Pair, exchange: Exchange) -> None:
+    """``connection``, ``content-length`` and ``transfer-encoding`` as uvicorn sends them."""
+    framing_got = _split(_send(pair.vivace, exchange)[1])[1]
+    framing_expected = _split(_send(pair.uvicorn, exchange)[1])[1]
+    assert framing_got == framing_expected, "framing: " + _differences(
+        framing_got, framing_expected
+    )
 
 
 ROOT_PATH_FRAMEWORKS = ("fastapi", "litestar", "quart", "raw-asgi3", "django-asgi", "flask")
@@ -136,7 +164,8 @@ def test_root_path_as_uvicorn(framework: Framework, tmp_path: Path) -> None:
             got = _send(started.vivace, exchange)
             assert got[0] == expected[0], f"{path}: status vivace {got[0]}, uvicorn {expected[0]}"
             assert got[2] == expected[2], f"{path}: body vivace {got[2]!r}, uvicorn {expected[2]!r}"
-            assert got[1] == expected[1], f"{path}: headers vivace {got[1]}, uvicorn {expected[1]}"
+            app_got, app_expected = _split(got[1])[0], _split(expected[1])[0]
+            assert app_got == app_expected, f"{path}: " + _differences(app_got, app_expected)
         facts = httpx.get(started.vivace.url + "/headers", timeout=10).json()
         assert facts["root_path"] == "/api"
     finally:
