@@ -1,4 +1,4 @@
-"""The request object and the body channel the server feeds.
+"""The request object.
 
 ``Request`` is slotted and lazy: the target is split into path and query only when one of them is
 read, headers are decoded on first use, and ``ctx``, ``args``, ``json``, ``form``, ``files`` and
@@ -7,141 +7,31 @@ read, headers are decoded on first use, and ``ctx``, ``args``, ``json``, ``form`
 
 from __future__ import annotations
 
-import asyncio
 import json as _json
-from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from runtime.datastructures import ConnInfo, File, Headers, QueryArgs, RequestParameters
-from runtime.exceptions import BadRequest, InvalidJSON, PayloadTooLarge
+from runtime.body import DEFAULT_BUFFER_SIZE, BodyChannel
+from runtime.datastructures import ConnInfo, Headers, QueryArgs, RequestParameters
+from runtime.exceptions import InvalidJSON, PayloadTooLarge
+from runtime.forms import parse_content_type, parse_cookie_header, parse_form, parse_multipart
 
 if TYPE_CHECKING:
     from runtime.routing import Route
 
-__all__ = ["BodyChannel", "Request", "parse_multipart"]
+# BodyChannel (runtime.body) and the parsers (runtime.forms) are importable from here as before
+__all__ = [
+    "DEFAULT_BUFFER_SIZE",
+    "BodyChannel",
+    "Request",
+    "parse_content_type",
+    "parse_cookie_header",
+    "parse_multipart",
+]
 
-DEFAULT_BUFFER_SIZE = 65536
 DEFAULT_MAX_SIZE = 100 * 1024 * 1024
-MULTIPART_MAX_PARTS = 1000
-MULTIPART_MAX_PART_HEADER = 16384
-
-
-class BodyChannel:
-    """The request body in transit: the server feeds chunks, the app reads them.
-
-    Server side: ``feed(chunk)``, ``feed_eof()``, ``feed_error(exc)``; it may set ``on_pause`` and
-    ``on_resume``, which the channel calls when more than ``high_water`` bytes are buffered and when
-    the buffer has drained to half of that. App side: ``await read()`` returns the next chunk, or
-    ``None`` at the end of the body; ``async for chunk in channel`` does the same.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_eof",
-        "_error",
-        "_paused",
-        "_size",
-        "_waiter",
-        "high_water",
-        "on_pause",
-        "on_resume",
-        "received",
-    )
-
-    def __init__(self, high_water: int = DEFAULT_BUFFER_SIZE) -> None:
-        self._chunks: deque[bytes] | None = None
-        self._size = 0
-        self._eof = False
-        self._error: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-        self.high_water = high_water
-        self.on_pause: Callable[[], object] | None = None
-        self.on_resume: Callable[[], object] | None = None
-        #: total bytes fed so far
-        self.received = 0
-
-    # -- server side ---------------------------------------------------------------------------
-
-    def feed(self, chunk: bytes) -> None:
-        if self._eof:
-            raise RuntimeError("BodyChannel.feed() after feed_eof()")
-        if not chunk:
-            return
-        if self._chunks is None:
-            self._chunks = deque()
-        self._chunks.append(chunk)
-        self._size += len(chunk)
-        self.received += len(chunk)
-        self._wake()
-        if self._size > self.high_water and not self._paused:
-            self._paused = True
-            if self.on_pause is not None:
-                self.on_pause()
-
-    def feed_eof(self) -> None:
-        self._eof = True
-        if self._waiter is not None:
-            self._wake()
-
-    def feed_error(self, exc: BaseException) -> None:
-        self._error = exc
-        self._eof = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    # -- app side ------------------------------------------------------------------------------
-
-    @property
-    def at_eof(self) -> bool:
-        """True when the body is complete, every chunk has been read, and nothing went wrong."""
-        return self._eof and not self._chunks and self._error is None
-
-    @property
-    def buffered(self) -> int:
-        return self._size
-
-    async def read(self) -> bytes | None:
-        """The next chunk, or ``None`` at the end of the body; raises what ``feed_error`` got."""
-        while True:
-            chunks = self._chunks
-            if chunks:
-                chunk = chunks.popleft()
-                self._size -= len(chunk)
-                if self._paused and self._size <= self.high_water // 2:
-                    self._paused = False
-                    if self.on_resume is not None:
-                        self.on_resume()
-                return chunk
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                return None
-            if self._waiter is not None:
-                raise RuntimeError("BodyChannel.read() called while another read() is waiting")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
-    def __aiter__(self) -> BodyChannel:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.read()
-        if chunk is None:
-            raise StopAsyncIteration
-        return chunk
 
 
 def _config_value(app: Any, key: str, default: Any) -> Any:
@@ -426,23 +316,7 @@ class Request:
         return self.headers.get("content-type", "application/octet-stream")
 
     def _parse_form(self) -> None:
-        form = RequestParameters()
-        files = RequestParameters()
-        mime, params = parse_content_type(self.content_type)
-        if mime == "application/x-www-form-urlencoded":
-            charset = params.get("charset", "utf-8")
-            try:
-                text = self.body.decode(charset)
-            except (LookupError, UnicodeDecodeError) as exc:
-                raise BadRequest(f"Form body is not valid {charset} text: {exc}") from exc
-            for key, value in parse_qsl(text, keep_blank_values=True, encoding=charset):
-                form.setdefault(key, []).append(value)
-        elif mime == "multipart/form-data":
-            boundary = params.get("boundary")
-            if not boundary:
-                raise BadRequest("multipart/form-data body without a boundary parameter")
-            form, files = parse_multipart(self.body, boundary.encode("latin-1"))
-        self._form, self._files = form, files
+        self._form, self._files = parse_form(self.body, self.content_type)
 
     @property
     def form(self) -> RequestParameters:
@@ -551,151 +425,3 @@ class Request:
     @property
     def endpoint(self) -> str | None:
         return self.route.name if self.route is not None else None
-
-
-# -- header and body parsers ---------------------------------------------------------------------
-
-
-def _parse_params(text: str) -> dict[str, str]:
-    """``a=1; b="x;y"; c*=UTF-8''%E2%82%AC`` -> dict (names lower case, quotes removed)."""
-    params: dict[str, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t;":
-            i += 1
-        start = i
-        while i < n and text[i] not in "=;":
-            i += 1
-        name = text[start:i].strip().lower()
-        value = ""
-        if i < n and text[i] == "=":
-            i += 1
-            while i < n and text[i] in " \t":
-                i += 1
-            if i < n and text[i] == '"':
-                i += 1
-                buf: list[str] = []
-                while i < n and text[i] != '"':
-                    if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\':
-                        i += 1  # only \" and \\ are escapes; browsers send other backslashes raw
-                    buf.append(text[i])
-                    i += 1
-                i += 1
-                value = "".join(buf)
-            else:
-                start = i
-                while i < n and text[i] != ";":
-                    i += 1
-                value = text[start:i].strip()
-        if name:
-            if name.endswith("*"):
-                charset, _, rest = value.partition("'")
-                _, _, encoded = rest.partition("'")
-                try:
-                    value = unquote(encoded, encoding=charset or "utf-8", errors="strict")
-                except (LookupError, UnicodeDecodeError):
-                    continue
-                name = name[:-1]
-                params[name] = value
-            else:
-                params.setdefault(name, value)
-    return params
-
-
-def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    """``"text/html; charset=UTF-8"`` -> ``("text/html", {"charset": "UTF-8"})``."""
-    mime, _, rest = value.partition(";")
-    return mime.strip().lower(), _parse_params(rest)
-
-
-def parse_cookie_header(values: list[str]) -> dict[str, str]:
-    cookies: dict[str, str] = {}
-    for header in values:
-        for item in header.split(";"):
-            name, sep, value = item.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            cookies.setdefault(name, value)
-    return cookies
-
-
-def parse_multipart(
-    body: bytes,
-    boundary: bytes,
-    *,
-    max_parts: int = MULTIPART_MAX_PARTS,
-    charset: str = "utf-8",
-) -> tuple[RequestParameters, RequestParameters]:
-    """Split a multipart/form-data body into (fields, files); malformed input is a 400."""
-    if not boundary or len(boundary) > 200:
-        raise BadRequest("multipart/form-data boundary must be 1 to 200 characters")
-    form = RequestParameters()
-    files = RequestParameters()
-    delimiter = b"--" + boundary
-    if body.startswith(delimiter):
-        pos = len(delimiter)
-    else:
-        found = body.find(b"\r\n" + delimiter)
-        if found < 0:
-            raise BadRequest("multipart/form-data body does not contain its boundary")
-        pos = found + 2 + len(delimiter)
-    separator = b"\r\n" + delimiter
-    count = 0
-    while True:
-        if body.startswith(b"--", pos):
-            return form, files  # closing delimiter; the epilogue is ignored
-        line_end = body.find(b"\r\n", pos)
-        if line_end < 0 or body[pos:line_end].strip(b" \t"):
-            raise BadRequest("multipart/form-data body is truncated or has a malformed boundary")
-        start = line_end + 2
-        end = body.find(separator, start)
-        if end < 0:
-            raise BadRequest("multipart/form-data body ends without its closing boundary")
-        count += 1
-        if count > max_parts:
-            raise BadRequest(f"multipart/form-data body has more than {max_parts} parts")
-        _add_part(body[start:end], form, files, charset)
-        pos = end + len(separator)
-
-
-def _add_part(part: bytes, form: RequestParameters, files: RequestParameters, charset: str) -> None:
-    if part.startswith(b"\r\n"):
-        head, content = b"", part[2:]
-    else:
-        head, sep, content = part.partition(b"\r\n\r\n")
-        if not sep:
-            raise BadRequest("multipart/form-data part without a blank line after its headers")
-    if len(head) > MULTIPART_MAX_PART_HEADER:
-        raise BadRequest("multipart/form-data part headers are too large")
-    headers: dict[str, str] = {}
-    for line in head.split(b"\r\n") if head else ():
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise BadRequest(f"multipart/form-data part has a malformed header line {line!r}")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
-    disposition = headers.get("content-disposition")
-    if disposition is None:
-        raise BadRequest("multipart/form-data part without a Content-Disposition header")
-    kind, params = parse_content_type(disposition)
-    field = params.get("name")
-    if kind != "form-data" or field is None:
-        raise BadRequest(f"multipart/form-data part with a bad Content-Disposition: {disposition}")
-    part_type = headers.get("content-type")
-    filename = params.get("filename")
-    if filename is not None:
-        files.setdefault(field, []).append(
-            File(filename, part_type or "application/octet-stream", content)
-        )
-        return
-    encoding = charset
-    if part_type:
-        encoding = parse_content_type(part_type)[1].get("charset", charset)
-    try:
-        text = content.decode(encoding)
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Form field {field!r} is not valid {encoding} text: {exc}") from exc
-    form.setdefault(field, []).append(text)
