@@ -35,15 +35,20 @@ def test_target_is_served(target: str, args: tuple[str, ...], hello: str, tmp_pa
         server.stop_cleanly()
 
 
-#: (target, words the message must contain: what was found, and what is expected)
+#: (target, words the message must contain: what was found, and what is expected with an example)
+EXAMPLE = "scope, receive, send"
 BAD = [
-    pytest.param("no_app", ["no_app", "app"], id="module-without-app"),
+    pytest.param("no_app", ["no_app", "app", "ASGI", EXAMPLE], id="module-without-app"),
     pytest.param("no_app:application", ["no_app", "application"], id="missing-attribute"),
-    pytest.param("bad_targets:json", ["json", "module", "ASGI", "WSGI"], id="a-module"),
-    pytest.param("bad_targets:settings", ["settings", "dict", "ASGI", "WSGI"], id="a-dict"),
-    pytest.param("bad_targets:answer", ["answer", "int", "ASGI", "WSGI"], id="an-int"),
-    pytest.param("bad_targets:two_args", ["two_args", "scope, receive, send"], id="async-two-args"),
-    pytest.param("bad_targets:four_args", ["four_args", "ASGI", "WSGI"], id="sync-four-args"),
+    pytest.param("bad_targets:json", ["json", "module", "ASGI", "WSGI", EXAMPLE], id="a-module"),
+    pytest.param(
+        "bad_targets:settings", ["settings", "dict", "ASGI", "WSGI", EXAMPLE], id="a-dict"
+    ),
+    pytest.param("bad_targets:answer", ["answer", "int", "ASGI", "WSGI", EXAMPLE], id="an-int"),
+    pytest.param("bad_targets:two_args", ["two_args", "ASGI", EXAMPLE], id="async-two-args"),
+    pytest.param(
+        "bad_targets:four_args", ["four_args", "ASGI", "WSGI", EXAMPLE], id="sync-four-args"
+    ),
 ]
 
 
