@@ -1,0 +1,1 @@
+"""A minimal Django project under vivace (see mysite/asgi.py)."""

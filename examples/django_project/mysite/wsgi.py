@@ -1,0 +1,11 @@
+"""WSGI entry point: ``vivace examples.django_project.mysite.wsgi:application``."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.mysite.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,310 @@
+"""Issue 12's console acceptance: FastAPI, Django and Flask apps under vivace, as a user runs them.
+
+* A real pseudo-terminal (pexpect + pyte, the ``Term`` of tests/repl/test_repl_terminal.py) for a
+  FastAPI app under ``--dev``: ENTER opens the console, ``client.get``, ``routes``, ``do()`` using
+  what the lifespan made, ``restart()`` (the worker table changes), a saved change served, then
+  ``refresh()``; Ctrl+D, ``exit()`` and Ctrl+C stop it with no process left.
+* Scripted mode (``--repl-command``) for the example Django project and for a Flask app.
+
+Every wait has a timeout and every process started here is stopped and checked to be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.repl.test_repl_terminal import Term
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "fastapi_app.py"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+    started: list[Term] = []
+
+    def start(*args: str, target: str) -> Term:
+        t = Term(tmp_path, *args, target=target)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.close()
+
+
+def _tree(t: Term) -> list[psutil.Process]:
+    try:
+        return psutil.Process(t.child.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _worker_pids(t: Term) -> dict[str, int]:
+    """Type ``workers`` and read the server rows of the table: name -> pid."""
+    mark = len(t.text)
+    t.run("workers", "server workers ready")
+    rows = [line.split() for line in t.text[mark:].splitlines()]
+    return {
+        row[0]: int(row[2])
+        for row in rows
+        if len(row) > 2 and row[0].startswith("Vivace-Server-") and row[1] == "server"
+    }
+
+
+def _assert_gone(processes: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive, f"processes left behind: {alive}"
+
+
+# --- FastAPI under --dev, in a real terminal -----------------------------------------------------
+
+
+def test_fastapi_console_under_dev(term: Callable[..., Term], tmp_path: Path) -> None:
+    source = EXAMPLE.read_text()
+    module = tmp_path / "main.py"
+    module.write_text(source)
+    t = term("--dev", "-w", "2", target="main:app")
+    t.wait("Press ENTER to open the console", 30)
+    t.send("\r")
+    t.wait("vivace console for FastAPI app 'main:app'")
+    t.wait_prompt()
+
+    # the live server, through the console's client
+    t.run('client.get("/")', "HTTP/1.1 200 OK")
+    assert '"hello": "world"' in t.text
+    # the routes, read from FastAPI
+    mark = len(t.text)
+    t.run("routes", "routes (FastAPI)")
+    table = t.text[mark:]
+    for row in (r"GET\s+/notes\s+notes", r"POST\s+/notes\s+add_note", r"WS\s+/ws\s+echo"):
+        assert re.search(row, table), table
+    # do(): through the app in the console's process, with the database its lifespan opened
+    t.run('r = await do("/notes")', "")
+    t.run('[n["text"] for n in r.response.json()]', "['buy milk', 'call Ada']")
+    t.run("type(app.state.db).__name__", "'Connection'")
+
+    # restart(): every server worker is replaced
+    before = _worker_pids(t)
+    assert len(before) == 2, before
+    t.run("restart()", "ready in", timeout=30)
+    after = _worker_pids(t)
+    assert after.keys() == before.keys()
+    assert not set(after.values()) & set(before.values()), (before, after)
+
+    # a saved change is served by new workers while the console stays open
+    module.write_text(
+        source.replace('{"hello": "world"}', '{"hello": "reloaded"}')
+        + '\n\n@app.get("/added", name="added")\nasync def added() -> dict[str, bool]:\n'
+        '    return {"added": True}\n'
+    )
+
+    def new_code_served() -> bool:
+        t.pump(0.05)
+        try:
+            return httpx.get(t.url("/"), timeout=2).json() == {"hello": "reloaded"}
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    t.wait(new_code_served, 30)
+    t.run('client.get("/").json()', "{'hello': 'reloaded'}")
+    # the console's app is still the old code until refresh()
+    t.run('(await do("/")).response.json()', "{'hello': 'world'}")
+    t.run("refresh()", "app re-imported from main")
+    t.run('(await do("/")).response.json()', "{'hello': 'reloaded'}")
+    t.run('(await do("/added")).response.json()', "{'added': True}")
+    t.run('r = await do("/notes"); r.response.status_code', "200")  # the new lifespan's database
+    mark = len(t.text)
+    t.run("routes", "routes (FastAPI)")
+    assert re.search(r"GET\s+/added\s+added", t.text[mark:])
+
+    # Ctrl+D closes the console and the server keeps serving; ENTER opens it again
+    t.send("\x04")
+    t.wait("Press ENTER to open the console again")
+    assert httpx.get(t.url("/added"), timeout=5).status_code == 200
+    t.send("\r")
+    t.wait_prompt()
+    t.run("r.response.status_code", "200")  # the namespace survived
+    t.send("exit()\r")
+    t.wait("Press ENTER to open the console again")
+    assert httpx.get(t.url("/"), timeout=5).status_code == 200
+    processes = _tree(t)
+    assert len(processes) >= 4  # vivace, 2 workers, the reloader (under bash)
+    t.send("\x03")  # console closed: Ctrl+C stops the server
+    assert t.exit_code() == 0
+    assert "Server Stopped" in t.text
+    _assert_gone(processes)
+    assert t.stty_unchanged()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(t.url(), timeout=5)
+
+
+def test_fastapi_console_ctrl_c_while_open_stops_nothing_then_ctrl_d_in_repl_stops_all(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    """``--repl``: Ctrl+C clears the line, Ctrl+D stops the whole server; nothing is left."""
+    (tmp_path / "main.py").write_text(EXAMPLE.read_text())
+    t = term("--repl", target="main:app")
+    t.wait("vivace console for FastAPI app 'main:app'", 30)
+    t.wait_prompt()
+    t.send("half typed")
+    t.pump(0.2)
+    t.send("\x03")
+    t.wait_prompt()
+    t.run('client.get("/notes").status_code', "200")
+    processes = _tree(t)
+    t.send("\x04")
+    assert t.exit_code() == 0
+    _assert_gone(processes)
+    assert t.stty_unchanged()
+
+
+# --- Django and Flask in scripted mode -----------------------------------------------------------
+
+
+def _scripted(
+    tmp_path: Path, target: str, *commands: str, cwd: Path, env: dict[str, str] | None = None
+) -> str:
+    """Run vivace ``--repl-command`` for each statement; return stdout, after checking that it
+    exited 0 and that no process it started is left (found by a marker in their environment)."""
+    mark = uuid.uuid4().hex
+    environ = dict(os.environ)
+    environ.update(
+        PYTHONPATH=os.pathsep.join([str(cwd), str(ROOT)]),
+        VIVACE_HISTORY_FILE=str(tmp_path / "history"),
+        VIVACE_TEST_MARK=mark,
+        **(env or {}),
+    )
+    environ.pop("DJANGO_SETTINGS_MODULE", None)
+    command = [sys.executable, "-m", "runtime", target, "-p", str(free_port()), "-w", "2"]
+    for statement in commands:
+        command += ["--repl-command", statement]
+    try:
+        result = subprocess.run(
+            command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=90
+        )
+    finally:
+        left = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("VIVACE_TEST_MARK") == mark:
+                    left.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        for proc in left:
+            proc.kill()
+    assert not left, f"processes left behind: {left}"
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_django_console_scripted(tmp_path: Path) -> None:
+    out = _scripted(
+        tmp_path,
+        "examples.django_project.mysite.asgi:application",
+        'client.get("/").json()["hello"]',
+        'client.post("/notes/", json={"text": "from the console"}).status_code',
+        "routes",
+        'r = await do("/notes/")',
+        "r",
+        '[n["text"] for n in r.response.json()["notes"]]',
+        "type(app).__name__",
+        cwd=ROOT,
+        env={"NOTES_DB": str(tmp_path / "notes.sqlite3")},
+    )
+    assert "'django'\n201\n" in out, out
+    for row in (
+        r"ANY\s+/\s+index\s+examples\.django_project\.notes\.views\.index",
+        r"GET,POST\s+/notes/\s+notes:list",
+        r"ANY\s+/notes/<int:pk>/\s+notes:detail",
+        r"3 routes \(Django\)",
+    ):
+        assert re.search(row, out), out
+    # do() runs in the console's process, against the same SQLite database as the workers
+    assert "Result(GET /notes/ -> 200 application/json)" in out
+    assert "['from the console']\n'ASGIHandler'\n" in out, out
+
+
+FLASK_APP = """\
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+app.config["GREETING"] = "hello"
+
+
+@app.get("/")
+def index():
+    return jsonify(hello="flask")
+
+
+@app.route("/echo", methods=["POST"])
+def echo():
+    return jsonify(got=request.get_json(), greeting=app.config["GREETING"])
+
+
+@app.get("/users/<int:user_id>")
+def user(user_id):
+    return jsonify(id=user_id)
+"""
+
+
+def test_flask_console_scripted(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent(FLASK_APP))
+    out = _scripted(
+        tmp_path,
+        "app:app",
+        'client.get("/").json()',
+        "routes",
+        'r = await do("/echo", method="POST", json={"n": 1})',
+        "r.response.status_code, r.response.json()",
+        'app.config["GREETING"] = "hi from the console"',
+        '(await do("/echo", method="POST", json={})).response.json()["greeting"]',
+        'client.post("/echo", json={}).json()["greeting"]',  # the workers are not touched
+        "type(app).__name__",
+        cwd=tmp_path,
+    )
+    assert "{'hello': 'flask'}\n" in out, out
+    for row in (
+        r"GET\s+/\s+index\s+app\.index",
+        r"POST\s+/echo\s+echo\s+app\.echo",
+        r"GET\s+/users/<int:user_id>\s+user\s+app\.user",
+        r"routes \(Flask\)",
+    ):
+        assert re.search(row, out), out
+    assert "(200, {'got': {'n': 1}, 'greeting': 'hello'})\n" in out, out
+    assert "'hi from the console'\n'hello'\n'Flask'\n" in out, out
+
+
+def test_django_orm_in_the_console(tmp_path: Path) -> None:
+    """A Django developer's first statement in a shell: the ORM. Its async API works; the plain
+    (sync) API raises ``SynchronousOnlyOperation`` ("You cannot call this from an async context")
+    because the console runs statements on an event loop. ``manage.py shell`` and ``flask shell``
+    run them synchronously: the console should too for a Django app (or run sync statements
+    off the loop)."""
+    out = _scripted(
+        tmp_path,
+        "examples.django_project.mysite.asgi:application",
+        'client.get("/").status_code',  # a worker creates the tables
+        "from examples.django_project.notes.models import Note",
+        'await Note.objects.acreate(text="async")',
+        "await Note.objects.acount()",
+        'Note.objects.create(text="sync")',
+        "Note.objects.count()",
+        cwd=ROOT,
+        env={"NOTES_DB": str(tmp_path / "notes.sqlite3")},
+    )
+    assert "200\n<Note: async>\n1\n<Note: sync>\n2\n" in out, out
