@@ -1,15 +1,12 @@
 """``App``: the application a user declares, and the object vivace's processes serve.
 
-``App`` owns its parts and delegates to them (Starlette's ``applications.py`` is the model): a
-``Router`` (routing), a ``ListenerRegistry`` (lifecycle), a ``SignalRouter`` (signals), a
-``MiddlewareRegistry`` (middleware), an ``ErrorHandler`` (exception handlers), a ``TaskSet``
-(background tasks), a ``Pipeline`` (one request through all of them), a ``Config``, a ``ctx``
-namespace, the ``SharedContext`` and the console's ``ReplContext``. The decorator sugar it shares
-with ``Blueprint`` is ``runtime.declarations.Declarations``; the public ``add_*_entry`` methods are
-the ``runtime.blueprints.Registrar`` protocol that blueprints replay their declarations onto; the
-stage hooks are the ``runtime.hosting.Hosted`` interface the server and the supervisor call.
-
-``await app.handle(request)`` is the pipeline's own bound method (no call layer on the hot path).
+``App`` owns its parts and delegates to them in one line each (Starlette's ``applications.py``):
+``Router``, ``ListenerRegistry``, ``SignalRouter``, ``MiddlewareRegistry``, ``ErrorHandler``,
+``TaskSet`` (background tasks), ``ProcessHandles`` (``app.manager``, ``app.m``) and ``Pipeline``
+(one request through all of them; ``app.handle`` is its bound method, no extra call layer). Its
+decorator sugar is ``runtime.declarations.Declarations``; its ``add_*_entry`` methods are the
+``runtime.blueprints.Registrar`` protocol blueprints replay onto; its stage hooks are the
+``runtime.hosting.Hosted`` interface the server and the supervisor call.
 """
 
 from __future__ import annotations
