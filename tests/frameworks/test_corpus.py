@@ -142,6 +142,8 @@ def test_disconnect_is_seen_by_the_app(served: Served) -> None:
     request = f"GET /disconnect-probe?key={key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with socket.create_connection(("127.0.0.1", served.server.port), timeout=10) as sock:
         sock.sendall(request.encode())
-        time.sleep(0.5)  # the app is now waiting for the disconnect
+        started = served.server.trace_dir / f"probe-started-{key}"
+        wait_until(started.exists, 10, f"{served.framework.name} to start the probe")
+        time.sleep(0.1)  # the app is now waiting for the disconnect
     seen = served.server.trace_dir / f"disconnect-{key}"
     wait_until(seen.exists, 10, f"{served.framework.name} to see the client go away")

@@ -57,6 +57,11 @@ def record(name: str, text: str = "") -> None:
         (folder / name).write_text(text)
 
 
+def probe_started(key: str) -> None:
+    """The disconnect probe is running: the client may go away now."""
+    record(f"probe-started-{key}")
+
+
 def disconnected(key: str) -> None:
     record(f"disconnect-{key}", str(os.getpid()))
 

@@ -55,6 +55,7 @@ async def headers(request: Request) -> dict[str, object]:
 
 @app.get("/disconnect-probe")
 async def disconnect_probe(request: Request, key: str) -> PlainTextResponse:
+    common.probe_started(key)
     for _ in range(600):  # 30 s at most
         if await request.is_disconnected():
             common.disconnected(key)

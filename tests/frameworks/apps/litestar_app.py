@@ -56,6 +56,7 @@ async def headers(request: Request) -> dict[str, object]:
 async def disconnect_probe(scope: Scope, receive: Receive, send: Send) -> None:
     """Raw ASGI inside Litestar: wait for ``http.disconnect`` without answering."""
     key = scope["query_string"].decode().partition("key=")[2]
+    common.probe_started(key)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -61,6 +61,7 @@ async def headers() -> dict[str, object]:
 @app.get("/disconnect-probe")
 async def disconnect_probe() -> str:
     key = request.args["key"]
+    common.probe_started(key)
     try:
         await asyncio.sleep(30)
     except asyncio.CancelledError:

@@ -116,6 +116,7 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
         await respond_json(send, full_scope(scope))
     elif path == "/disconnect-probe":
         key = scope["query_string"].decode().partition("key=")[2]
+        common.probe_started(key)
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":

@@ -50,6 +50,7 @@ async def headers(request: Request) -> Response:
 
 async def disconnect_probe(request: Request) -> Response:
     key = request.query_params["key"]
+    common.probe_started(key)
     for _ in range(600):  # 30 s at most
         if await request.is_disconnected():
             common.disconnected(key)

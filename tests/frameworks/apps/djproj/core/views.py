@@ -50,6 +50,7 @@ def headers(request: HttpRequest) -> HttpResponse:
 
 async def disconnect_probe(request: HttpRequest) -> HttpResponse:
     key = request.GET["key"]
+    common.probe_started(key)
     try:
         await asyncio.sleep(30)
     except asyncio.CancelledError:
