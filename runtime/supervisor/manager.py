@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from enum import Enum
 from multiprocessing.context import BaseContext
-from typing import TYPE_CHECKING, Any, NamedTuple, assert_never
+from typing import Any, NamedTuple, assert_never
 
 from runtime.appref import AppRef
 from runtime.exceptions import WorkerBootError
@@ -57,17 +57,27 @@ from runtime.supervisor.policy import (
     Heal,
     HealAfter,
     Ignore,
+    short_reason,
 )
 from runtime.supervisor.process import ChildProcess, start_early
 from runtime.supervisor.registry import RELOADER_NAME, Registry, WorkerRecord
-from runtime.supervisor.replacements import Acked, Candidate, Replacements, TakeOver
+from runtime.supervisor.replacements import (
+    Candidate,
+    Commit,
+    Done,
+    Drop,
+    Effect,
+    Launch,
+    Replacements,
+    Report,
+    Restart,
+    Show,
+    Stop,
+)
 from runtime.supervisor.spawner import Spawner, reap
 from runtime.supervisor.states import Event
 from runtime.supervisor.table import Snapshot, StateTable
 from runtime.supervisor.worker import preload_for_forks
-
-if TYPE_CHECKING:
-    from runtime.supervisor.reloader import Action, ReloadCoordinator
 
 __all__ = [
     "MAIN_NAME",
@@ -101,13 +111,6 @@ class TableChanged(NamedTuple):
 
 
 ManagerEvent = Progress | TableChanged
-
-
-def _short(reason: str) -> str:
-    """The exception type of ``"SyntaxError: invalid syntax (...)"``-style reasons (the traceback
-    itself was printed by the process that failed: never twice)."""
-    head, sep, _ = reason.partition(":")
-    return head if sep and head.isidentifier() else reason
 
 
 class WorkerManager:
@@ -178,8 +181,7 @@ class WorkerManager:
         self.exit_code = 0
         self.boot_failure = ""
         self.ready = asyncio.Event()
-        self._coordinator: ReloadCoordinator | None = None
-        self.replacements = Replacements()
+        self.replacements = Replacements(self.registry)
         self.spawner = Spawner(
             ctx,
             loop,
@@ -370,8 +372,8 @@ class WorkerManager:
                     # resolved first: the takeover below records ``serving`` from it; awaiters
                     # only run after this callback, so they still see the table after takeover
                     proc.serving.set_result(None)
-                if serving:
-                    self._candidate_serving(proc)
+                if serving:  # a replacement may take over
+                    self._perform(self.replacements.serving(proc, self.stopping))
             case Heartbeat():
                 proc.last_beat = time.monotonic()
             case EarlyExit(reason):
@@ -410,7 +412,7 @@ class WorkerManager:
         if candidate is not None:
             # a replacement that died before taking over: a failed start, never a crash
             if not self.stopping and not proc.expected_stop:
-                self._candidate_failed(proc.name, candidate, reason)
+                self._candidate_failed(candidate, reason)
             return
         current = self.procs.get(proc.name) is proc
         if current:
@@ -440,7 +442,7 @@ class WorkerManager:
                     "or the console's restart()%s.",
                     proc.name,
                     proc.pid,
-                    _short(reason),
+                    short_reason(reason),
                     proc.name,
                     ", or save a file (auto-reload)" if self.registry.reloads else "",
                 )
@@ -565,16 +567,8 @@ class WorkerManager:
         if zero_downtime and old is not None and old.alive and old.kind == "server":
             # start-first: the old process keeps serving, and keeps its table entry, until the
             # replacement serves (then _commit); a replacement that fails changes nothing
-            previous = self.replacements.pop(name)
-            if previous is not None:
-                self._stop_candidate(previous.proc)
-                if previous.generation is not None and self._coordinator is not None:
-                    self._perform(self._coordinator.cancel())
-                    self._fail_waiters(f"the reload was superseded by a restart of {name}")
-            new = self._start(name, restarted=True, changed=changed, candidate=True)
-            new.manual_restart = True
-            self._add_candidate(name, Candidate(new, None))
-            return new
+            self._perform(self.replacements.supersede(name, self.stopping))
+            return self._launch(name, changed, None)
         self.table.move(name, Event.RESTART)
         if old is not None and old.alive:
             old.expected_stop = True
@@ -583,11 +577,60 @@ class WorkerManager:
         new.manual_restart = True
         return new
 
-    # --- start-first replacements and reloads --------------------------------------------------
+    def reload(self, changed: Iterable[str] = ()) -> asyncio.Future[list[ChildProcess]]:
+        """The global restart of an auto-reload: start every server replacement beside the old
+        workers, retire the old ones once all serve, then restart transient custom processes.
+        New code that fails to start leaves the old workers serving (reload.md, console.md 5).
 
-    def _add_candidate(self, name: str, candidate: Candidate) -> None:
+        Returns a future: the new processes once committed, or ``WorkerBootError`` on failure.
+        """
+        waiter: asyncio.Future[list[ChildProcess]] = self.loop.create_future()
+        if self.stopping:
+            waiter.set_exception(WorkerBootError("the server is stopping"))
+            waiter.exception()
+            return waiter
+        self._emit(Progress("reload"))
+        self._perform(self.replacements.reload(changed, waiter))
+        return waiter
+
+    # --- start-first replacements (the decisions are replacements.py's) -----------------------
+
+    def _perform(self, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case Launch(name, changed, generation):
+                    self._launch(name, changed, generation)
+                case Stop(candidate, drop):
+                    if drop and candidate.gate is not None:
+                        candidate.gate.drop()
+                    self._stop_candidate(candidate.proc)
+                case Commit(name, candidate):
+                    self._commit(name, candidate)
+                case Restart(name, changed):
+                    self.replacements.committed(self._restart_one(name, False, changed))
+                case Report(message, after):
+                    self._after_output(after, functools.partial(logger.error, "%s", message))
+                case Show(candidate):
+                    if candidate.gate is not None:
+                        candidate.gate.open()
+                case Drop(candidate):
+                    if candidate.gate is not None:
+                        candidate.gate.drop()
+                case Done():
+                    self._emit(Progress(None))
+                case _:
+                    assert_never(effect)
+
+    def _launch(self, name: str, changed: tuple[str, ...], generation: int | None) -> ChildProcess:
+        """Start a replacement beside the current process of ``name`` and watch it."""
+        gate = OutputGate() if generation is not None else None
+        proc = self._start(name, restarted=True, changed=changed, candidate=True, gate=gate)
+        if generation is None:
+            proc.manual_restart = True
+        candidate = Candidate(proc, generation, gate)
         self.replacements.add(name, candidate)
         self.loop.create_task(self._watch_candidate(name, candidate))
+        return proc
 
     async def _watch_candidate(self, name: str, candidate: Candidate) -> None:
         """Until the replacement serves (then it may take over) or misses the ack limit."""
@@ -598,37 +641,17 @@ class WorkerManager:
             if self.replacements.timed_out(name, candidate, self.stopping):
                 self._stop_candidate(proc)
                 self._candidate_failed(
-                    name,
-                    candidate,
-                    f"not ready within {self.ack_timeout:g} s (WORKER_ACK_TIMEOUT)",
+                    candidate, f"not ready within {self.ack_timeout:g} s (WORKER_ACK_TIMEOUT)"
                 )
             return
         except WorkerBootError:
             return  # it exited: _on_exit reported it
 
-    def _candidate_serving(self, proc: ChildProcess) -> None:
-        """A replacement accepts connections: it takes over (manual), or counts as acked for
-        its reload attempt (which commits once every replacement serves)."""
-        match self.replacements.serving(proc, self.stopping):
-            case TakeOver(name, candidate):
-                self._commit(name, candidate)
-            case Acked(name, generation) if self._coordinator is not None:
-                self._perform(self._coordinator.acked(name, generation))
-
-    def _candidate_failed(self, name: str, candidate: Candidate, reason: str) -> None:
+    def _candidate_failed(self, candidate: Candidate, reason: str) -> None:
+        name = candidate.proc.name
         old = self.procs.get(name)
-        if candidate.gate is not None:
-            candidate.gate.open()  # the one failure reported: its traceback is shown
-        self.replacements.failed = candidate.proc
-        if candidate.generation is None:
-            message = (
-                f"Zero-downtime restart of {name} failed ({_short(reason)}; its output is above); "
-                f"the old worker [{old.pid if old is not None else '-'}] keeps serving"
-            )
-            self._after_output(candidate.proc, lambda: logger.error("%s", message))
-            return
-        if self._coordinator is not None:
-            self._perform(self._coordinator.failed(name, candidate.generation, reason))
+        old_pid = old.pid if old is not None else None
+        self._perform(self.replacements.failed(name, candidate, reason, old_pid, self.stopping))
 
     def _after_output(self, proc: ChildProcess | None, log: Callable[[], None]) -> None:
         """Run ``log`` once ``proc``'s output is written (at most 0.5 s later), so that a line
@@ -669,101 +692,7 @@ class WorkerManager:
             old.expected_stop = True
             old.signal(signal.SIGTERM)
 
-    def reload(self, changed: Iterable[str] = ()) -> asyncio.Future[list[ChildProcess]]:
-        """The global restart of an auto-reload: start every server replacement beside the old
-        workers, retire the old ones once all serve, then restart transient custom processes.
-        New code that fails to start leaves the old workers serving (reload.md, console.md 5).
-
-        Returns a future: the new processes once committed, or ``WorkerBootError`` on failure.
-        """
-        waiter: asyncio.Future[list[ChildProcess]] = self.loop.create_future()
-        if self.stopping:
-            waiter.set_exception(WorkerBootError("the server is stopping"))
-            waiter.exception()
-            return waiter
-        if self._coordinator is None:
-            from runtime.supervisor.reloader import ReloadCoordinator
-
-            self._coordinator = ReloadCoordinator()
-        from runtime.supervisor.reloader import ProcessView
-
-        views = [ProcessView(n, server=True, transient=True) for n in self.server_names]
-        views += [
-            ProcessView(n, server=False, transient=r.transient, restartable=r.restartable)
-            for n, r in self.custom_names.items()
-        ]
-        self.replacements.wait(waiter)
-        self._emit(Progress("reload"))
-        self._perform(self._coordinator.request(changed, views))
-        return waiter
-
-    def _perform(self, actions: list[Action]) -> None:
-        from runtime.supervisor.reloader import (
-            ReportFailure,
-            RestartCustom,
-            RetireOld,
-            StartReplacement,
-            StopReplacement,
-        )
-
-        committed = False
-        for action in actions:
-            match action:
-                case StartReplacement(name, reloaded, generation):
-                    files = (reloaded,) if reloaded else ()
-                    earlier = self.replacements.pop(name)  # a manual start-first restart
-                    if earlier is not None:
-                        self._stop_candidate(earlier.proc)
-                    gate = OutputGate()
-                    proc = self._start(
-                        name, restarted=True, changed=files, candidate=True, gate=gate
-                    )
-                    self._add_candidate(name, Candidate(proc, generation, gate))
-                case StopReplacement(name, generation):
-                    candidate = self.replacements.take(name, generation)
-                    if candidate is not None:
-                        self._discard(candidate)
-                case RetireOld(name, generation):
-                    committed = True
-                    candidate = self.replacements.take(name, generation)
-                    if candidate is None:
-                        continue
-                    if name not in self.server_names or self.stopping:  # scaled away meanwhile
-                        self._discard(candidate)
-                        continue
-                    self._commit(name, candidate)
-                case RestartCustom(name, config):
-                    committed = True
-                    if name in self.custom_names and not self.stopping:
-                        joined = config.get("RELOADED_FILES", "")
-                        self.replacements.committed(
-                            self._restart_one(name, False, (joined,) if joined else ())
-                        )
-                case ReportFailure(name, _, changed):
-                    message = (
-                        f"Reload failed: {name} could not start the new code "
-                        f"({_short(action.traceback)}; its output is above). The previous "
-                        "workers keep serving; fix the code and save again "
-                        f"(changed: {', '.join(changed) or 'none'})."
-                    )
-                    report = functools.partial(logger.error, "%s", message)
-                    self._after_output(self.replacements.failed, report)
-                    self._fail_waiters(f"{name} could not start the new code")
-                case _:
-                    assert_never(action)
-        if committed and self._coordinator is not None and not self._coordinator.in_progress:
-            self.replacements.finish()
-            self._emit(Progress(None))
-
-    def _fail_waiters(self, reason: str) -> None:
-        self.replacements.fail(reason)
-        self._emit(Progress(None))
-
-    def _discard(self, candidate: Candidate) -> None:
-        """Stop a replacement that never served: its output would only repeat, drop it."""
-        if candidate.gate is not None:
-            candidate.gate.drop()
-        self._stop_candidate(candidate.proc)
+    # --- scale / stop / calls ------------------------------------------------------------------
 
     def scale(self, num_workers: Any) -> list[ChildProcess]:
         """Ask for ``num_workers`` server workers; invalid values are logged and ignored."""
@@ -929,13 +858,7 @@ class WorkerManager:
     async def shutdown(self) -> None:
         self.stopping = True
         self._stop.set()
-        if self._coordinator is not None:
-            self._coordinator.cancel()  # every candidate is stopped below with the rest
-        for candidate in self.replacements.clear():
-            if candidate.gate is not None:
-                candidate.gate.drop()
-        if self.replacements.waiting:
-            self._fail_waiters("the server is stopping")
+        self._perform(self.replacements.shutdown())  # its candidates are stopped with the rest
         for proc in self.alive():
             proc.expected_stop = True
             if self.procs.get(proc.name) is proc:

@@ -44,7 +44,15 @@ __all__ = [
     "HealAfter",
     "Ignore",
     "Outcome",
+    "short_reason",
 ]
+
+
+def short_reason(reason: str) -> str:
+    """The exception type of ``"SyntaxError: invalid syntax (...)"``-style reasons (the traceback
+    itself was printed by the process that failed: never twice)."""
+    head, sep, _ = reason.partition(":")
+    return head if sep and head.isidentifier() else reason
 
 
 @dataclass(frozen=True)
