@@ -32,12 +32,12 @@ import contextlib
 from typing import Any, cast
 from urllib.parse import unquote
 
+from runtime.body import DEFAULT_BUFFER_SIZE, BodyChannel
 from runtime.exceptions import BadRequest
 from runtime.hosting import ASGIApp, ASGIHosted, Message
 from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
-from runtime.request import DEFAULT_BUFFER_SIZE, BodyChannel
 from runtime.server.asgi_messages import ClientDisconnected, response_headers
 from runtime.server.http import CLOSED, HttpProtocol, ServerState, _Cycle
 
