@@ -182,6 +182,7 @@ class App(Declarations):
 
     interface: ClassVar[Literal["vivace"]] = "vivace"
     framework: ClassVar[str] = "vivace"
+    forkable: ClassVar[bool] = True  # workers may be forks of the main process (hosting.Hosted)
 
     @property
     def target(self) -> App:

@@ -280,6 +280,13 @@ class ForeignApp:
         return self._config
 
     @property
+    def forkable(self) -> bool:
+        # Django's app registry (django.apps.apps) is populated by django.setup() in the main
+        # process; a fork that imports the models again registers them twice and never runs the
+        # AppConfig.ready() hooks for them (signal receivers)
+        return self._framework != "Django"
+
+    @property
     def lifespan_state(self) -> dict[str, Any] | None:
         lifespan = self._lifespan
         return lifespan.state if lifespan is not None and lifespan.supported else None

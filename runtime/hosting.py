@@ -99,6 +99,13 @@ class Hosted(Protocol):
     @property
     def config(self) -> Config: ...
 
+    @property
+    def forkable(self) -> bool:
+        """Whether a worker may be a fork of the main process (which loaded the app) that imports
+        the user's modules again. False for a framework whose library modules keep registries of
+        the user's modules (Django's app registry): its workers start from the fork server."""
+        ...
+
     def finalize(self) -> None: ...
 
     async def serve_stage(self, stage: ServeStage) -> None: ...

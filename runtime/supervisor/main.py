@@ -59,6 +59,8 @@ def worker_settings(app: Hosted, options: RunOptions) -> dict[str, Any]:
         settings["ACCESS_LOG"] = options.effective_access_log
     if options.noisy_exceptions is not None:
         settings["NOISY_EXCEPTIONS"] = options.noisy_exceptions
+    if not app.forkable and settings.get("WORKER_START_METHOD", "auto") == "auto":
+        settings["WORKER_START_METHOD"] = "forkserver"  # see Hosted.forkable
     return settings
 
 
