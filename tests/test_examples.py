@@ -337,6 +337,26 @@ def test_the_docs_root_path(servers: Servers, tmp_path: Path) -> None:
     server.stop_cleanly()
 
 
+def test_a_save_right_after_the_first_response_is_reloaded(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """A save made as soon as the server answers is never reloaded when the reloader was not yet
+    watching: the workers serve the old code until the next save (2 runs in 3 here)."""
+    cwd = _page_app(tmp_path, "main.py")
+    server = servers.start("main:app", "--reload", cwd=cwd)
+    module = cwd / "main.py"
+    module.write_text(module.read_text().replace('{"hello": "world"}', '{"hello": "saved"}'))
+
+    def new_code_served() -> bool:
+        try:
+            return httpx.get(server.url + "/", timeout=2).json() == {"hello": "saved"}
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    wait_until(new_code_served, 15, "the saved code to be served")
+    server.stop_cleanly()
+
+
 def test_a_failing_lifespan_exits_1(tmp_path: Path) -> None:
     cwd = _page_app(tmp_path, "broken.py")
     result = run_to_exit(tmp_path, "broken:app", "-w", "2", cwd=cwd)

@@ -308,3 +308,53 @@ def test_django_orm_in_the_console(tmp_path: Path) -> None:
         env={"NOTES_DB": str(tmp_path / "notes.sqlite3")},
     )
     assert "200\n<Note: async>\n1\n<Note: sync>\n2\n" in out, out
+
+
+def test_refresh_reimports_the_modules_of_the_app_not_only_the_target(tmp_path: Path) -> None:
+    """The routes of most FastAPI apps live in routers of other modules (and a Django target,
+    ``mysite.asgi``, imports no view at all): after a save, the workers serve the new code of every
+    user module, and ``refresh()`` should give the console the same. It re-imports only the
+    target module (and its submodules), so the console's ``app`` keeps the router's old code."""
+    (tmp_path / "api.py").write_text(
+        "from fastapi import APIRouter\n\nrouter = APIRouter()\n\n\n"
+        '@router.get("/")\nasync def index() -> dict[str, str]:\n    return {"version": "one"}\n'
+    )
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI\n\nfrom api import router\n\n"
+        "app = FastAPI()\napp.include_router(router)\n"
+    )
+    out = _scripted(
+        tmp_path,
+        "main:app",
+        '(await do("/")).response.json()["version"]',
+        'p = __import__("pathlib").Path("api.py")',
+        'p.write_text(p.read_text().replace("one", "version two")) > 0',  # a save, new size
+        "refresh()",
+        '(await do("/")).response.json()["version"]',
+        cwd=tmp_path,
+    )
+    assert "'one'\nTrue\napp re-imported from main\n" in out, out
+    assert "'version two'\n" in out, out
+
+
+def test_django_routes_name_a_class_based_view_by_its_class(tmp_path: Path) -> None:
+    """``routes`` shows a Django class-based view as ``django.views.generic.base.View.dispatch``
+    (``as_view()`` wraps ``View.dispatch``); its ``view_class`` is the endpoint a user looks for."""
+    code = (
+        "import django\n"
+        "django.setup()\n"
+        "from django.core.asgi import get_asgi_application\n"
+        "from repl.routes import routes_of\n"
+        "print({r.path: r.endpoint for r in routes_of(get_asgi_application())}['/notes/'])\n"
+    )
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DJANGO_SETTINGS_MODULE="examples.django_project.mysite.settings",
+        NOTES_DB=str(tmp_path / "notes.sqlite3"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "examples.django_project.notes.views.NotesView"
