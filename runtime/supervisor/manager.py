@@ -39,7 +39,6 @@ from runtime.supervisor.messages import (
     Heartbeat,
     ManageRequest,
     ProcessKind,
-    ProcessState,
     RestartRequest,
     ScaleRequest,
     Serving,
@@ -128,8 +127,8 @@ class WorkerManager:
     * ``policy`` (:class:`ExitPolicy`): what an exit means (ignore, boot failed, give up, heal) and
       the crash back-off.
     * ``replacements`` (:class:`Replacements`): the candidates started beside the processes they
-      replace (zero-downtime restarts, reloads) and the callers waiting for a reload;
-      ``ReloadCoordinator`` decides a reload's steps as typed actions (:meth:`_perform`).
+      replace (zero-downtime restarts, reloads), the ``ReloadCoordinator`` and the callers waiting
+      for a reload; it answers each event with typed effects that :meth:`_perform` carries out.
 
     The loop (:meth:`run`): start every process in the registry's order, wait for the server
     workers' acks (``WORKER_ACK_TIMEOUT``; a failure stops everything with exit code 1) and for them
@@ -331,9 +330,7 @@ class WorkerManager:
             ident=record.ident if record else None,
         )
         self.table.ensure(name, server=kind == "server")
-        if candidate:
-            pass
-        elif not restarted or self.table.state(name) is not ProcessState.RESTARTING:
+        if not candidate and not restarted:  # a restart moved it to RESTARTING already
             self.table.move(name, Event.START)
         proc = self.spawner.launch(prepared, gate)
         self._live.add(proc)
