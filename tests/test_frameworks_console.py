@@ -290,11 +290,9 @@ def test_flask_console_scripted(tmp_path: Path) -> None:
 
 
 def test_django_orm_in_the_console(tmp_path: Path) -> None:
-    """A Django developer's first statement in a shell: the ORM. Its async API works; the plain
-    (sync) API raises ``SynchronousOnlyOperation`` ("You cannot call this from an async context")
-    because the console runs statements on an event loop. ``manage.py shell`` and ``flask shell``
-    run them synchronously: the console should too for a Django app (or run sync statements
-    off the loop)."""
+    """A Django developer's first statements in a console: the ORM, plain as in ``manage.py
+    shell`` (no ``SynchronousOnlyOperation`` although the console runs beside an event loop) and
+    through Django's async API in statements that await."""
     out = _scripted(
         tmp_path,
         "examples.django_project.mysite.asgi:application",
