@@ -212,10 +212,18 @@ def _scripted(
     return result.stdout
 
 
-def test_django_console_scripted(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("target", "handler"),
+    [
+        ("examples.django_project.mysite.asgi:application", "ASGIHandler"),
+        ("examples.django_project.mysite.wsgi:application", "WSGIHandler"),
+    ],
+    ids=["asgi", "wsgi"],
+)
+def test_django_console_scripted(tmp_path: Path, target: str, handler: str) -> None:
     out = _scripted(
         tmp_path,
-        "examples.django_project.mysite.asgi:application",
+        target,
         'client.get("/").json()["hello"]',
         'client.post("/notes/", json={"text": "from the console"}).status_code',
         "routes",
@@ -236,7 +244,7 @@ def test_django_console_scripted(tmp_path: Path) -> None:
         assert re.search(row, out), out
     # do() runs in the console's process, against the same SQLite database as the workers
     assert "Result(GET /notes/ -> 200 application/json)" in out
-    assert "['from the console']\n'ASGIHandler'\n" in out, out
+    assert f"['from the console']\n'{handler}'\n" in out, out
 
 
 FLASK_APP = """\
