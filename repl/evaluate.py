@@ -4,6 +4,20 @@ No prompt_toolkit here: the evaluator is driven by the UI, by scripted mode and 
 ``Evaluator.run`` runs on whatever loop calls it; ``ThreadRunner`` gives it a loop of its own on a
 console thread, so that blocking calls in user code (``client.get("/")``) never stall the loop that
 supervises the workers and prints their output.
+
+Two kinds of statements (``ThreadRunner``, the console beside the workers, for every app):
+
+* **Plain statements** (no top-level ``await``, ``async for`` or ``async with``) run on one
+  dedicated thread with no event loop (``SyncLane``), as IPython's autoawait and ``manage.py
+  shell`` run them: libraries that refuse to block a running loop work as in a script (Django's
+  ORM raises ``SynchronousOnlyOperation`` on a loop; ``asyncio.run()`` refuses a running loop).
+  Always the *same* thread, so what is bound to a thread carries from one statement to the next:
+  Django opens one database connection per thread (an SQLite in-memory database is one per
+  connection), a transaction begun in one statement is seen by the next.
+* **Statements that await** run as tasks on the console's loop, as before. An awaitable value of a
+  plain statement (``do("/")``, ``client.get("/")``) is awaited there too.
+
+``LoopRunner`` (``--single-process``: the console on the serving loop) runs both kinds on that loop.
 """
 
 from __future__ import annotations
@@ -15,13 +29,14 @@ import contextlib
 import ctypes
 import inspect
 import os
+import queue
 import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import runtime
 
@@ -146,12 +161,32 @@ def split_statements(source: str) -> list[str]:
     return chunks
 
 
-class Evaluator:
-    """Evaluate inputs in one namespace, Python console style (the value of a last expression)."""
+def needs_loop(*codes: CodeType | None) -> bool:
+    """True when one of the compiled parts awaits at top level (``await``, ``async for/with``)."""
+    return any(code is not None and code.co_flags & inspect.CO_COROUTINE for code in codes)
 
-    def __init__(self, namespace: dict[str, Any], filename: str = "<console>") -> None:
+
+#: runs a plain statement's code somewhere else (a thread) and awaits what it returned
+Offload: TypeAlias = Callable[[Callable[[], object]], Awaitable[object]]
+
+
+class Evaluator:
+    """Evaluate inputs in one namespace, Python console style (the value of a last expression).
+
+    ``offload``, when given, runs inputs with no top-level ``await`` (``ThreadRunner``: on its
+    thread with no event loop); inputs that await, and awaitable values, run on the calling loop.
+    """
+
+    def __init__(
+        self,
+        namespace: dict[str, Any],
+        filename: str = "<console>",
+        *,
+        offload: Offload | None = None,
+    ) -> None:
         self.namespace = namespace
         self.filename = filename
+        self.offload = offload
         self.after_statement: list[Callable[[], Awaitable[None]]] = []
 
     def compile(self, source: str) -> tuple[CodeType | None, CodeType | None]:
@@ -174,17 +209,26 @@ class Evaluator:
             result = await result
         return result
 
+    def _execute_plain(self, body: CodeType | None, last: CodeType | None) -> object:
+        """Run an input with no top-level ``await`` (on the offload's thread)."""
+        if body is not None:
+            eval(body, self.namespace)
+        return eval(last, self.namespace) if last is not None else None
+
     async def run(self, source: str) -> Outcome:
         """Run one input. CancelledError (Ctrl+C) propagates; everything else is in the Outcome."""
         try:
             body, last = self.compile(source)
-            if body is not None:
-                await self._execute(body)
             value: object = None
-            if last is not None:
-                value = await self._execute(last)
-                if inspect.isawaitable(value):
-                    value = await value
+            if self.offload is not None and not needs_loop(body, last):
+                value = await self.offload(lambda: self._execute_plain(body, last))
+            else:
+                if body is not None:
+                    await self._execute(body)
+                if last is not None:
+                    value = await self._execute(last)
+            if inspect.isawaitable(value):
+                value = await value
             for hook in self.after_statement:
                 await hook()
         except SystemExit as exc:
@@ -281,6 +325,83 @@ def _set_async_exc(ident: int | None, exc: type[BaseException] | None) -> None:
     )
 
 
+_Ending: TypeAlias = tuple[object, BaseException | None]  # (value, error) of one call
+_Job: TypeAlias = tuple[Callable[[], object], "concurrent.futures.Future[_Ending]"]
+
+
+class SyncLane:
+    """One thread with no event loop that runs calls one at a time, always on that thread.
+
+    ``submit(fn)`` queues a call; its future gets ``(value, None)`` or ``(None, error)`` (errors
+    of every kind, ``KeyboardInterrupt`` and ``SystemExit`` included, travel as values).
+    ``interrupt()`` raises ``KeyboardInterrupt`` in the running call at its next bytecode, and
+    never outside a call: the lock orders it with the call's end, and an interrupt still pending
+    when the call ends is withdrawn.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._running
+
+    def submit(self, fn: Callable[[], object]) -> concurrent.futures.Future[_Ending]:
+        future: concurrent.futures.Future[_Ending] = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def interrupt(self) -> bool:
+        """``KeyboardInterrupt`` in the running call; False when no call is running."""
+        with self._lock:
+            if not self._running:
+                return False
+            _set_async_exc(self.thread.ident, KeyboardInterrupt)
+            return True
+
+    def withdraw(self) -> None:
+        """Withdraw an interrupt not delivered yet (the call goes on as if never interrupted)."""
+        with self._lock:
+            _set_async_exc(self.thread.ident, None)
+
+    def stop(self) -> None:
+        """End the thread once the queued calls ran."""
+        self._jobs.put(None)
+
+    def _main(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                fn, future = job
+                if future.set_running_or_notify_cancel():
+                    future.set_result(self._call(fn))
+            except KeyboardInterrupt:  # a late Ctrl+C landed between calls
+                continue
+
+    def _call(self, fn: Callable[[], object]) -> _Ending:
+        with self._lock:
+            self._running = True
+        ending: _Ending
+        try:
+            ending = (fn(), None)
+        except BaseException as exc:
+            ending = (None, exc)
+        while True:
+            try:
+                with self._lock:
+                    self._running = False
+                    _set_async_exc(self.thread.ident, None)
+                return ending
+            except KeyboardInterrupt:  # delivered after the call ended: it ended anyway
+                continue
+
+
 def _background_report(outcome: Outcome) -> str:
     """The line printed when a statement left running in the background ends."""
     if outcome.cancelled:
@@ -296,13 +417,18 @@ def _background_report(outcome: Outcome) -> str:
 
 
 class ThreadRunner:
-    """Statements run on a console thread's own loop; the caller's loop only awaits the result.
+    """Statements run off the caller's loop; the caller's loop only awaits the result.
 
-    Ctrl+C cancels the statement's task; code stuck in synchronous Python gets a KeyboardInterrupt
-    a moment later; code stuck in C (``time.sleep(60)``) is left to finish on its thread (the
-    KeyboardInterrupt withdrawn, so what it prints afterwards still appears, followed by a
-    one-line note with its value), and the console moves on with a fresh thread (same namespace)
-    after ``ABANDON_AFTER`` seconds.
+    Plain statements run on a ``SyncLane`` (thread ``name``, no event loop); statements that
+    await run as tasks on a console loop of their own (thread ``name-loop``); see the module's
+    docstring. The runner sets ``evaluator.offload`` to its lane.
+
+    Ctrl+C cancels the statement's task, and a plain statement gets a ``KeyboardInterrupt`` at
+    once (as in Python's own console); code that awaits but is stuck in synchronous Python gets a
+    KeyboardInterrupt a moment later; code stuck in C (``time.sleep(60)``) is left to finish on
+    its thread (the KeyboardInterrupt withdrawn, so what it prints afterwards still appears,
+    followed by a one-line note with its value), and the console moves on with fresh threads
+    (same namespace) after ``ABANDON_AFTER`` seconds.
     """
 
     INTERRUPT_AFTER = 0.3
@@ -311,16 +437,36 @@ class ThreadRunner:
     def __init__(self, evaluator: Evaluator, name: str = "vivace-console") -> None:
         self.evaluator = evaluator
         self._name = name
-        self._lane = _Lane(name)
+        self._lane = _Lane(name + "-loop")
+        self._sync = SyncLane(name)
         self._give_up: asyncio.Future[None] | None = None
+        evaluator.offload = self._offload
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The console loop, where statements that await run."""
         return self._lane.loop
 
     @property
     def thread(self) -> threading.Thread:
-        return self._lane.thread
+        """The thread where plain statements run."""
+        return self._sync.thread
+
+    async def _offload(self, fn: Callable[[], object]) -> object:
+        """Run a plain statement on the sync lane (called on the console loop)."""
+        sync = self._sync
+        future = sync.submit(fn)
+        ending = asyncio.wrap_future(future)
+        try:
+            value, error = await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            if future.cancel():  # not started yet
+                raise
+            sync.interrupt()  # Ctrl+C: a KeyboardInterrupt where the statement stands
+            value, error = await ending  # it ends there (or the runner gives up waiting)
+        if error is not None:
+            raise error
+        return value
 
     async def _run_here(self, lane: _Lane, source: str) -> Outcome:
         lane.task = asyncio.current_task()
@@ -343,8 +489,12 @@ class ThreadRunner:
                 return result.result()
             # stuck where neither cancellation nor an async exception reaches: move on, and let
             # the statement finish where it is (its later output is shown, then a note)
-            self._lane = _Lane(self._name)
+            sync = self._sync
+            self._lane = _Lane(self._name + "-loop")
+            self._sync = SyncLane(self._name)
             _set_async_exc(lane.thread.ident, None)
+            sync.withdraw()
+            sync.stop()  # its thread ends once the statement does
             future.add_done_callback(lambda done: self._detached_done(lane, done))
             return Outcome(cancelled=True, detached=True)
         except asyncio.CancelledError:
@@ -373,9 +523,12 @@ class ThreadRunner:
         task = lane.task
         if task is None:
             return
-        lane.loop.call_soon_threadsafe(task.cancel)
+        lane.loop.call_soon_threadsafe(task.cancel)  # a plain statement: _offload interrupts it
+        sync = self._sync
 
         def interrupt() -> None:
+            if sync.busy:  # a plain statement: interrupted already
+                return
             if lane.task is task and not task.done() and self._lane is lane:
                 _set_async_exc(lane.thread.ident, KeyboardInterrupt)
 
@@ -395,4 +548,6 @@ class ThreadRunner:
     def close(self) -> None:
         self.cancel()
         self._lane.stop()
+        self._sync.stop()
         self._lane.thread.join(5)
+        self._sync.thread.join(5)

@@ -9,6 +9,7 @@ return a summary return a ``Summary`` string that may also be awaited (``await r
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import threading
 import time
@@ -113,10 +114,26 @@ class Bridge:
         return self.wait(run(), timeout)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
-        """An awaitable for the console loop, running ``coro`` on the main loop."""
+        """An awaitable for the console loop, running ``coro`` on the main loop (started now).
+
+        Made on any thread, a plain statement's too (no event loop there); awaited on a loop.
+        """
         if threading.get_ident() == self.thread_id:
             return coro
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        return _Started(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+
+class _Started(Awaitable[T]):
+    """A call already running on another loop, awaited on whichever loop awaits this."""
+
+    def __init__(self, future: concurrent.futures.Future[T]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.wrap_future(self._future).__await__()
+
+    def __repr__(self) -> str:
+        return "<call running in a worker: await it>"
 
 
 # --- the worker table ---------------------------------------------------------------------------

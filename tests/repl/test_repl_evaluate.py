@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from typing import Any
 
 import pytest
 
-from repl.evaluate import Evaluator, LoopRunner, ThreadRunner, is_complete, split_statements
+from repl.evaluate import (
+    Evaluator,
+    LoopRunner,
+    SyncLane,
+    ThreadRunner,
+    is_complete,
+    needs_loop,
+    split_statements,
+)
 
 
 async def test_last_expression_is_the_value_and_underscore_keeps_it() -> None:
@@ -155,3 +165,121 @@ async def test_console_exit_objects(source: str) -> None:
     outcome = await Evaluator(ns).run(source)
     assert outcome.exit_code == (0 if source == "exit()" else 2)
     assert repr(ns["exit"]) == "Use exit() or Ctrl+D to stop"
+
+
+# --- plain statements on a thread with no event loop (ThreadRunner) ------------------------------
+
+
+def test_needs_loop_is_a_top_level_await_only() -> None:
+    ev = Evaluator({})
+    assert not needs_loop(*ev.compile("x = 1\nx"))
+    assert not needs_loop(*ev.compile("async def f():\n    await g()"))  # defines, never awaits
+    assert needs_loop(*ev.compile("await g()"))
+    assert needs_loop(*ev.compile("x = await g()\nx"))
+    assert needs_loop(*ev.compile("async with g() as x:\n    pass"))
+    assert needs_loop(*ev.compile("[x async for x in g()]"))
+
+
+async def test_plain_statements_run_on_one_thread_without_a_loop_awaiting_ones_on_the_loop() -> (
+    None
+):
+    ns: dict[str, Any] = {}
+    runner = ThreadRunner(Evaluator(ns))
+
+    async def value(source: str) -> Any:
+        outcome = await runner.run(source)
+        assert outcome.ok, outcome.format_error()
+        return outcome.value
+
+    try:
+        await value("import asyncio, threading")
+        plain = "threading.current_thread().name"
+        assert await value(plain) == "vivace-console"
+        assert await value(plain) == "vivace-console"  # the same thread, statement after statement
+        assert await value("asyncio.get_running_loop") is not None
+        assert (await runner.run("asyncio.get_running_loop()")).error is not None  # no loop here
+        assert await value("asyncio.run(asyncio.sleep(0, 'ran'))") == "ran"  # as in a script
+        on_loop = "await asyncio.sleep(0); threading.current_thread().name"
+        assert await value(on_loop) == "vivace-console-loop"
+        assert await value("asyncio.sleep(0, 'awaited')") == "awaited"  # an awaitable value
+        assert await value("async def f():\n    return threading.current_thread().name") is None
+        assert await value("f()") == "vivace-console-loop"
+        error = (await runner.run("1 / 0")).format_error()  # the statement's frame only
+        assert error.endswith(
+            'File "<console>", line 1, in <module>\nZeroDivisionError: division by zero\n'
+        )
+        assert (await runner.run("raise SystemExit(3)")).exit_code == 3
+        assert await value("_") == "vivace-console-loop"  # the last value shown
+    finally:
+        runner.close()
+    assert not runner.thread.is_alive()
+
+
+async def test_what_a_thread_holds_carries_from_one_plain_statement_to_the_next() -> None:
+    """Django's connections are per thread, and an SQLite in-memory database is per connection
+    (sqlite3 also refuses a connection from another thread): the sync lane keeps both."""
+    runner = ThreadRunner(Evaluator({}))
+    try:
+        for statement in (
+            "import sqlite3, threading; local = threading.local(); local.seen = 1",
+            "db = sqlite3.connect(':memory:'); db.execute('create table t (x)')",
+            "db.execute('insert into t values (42)')",
+        ):
+            outcome = await runner.run(statement)
+            assert outcome.ok, outcome.format_error()
+        outcome = await runner.run("db.execute('select x from t').fetchall(), local.seen")
+        assert outcome.value == ([(42,)], 1)
+        # a statement that awaits runs on the loop's thread: the connection refuses it there
+        outcome = await runner.run("import asyncio\nawait asyncio.sleep(0)\ndb.execute('select 1')")
+        assert outcome.error is not None and "thread" in str(outcome.error)
+    finally:
+        runner.close()
+
+
+async def test_ctrl_c_interrupts_a_plain_statement_at_once_and_keeps_its_thread() -> None:
+    runner = ThreadRunner(Evaluator({}))
+    thread = runner.thread
+    try:
+        task = asyncio.create_task(runner.run("n = 0\nwhile True:\n    n += 1"))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        runner.cancel()
+        outcome = await asyncio.wait_for(task, 5)
+        assert outcome.cancelled and not outcome.detached
+        assert time.monotonic() - started < runner.INTERRUPT_AFTER  # no wait for a timer
+        assert runner.thread is thread
+        assert (await runner.run("n > 0")).value is True
+        runner.cancel()  # a Ctrl+C between statements changes nothing
+        assert (await runner.run("n > 0")).value is True
+    finally:
+        runner.close()
+
+
+def test_sync_lane_runs_calls_in_order_and_interrupts_only_a_running_call() -> None:
+    lane = SyncLane("lane")
+    try:
+        assert not lane.interrupt()  # idle: nothing to interrupt, nothing pending afterwards
+        seen: list[int] = []
+        futures = [
+            lane.submit(lambda i=i: seen.append(i) or threading.get_ident()) for i in range(5)
+        ]
+        endings = [f.result(5) for f in futures]
+        assert seen == [0, 1, 2, 3, 4]
+        assert {value for value, _ in endings} == {lane.thread.ident}
+        started = threading.Event()
+
+        def spin() -> None:
+            started.set()
+            while True:
+                pass
+
+        future = lane.submit(spin)
+        assert started.wait(5)
+        assert lane.busy and lane.interrupt()
+        _, error = future.result(5)
+        assert isinstance(error, KeyboardInterrupt) and not lane.busy
+        assert lane.submit(lambda: "next").result(5) == ("next", None)
+    finally:
+        lane.stop()
+        lane.thread.join(5)
+    assert not lane.thread.is_alive()

@@ -52,6 +52,9 @@ async def test_namespace_commands_run_on_the_main_loop_from_the_console_thread()
         assert await value("workers['Vivace-Server-0-0'].eval('name')") == "Vivace-Server-0-0"
         console.namespace["add"] = operator.add
         assert await value("await workers[0].call(add, 2, 3)") == 5
+        assert await value("workers[0].call(add, 2, 3)") == 5  # made where no loop runs
+        await value("pending = workers[0].call(add, 1, 1)")
+        assert await value("await pending") == 2
         assert "Vivace-Server-0-0 | b" in await value("logs.tail()")
         await value("logs.mute('x')")
         assert control.logs.muted == ["x"]
