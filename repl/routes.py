@@ -12,6 +12,8 @@ adapter only runs for an object whose class comes from that framework, which is 
 | Flask, Quart | ``app.url_map`` (werkzeug rules; ``HEAD`` and ``OPTIONS`` left out) |
 | Django | ``django.urls.get_resolver()``, walked through every ``include()`` |
 
+A Django class-based view is named by its ``view_class`` (``as_view()`` wraps ``View.dispatch``).
+
 A middleware object wrapping one of these (``CORSMiddleware(app)``) is looked through via its
 ``app`` attribute. Anything else is "not known".
 """
@@ -159,8 +161,30 @@ def _werkzeug(app: Any) -> list[Route]:
     return found
 
 
+def _view_class(callback: Any) -> type | None:
+    """The class of a Django class-based view (``as_view()`` sets ``view_class``; a decorator
+    made with ``functools.wraps`` copies it, others are looked through via ``__wrapped__``)."""
+    fn = callback
+    for _ in range(16):
+        view_class = getattr(fn, "view_class", None)
+        if isinstance(view_class, type):
+            return view_class
+        fn = getattr(fn, "__wrapped__", None)
+        if fn is None:
+            break
+    return None
+
+
+def _django_endpoint(callback: Any) -> str:
+    """A class-based view by its class (``as_view()`` wraps ``View.dispatch``)."""
+    view_class = _view_class(callback)
+    if view_class is None:
+        return _endpoint(callback)
+    return f"{view_class.__module__}.{view_class.__qualname__}"
+
+
 def _django_methods(callback: Any) -> str:
-    view_class = getattr(callback, "view_class", None)
+    view_class = _view_class(callback)
     if view_class is None:
         return ANY  # a function view: Django does not say which methods it answers
     names = getattr(view_class, "http_method_names", ())
@@ -186,7 +210,8 @@ def _django(app: Any) -> list[Route]:
             else:
                 name = ":".join((*spaces, entry.name)) if entry.name else ""
                 callback = entry.callback
-                yield Route(_django_methods(callback), "/" + path, name, _endpoint(callback))
+                methods = _django_methods(callback)
+                yield Route(methods, "/" + path, name, _django_endpoint(callback))
 
     return list(walk(resolver.url_patterns, "", ()))
 

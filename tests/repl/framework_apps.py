@@ -4,6 +4,7 @@ No ``from __future__ import annotations``: FastAPI and Litestar read the handler
 """
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -148,6 +149,7 @@ def django_view(request: Any) -> Any:
 def _django_urls() -> list[Any]:
     from django.urls import include, path
     from django.views import View
+    from django.views.decorators.cache import never_cache
 
     class ArticleView(View):
         def get(self, request: Any, pk: int) -> Any:
@@ -156,7 +158,24 @@ def _django_urls() -> list[Any]:
         def post(self, request: Any, pk: int) -> Any:
             return django_view(request)
 
-    blog = ([path("articles/<int:pk>/", ArticleView.as_view(), name="article")], "blog")
+    class FeedView(View):
+        def get(self, request: Any) -> Any:
+            return django_view(request)
+
+    def bare(view: Any) -> Any:  # a decorator that sets __wrapped__ only (no functools.wraps)
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+            return view(request, *args, **kwargs)
+
+        return functools.update_wrapper(wrapper, view, assigned=(), updated=())
+
+    blog = (
+        [
+            path("articles/<int:pk>/", ArticleView.as_view(), name="article"),
+            path("feed/", never_cache(FeedView.as_view()), name="feed"),
+            path("raw-feed/", bare(FeedView.as_view()), name="raw-feed"),
+        ],
+        "blog",
+    )
     return [
         path("", django_view, name="home"),
         path("blog/", include(blog, namespace="blog")),
