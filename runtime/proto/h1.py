@@ -435,6 +435,7 @@ def status_has_body(status: int) -> bool:
 
 _TAIL_KEEP = b"connection: keep-alive\r\n\r\n"
 _TAIL_CLOSE = b"connection: close\r\n\r\n"
+_TAIL_IMPLIED = b"\r\n"  # HTTP/1.1 keep-alive, not announced
 
 
 def response_head(
@@ -444,16 +445,19 @@ def response_head(
     content_length: int | None,
     keep_alive: bool,
     chunked: bool = True,
+    announce_keep_alive: bool = True,
 ) -> bytes:
     """Serialise a response head. ``content_length=None`` means chunked (when the status has one),
     or, with ``chunked=False``, a body delimited by closing the connection (HTTP/1.0 streams).
 
     ``headers`` must not contain Content-Length, Transfer-Encoding, Date or Connection (the
-    server owns those; callers filter them out).
+    server owns those; callers filter them out). ``announce_keep_alive=False`` leaves out
+    ``Connection: keep-alive``, which HTTP/1.1 implies (the ASGI host does, as uvicorn does, and
+    announces it to HTTP/1.0 clients only).
     """
     line = _STATUS_LINES.get(status) or status_line(status)
     fields = b"".join([name + b": " + value + b"\r\n" for name, value in headers])
-    tail = _TAIL_KEEP if keep_alive else _TAIL_CLOSE
+    tail = (_TAIL_KEEP if announce_keep_alive else _TAIL_IMPLIED) if keep_alive else _TAIL_CLOSE
     if content_length is not None and status >= 200 and status != 204 and status != 304:
         return b"%s%scontent-length: %d\r\ndate: %s\r\n%s" % (
             line,

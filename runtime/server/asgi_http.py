@@ -244,6 +244,7 @@ class ASGIHttpProtocol(HttpProtocol):
         sent = 0  # body bytes of a streamed response
         chunked = False
         send_body = head.method != "HEAD"
+        http10 = head.version == "1.0"  # HTTP/1.1 implies keep-alive: only 1.0 is told
         asked = False
 
         async def receive() -> Message:
@@ -327,7 +328,13 @@ class ASGIHttpProtocol(HttpProtocol):
                             f"Content-Length header ({length})"
                         )
                     size = len(body) if length is None else length
-                    data = h1.response_head(status, headers, content_length=size, keep_alive=keep)
+                    data = h1.response_head(
+                        status,
+                        headers,
+                        content_length=size,
+                        keep_alive=keep,
+                        announce_keep_alive=http10,
+                    )
                     if not bodyless:
                         data += body
                     self._write(cycle, data)
@@ -342,7 +349,12 @@ class ASGIHttpProtocol(HttpProtocol):
                 self._write(
                     cycle,
                     h1.response_head(
-                        status, headers, content_length=length, keep_alive=keep, chunked=not raw
+                        status,
+                        headers,
+                        content_length=length,
+                        keep_alive=keep,
+                        chunked=not raw,
+                        announce_keep_alive=http10,
                     ),
                 )
                 if not keep:

@@ -154,6 +154,7 @@ class WorkerManager:
         output: OutputHub | None = None,
     ) -> None:
         self.app = app
+        self._created = time.time()  # before any child is forked
         self.app_ref = app_ref
         self.sockets = sockets
         self.ctx = ctx
@@ -323,7 +324,12 @@ class WorkerManager:
             changed=changed,
             func=record.payload if record else None,
             kwargs=(
-                {"reload_dirs": list(self.registry.reload_dirs or ())}
+                # since: a save made before the reloader watches (it loads the app first) but
+                # after the workers imported the code is reloaded as soon as it watches
+                {
+                    "reload_dirs": list(self.registry.reload_dirs or ()),
+                    "since": self._created if not restarted else time.time(),
+                }
                 if kind == "reloader"
                 else (record.kwargs if record else {})
             ),

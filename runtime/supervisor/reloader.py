@@ -137,8 +137,13 @@ def reloader_main(
     step: int = 10,
     batcher: Batcher | None = None,
     on_watching: Callable[[WatchSet], object] | None = None,
+    since: float | None = None,
 ) -> int:
     """Run the reloader until SIGINT/SIGTERM (or ``stop_event``); returns the exit code.
+
+    ``since``: when the workers were started; a module file modified after it, before the
+    watchers went live, is reloaded at once (the reloader loads the app before it watches, and
+    the workers may serve the older code by then).
 
     ``send`` receives one :func:`make_restart_request` value per batch of changes. ``app`` skips
     loading (for a caller that already holds it); ``run_listeners`` replaces
@@ -161,7 +166,17 @@ def reloader_main(
         loop = asyncio.new_event_loop()
         try:
             return _watch_and_trigger(
-                target, app, send, reload_dirs, stop, runner, loop, step, batcher, on_watching
+                target,
+                app,
+                send,
+                reload_dirs,
+                stop,
+                runner,
+                loop,
+                step,
+                batcher,
+                on_watching,
+                since,
             )
         finally:
             loop.close()
@@ -178,6 +193,7 @@ def _watch_and_trigger(
     step: int,
     batcher: Batcher | None,
     on_watching: Callable[[WatchSet], object] | None,
+    since: float | None = None,
 ) -> int:
     dirs = list(dict.fromkeys([*reload_dirs, *_app_reload_dirs(app)]))
     extra = [target.path] if target.path else []
@@ -208,6 +224,9 @@ def _watch_and_trigger(
     try:
         if on_watching is not None:
             on_watching(watch_set)
+        missed = _modified_since(watch_set, since) if since is not None else set()
+        if missed and not _trigger(app, send, missed, runner, loop):
+            return 1
         for changed in stream:
             if not _trigger(app, send, set(changed), runner, loop):
                 code = 1
@@ -216,6 +235,18 @@ def _watch_and_trigger(
         stream.close()
         runner(app, "reload_process_stop", loop, None)
     return code
+
+
+def _modified_since(watch_set: WatchSet, since: float) -> set[str]:
+    """The watched module files modified after ``since`` (saved before the watchers went live)."""
+    found = set()
+    for path in watch_set.module_files:
+        try:
+            if os.stat(path).st_mtime > since:
+                found.add(path)
+        except OSError:
+            continue
+    return found
 
 
 def _trigger(

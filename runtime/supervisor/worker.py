@@ -243,7 +243,13 @@ def _run_reloader(spec: WorkerSpec) -> int:
     vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
     assert spec.app_ref is not None
     dirs = [str(d) for d in spec.kwargs.get("reload_dirs", ())]
-    return reloader_main(spec.app_ref, send=send_to_manager, reload_dirs=dirs)
+    since = spec.kwargs.get("since")
+    return reloader_main(
+        spec.app_ref,
+        send=send_to_manager,
+        reload_dirs=dirs,
+        since=float(since) if since is not None else None,
+    )
 
 
 def _run_custom(spec: WorkerSpec) -> int:
