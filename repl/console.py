@@ -264,7 +264,8 @@ class Console:
     # refresh -----------------------------------------------------------------------------------
 
     def refresh(self) -> Summary:
-        """Re-import the app module in this process and rebind ``app`` (your variables stay)."""
+        """Re-import the app and the user's modules here and rebind ``app`` (variables stay)."""
+        from repl.refresh import forget_user_modules
         from runtime.loader import load_app
 
         target = self.options.target
@@ -276,16 +277,15 @@ class Console:
         if isinstance(old.target, App):
             registry = App._registry
             held = registry.pop(old.name, None)
-        saved = {k: v for k, v in sys.modules.items() if k == module or k.startswith(module + ".")}
-        for key in saved:
-            del sys.modules[key]
+        forgotten = forget_user_modules(module)  # imported again, as a new worker does
         try:
             host = load_app(target)
         except BaseException:
-            sys.modules.update(saved)
+            forgotten.restore()
             if held is not None and registry is not None:
                 registry.setdefault(old.name, held)
             raise
+        forgotten.settle()
         self.host = host
         self.namespace["app"] = host.target
         if not self.vivace or old.interface != "vivace":
@@ -293,7 +293,7 @@ class Console:
             self.start_app()
         self.stale = False
         self.on_change()
-        return Summary(f"app re-imported from {module}")
+        return Summary(f"app re-imported from {module}{forgotten.note}")
 
     # toolbar -----------------------------------------------------------------------------------
 
