@@ -119,7 +119,7 @@ def describe(
             Name("logs", "logs.tail(name=None, n=50), logs.mute(name), logs.only(name)"),
         ]
     if can_refresh:
-        names.append(Name("refresh", "refresh(): re-import the app module and rebind app"))
+        names.append(Name("refresh", "refresh(): re-import the app and your modules, rebind app"))
     if single_process and vivace:
         names.append(Name("app.ctx", "what before_server_start listeners created, live"))
     return names
