@@ -229,7 +229,38 @@ def _import_path(path: str) -> ModuleType:
 
 
 def _candidates(module: ModuleType, app_cls: type) -> list[str]:
-    return sorted(name for name, value in vars(module).items() if isinstance(value, app_cls))
+    """The module's attributes that are apps: vivace ``App``s and ASGI/WSGI app objects."""
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (
+            isinstance(value, app_cls)
+            or (
+                not inspect.isroutine(value)
+                and not inspect.isclass(value)
+                and not isinstance(value, ModuleType)
+                and detect_interface(value) is not None
+            )
+        )
+    )
+
+
+def _factory_shaped(value: Any) -> bool:
+    """A plain function vivace may call as a factory: synchronous, at most one required
+    positional argument (the command line's namespace)."""
+    if inspect.iscoroutinefunction(value):
+        return False
+    try:
+        params = inspect.signature(value).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    required = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(required) <= 1
 
 
 def _call_factory(ref: AppRef, name: str, factory: Any) -> Any:
@@ -312,8 +343,8 @@ def load_app(ref: AppRef) -> Hosted:
             raise LoadError(
                 "Looks like you only supplied a module name. vivace tried to locate an "
                 f"application instance named {label}:app, but was unable to locate an application "
-                "instance. Please provide a path to a global instance of App(), or a callable that "
-                f"will return an App() instance.{also}"
+                "instance. Please provide a path to a global instance of App() (or of an ASGI or "
+                f"WSGI application), or a callable that will return one.{also}\n{EXPECTED}"
             )
         if ref.text is not None and ":" not in ref.text and ref.text == f"{label}.{attr}":
             raise LoadError(
@@ -323,7 +354,10 @@ def load_app(ref: AppRef) -> Hosted:
         raise LoadError(f"Module {label!r} has no attribute {attr!r}.{also}\n{HINTS}")
     interface = ref.interface
     if ref.factory or (
-        interface == "auto" and inspect.isfunction(value) and detect_interface(value) is None
+        interface == "auto"
+        and inspect.isfunction(value)
+        and detect_interface(value) is None
+        and _factory_shaped(value)
     ):
         value = _call_factory(ref, name, value)
     if interface in ("auto", "vivace") and isinstance(value, app_cls):
@@ -338,7 +372,7 @@ def load_app(ref: AppRef) -> Hosted:
         type_name = type(value).__name__
         message = f"Module is not a vivace app, it is a {type_name}"
         if isinstance(value, ModuleType):
-            message += f"\n  Perhaps you meant {value.__name__}:app?"
+            message += f"\n  Perhaps you meant {value.__name__}:app?\n{EXPECTED}"
         else:
             found = _candidates(module, app_cls)
             if found:
