@@ -16,6 +16,7 @@ SIGINT and check that the whole process tree is gone.
 from __future__ import annotations
 
 import compileall
+import functools
 import os
 import shutil
 import statistics
@@ -61,6 +62,7 @@ def peers_python() -> Path:
     return python
 
 
+@functools.cache
 def vivace_asgi_python() -> Path:
     """vivace's virtualenv (``startup.vivace_python()``) with the apps' packages in it, or the
     interpreter named by ``BENCH_VIVACE_PYTHON`` (e.g. a virtualenv outside this tree)."""

@@ -73,11 +73,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vivace-asgi-startup-") as tmp:
         directory = Path(tmp)
         copy_heavy(directory)
-        imports = {
-            "vivace venv": [heavy_import_seconds(vivace_asgi_python(), directory)],
-            "peers venv": [heavy_import_seconds(peers_python(), directory)],
-        }
+        interpreters = {"vivace venv": vivace_asgi_python(), "peers venv": peers_python()}
+        imports: dict[str, list[float]] = {label: [] for label in interpreters}
         for rnd in range(1, args.rounds + 1):
+            for label, python in interpreters.items():  # the floor, in the same rounds
+                imports[label].append(heavy_import_seconds(python, directory))
             for name in names:
                 if name in failed:
                     continue
@@ -110,9 +110,6 @@ def main() -> int:
                     f"{sample[2]} processes, PSS {sample[1]:6.1f} MiB, RSS {sample[0]:6.1f} MiB",
                     flush=True,
                 )
-            for label, python in (("vivace venv", vivace_asgi_python()), ("peers venv", None)):
-                if rnd > 1:
-                    imports[label].append(heavy_import_seconds(python or peers_python(), directory))
     print(
         f"\n{WORKERS} workers, heavy app, median of {args.rounds} rounds; load average at start "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at end {os.getloadavg()[0]:.2f}"
