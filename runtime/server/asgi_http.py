@@ -342,7 +342,9 @@ class ASGIHttpProtocol(HttpProtocol):
                         self.conn.keep_alive = False
                     self._finish(exchange)
                     return
-                raw = length is None and head.version == "1.0"
+                # HTTP/1.0 has no chunks: the body ends with the connection; a response without a
+                # body (HEAD, 204, 304) announces no framing at all, as uvicorn's
+                raw = length is None and head.version == "1.0" and not bodyless
                 if raw:
                     keep = False
                 chunked = length is None and not raw and not bodyless
@@ -353,7 +355,7 @@ class ASGIHttpProtocol(HttpProtocol):
                         headers,
                         content_length=length,
                         keep_alive=keep,
-                        chunked=not raw,
+                        chunked=chunked,
                         announce_keep_alive=http10,
                     ),
                 )
