@@ -1,8 +1,8 @@
 """The composition root: from validated ``RunOptions`` to a serving process.
 
-``run(app, options, console=...)`` is shared by the command line and ``app.run()``: it applies the
-settings the main process owns (debug, access log, noisy exceptions, auto-reload, verbosity, banner)
-and hands over to the single-process server or to the worker manager. ``run_app`` is what
+``run(app, options, console=...)`` is shared by the command line and ``app.run()``: it resolves the
+run's ``Settings`` once (runtime/settings.py), applies them to the app's config and hands over to
+the single-process server or to the worker manager. ``run_app`` is what
 ``App.run(...)`` calls: it validates the Sanic-style keyword arguments (cli.md section 5), finds how
 worker processes can import the app again, and runs.
 """
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import log
 from runtime.appref import AppRef
-from runtime.exceptions import LoadError
+from runtime.exceptions import ConfigError, LoadError
 from runtime.hosting import Hosted
 from runtime.options import RunOptions
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from runtime.app import App
@@ -40,31 +41,6 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def settings_for(options: RunOptions) -> dict[str, Any]:
-    """The config keys the launcher sets in the main process and in every worker (cli.md 6).
-
-    ``ACCESS_LOG`` and ``NOISY_EXCEPTIONS`` are only present when the flags (or debug mode, for the
-    access log) decide them; otherwise the app's own configuration stands.
-    """
-    settings: dict[str, Any] = {
-        "DEBUG": options.debug,
-        "AUTO_RELOAD": options.auto_reload,
-        "VERBOSITY": options.verbosity,
-        "MOTD": options.motd,
-    }
-    if options.access_log is not None or options.debug:
-        settings["ACCESS_LOG"] = options.effective_access_log
-    if options.noisy_exceptions is not None:
-        settings["NOISY_EXCEPTIONS"] = options.noisy_exceptions
-    return settings
-
-
-def apply_settings(app: Hosted, options: RunOptions) -> None:
-    """Apply ``settings_for(options)`` to ``app.config`` and configure logging for this process."""
-    app.config.update(settings_for(options))
-    log.configure(debug=options.debug, verbosity=options.verbosity)
-
-
 def check_reload_dirs(dirs: Iterable[str]) -> list[str]:
     """Absolute reload directories; a missing one is logged (reload.md 1) and still kept."""
     result: list[str] = []
@@ -76,8 +52,18 @@ def check_reload_dirs(dirs: Iterable[str]) -> list[str]:
 
 
 def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> int:
-    """Serve ``app`` as ``options`` say; returns the process exit code (cli.md section 7)."""
-    apply_settings(app, options)
+    """Serve ``app`` as ``options`` say; returns the process exit code (cli.md section 7).
+
+    The run's :class:`~runtime.settings.Settings` are resolved here, once, and go to the main
+    process's parts and every child as they are. Logging was configured by the entry point
+    (``runtime.cli.main`` or ``app.run()``).
+    """
+    try:
+        settings = Settings.resolve(options, app.config, forkable=app.forkable)
+    except ConfigError as exc:
+        log.error_logger.error("%s", exc)
+        return 1
+    app.config.update(settings.config_updates())
     try:
         if options.single_process:
             from runtime.server import serve_single
@@ -88,7 +74,7 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
         return 1
     if not options.single_process:
         # the manager reports its own failures and returns the exit code (cli.md section 7)
-        return serve_multiprocess(app, options, console=console)
+        return serve_multiprocess(app, options, settings, console=console)
     try:
         return serve_single(
             app,
@@ -100,6 +86,7 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
             motd=options.motd,
             backlog=options.backlog,
             console=console,
+            configure_logging=False,
         )
     except OSError as exc:  # the server reports bind errors itself; this is the safety net
         log.error_logger.error("Cannot serve on %s: %s", options.url, exc.strerror or exc)
@@ -348,11 +335,9 @@ def run_app(app: App, *args: Any, **kwargs: Any) -> int:
 __all__ = [
     "FAST_WORKERS_ERROR",
     "SINGLE_PROCESS_ERROR",
-    "apply_settings",
     "available_cpus",
     "find_app_ref",
     "options_from_run_args",
     "run",
     "run_app",
-    "settings_for",
 ]

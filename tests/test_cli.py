@@ -17,16 +17,17 @@ from websockets.sync.client import connect
 
 from runtime import __version__
 from runtime.cli import TLS_ERROR, main, parse_command
+from runtime.config import Config
 from runtime.launch import (
     FAST_WORKERS_ERROR,
     SINGLE_PROCESS_ERROR,
     available_cpus,
     find_app_ref,
     options_from_run_args,
-    settings_for,
 )
 from runtime.loader import AppRef
 from runtime.options import RunOptions
+from runtime.settings import Settings
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,7 +402,7 @@ def test_run_args_need_a_module_level_app_for_workers() -> None:
 
 def test_settings_for_workers() -> None:
     options = RunOptions(target=AppRef(module="m"), debug=True, verbosity=2)
-    assert settings_for(options) == {
+    assert Settings.resolve(options, Config()).config_updates() == {
         "DEBUG": True,
         "AUTO_RELOAD": False,
         "VERBOSITY": 2,
@@ -409,7 +410,7 @@ def test_settings_for_workers() -> None:
         "ACCESS_LOG": True,
     }
     quiet = RunOptions(target=AppRef(module="m"), noisy_exceptions=False, motd=False)
-    assert settings_for(quiet) == {
+    assert Settings.resolve(quiet, Config()).config_updates() == {
         "DEBUG": False,
         "AUTO_RELOAD": False,
         "VERBOSITY": 0,

@@ -302,6 +302,7 @@ def serve_single(
     motd: bool = True,
     backlog: int = 100,
     console: Console | None = None,
+    configure_logging: bool = True,
 ) -> int:
     """Serve ``app`` in this process until SIGINT/SIGTERM (or the console returns).
 
@@ -314,7 +315,8 @@ def serve_single(
             app.debug = True
     effective_access = debug if access_log is None else access_log
     app.config.ACCESS_LOG = effective_access
-    configure(debug=debug, verbosity=int(app.config.get("VERBOSITY", 0)))
+    if configure_logging:  # the entry point did it when the launcher calls
+        configure(debug=debug, verbosity=int(app.config.get("VERBOSITY", 0)))
     if effective_access:
         access_logger.disabled = False
     try:

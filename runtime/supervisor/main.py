@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
-from runtime import log as vlog
 from runtime.hosting import Hosted, MainStage
 from runtime.options import RunOptions
+from runtime.settings import Settings
 from runtime.supervisor import preload
 from runtime.supervisor.control import Control
 from runtime.supervisor.manager import WorkerManager
@@ -30,38 +30,6 @@ logger = logging.getLogger("vivace.root")
 sup_logger = logging.getLogger("vivace.supervisor")
 
 Console = Callable[[Hosted, Control], Awaitable[int | None]]
-
-_CONFIG_KEYS = (
-    "DEBUG",
-    "ACCESS_LOG",
-    "NOISY_EXCEPTIONS",
-    "AUTO_RELOAD",
-    "VERBOSITY",
-    "MOTD",
-    "GRACEFUL_SHUTDOWN_TIMEOUT",
-    "WORKER_ACK_TIMEOUT",
-    "WORKER_HEARTBEAT_INTERVAL",
-    "WORKER_HEARTBEAT_TIMEOUT",
-    "WORKER_CRASH_LIMIT",
-    "WORKER_CRASH_WINDOW",
-    "WORKER_START_METHOD",  # auto (default) | forkserver | spawn; not in Config's defaults
-)
-
-
-def worker_settings(app: Hosted, options: RunOptions) -> dict[str, Any]:
-    """The settings every worker applies to its ``app.config`` (the flags reach every worker)."""
-    config = app.config
-    settings = {key: config[key] for key in _CONFIG_KEYS if key in config}
-    settings.update(
-        DEBUG=options.debug, AUTO_RELOAD=options.auto_reload, VERBOSITY=options.verbosity
-    )
-    if options.access_log is not None or options.debug:
-        settings["ACCESS_LOG"] = options.effective_access_log
-    if options.noisy_exceptions is not None:
-        settings["NOISY_EXCEPTIONS"] = options.noisy_exceptions
-    if not app.forkable and settings.get("WORKER_START_METHOD", "auto") == "auto":
-        settings["WORKER_START_METHOD"] = "forkserver"  # see Hosted.forkable
-    return settings
 
 
 def _bind(options: RunOptions) -> socket.socket:
@@ -113,15 +81,15 @@ class _Signals:
             self.loop.call_soon_threadsafe(self.manager.request_stop, 0)
 
 
-def serve_multiprocess(app: Hosted, options: RunOptions, *, console: Console | None = None) -> int:
-    """Serve ``app`` from a main process supervising ``options.workers`` workers; exit code."""
-    vlog.configure(debug=options.debug, verbosity=options.verbosity)
+def serve_multiprocess(
+    app: Hosted, options: RunOptions, settings: Settings, *, console: Console | None = None
+) -> int:
+    """Serve ``app`` from a main process supervising ``options.workers`` workers; exit code.
+
+    ``settings`` were resolved by the launcher; every child receives them as they are.
+    """
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    try:
-        ctx = make_context(str(app.config.get("WORKER_START_METHOD", "auto")))
-    except ValueError as exc:
-        sup_logger.error("%s", exc)
-        return 1
+    ctx = make_context(settings.start_method)
     if ctx.get_start_method() == "forkserver":
         # the app is loaded: its libraries go to the fork server, which starts later
         count = preload.hand_over()
@@ -134,7 +102,7 @@ def serve_multiprocess(app: Hosted, options: RunOptions, *, console: Console | N
     main_started = False
     bind_failed = False
     try:
-        motd = options.motd and app.config.get("MOTD", True)
+        motd = settings.motd
         try:
             main_started = True
             app.main_stage(MainStage.START, loop)
@@ -158,7 +126,7 @@ def serve_multiprocess(app: Hosted, options: RunOptions, *, console: Console | N
                 ctx,
                 loop,
                 workers=options.workers,
-                settings=worker_settings(app, options),
+                settings=settings,
                 output=output,
             )
             if options.auto_reload:

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, assert_never
 from runtime.appref import AppRef
 from runtime.exceptions import WorkerBootError
 from runtime.hosting import Hosted
+from runtime.settings import Settings
 from runtime.supervisor.messages import (
     Ack,
     CallRequest,
@@ -150,7 +151,7 @@ class WorkerManager:
         loop: asyncio.AbstractEventLoop,
         *,
         workers: int = 1,
-        settings: dict[str, Any] | None = None,
+        settings: Settings | None = None,
         output: OutputHub | None = None,
     ) -> None:
         self.app = app
@@ -159,7 +160,7 @@ class WorkerManager:
         self.sockets = sockets
         self.ctx = ctx
         self.loop = loop
-        self.settings = dict(settings or {})
+        self.settings = settings if settings is not None else Settings()
         self.output = output or OutputHub()
         self._changed = asyncio.Event()
         self.table = StateTable(loop.call_soon, self._changed.set)
@@ -192,14 +193,14 @@ class WorkerManager:
             settings=self.settings,
         )
         self.fork_main = self.spawner.fork_main
-        self.ack_timeout = float(self.settings.get("WORKER_ACK_TIMEOUT", 30.0))
-        self.heartbeat_timeout = float(self.settings.get("WORKER_HEARTBEAT_TIMEOUT", 10.0))
-        self.heartbeat_interval = float(self.settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
+        self.ack_timeout = self.settings.ack_timeout
+        self.heartbeat_timeout = self.settings.heartbeat_timeout
+        self.heartbeat_interval = self.settings.heartbeat_interval
         self.policy = ExitPolicy(
-            int(self.settings.get("WORKER_CRASH_LIMIT", 5)),
-            float(self.settings.get("WORKER_CRASH_WINDOW", 60.0)),
+            self.settings.crash_limit,
+            self.settings.crash_window,
         )
-        self.graceful = float(self.settings.get("GRACEFUL_SHUTDOWN_TIMEOUT", 15.0))
+        self.graceful = self.settings.graceful_shutdown_timeout
         for _ in range(workers):
             self._add_server()
 
@@ -867,12 +868,13 @@ class WorkerManager:
             if self.procs.get(proc.name) is proc:
                 self.table.move(proc.name, Event.TERMINATE)
             proc.signal(signal.SIGINT)
-        if not await self._wait_exits(self.graceful + 5.0):
+        limit = None if self.graceful is None else self.graceful + 5.0
+        if not await self._wait_exits(limit):
             logger.error("Worker shutdown timed out. Killing the remaining processes.")
             self.kill_all()
             await self._wait_exits(5.0)
 
-    async def _wait_exits(self, timeout: float) -> bool:
+    async def _wait_exits(self, timeout: float | None) -> bool:
         pending = [p.exited for p in self.alive()]
         if not pending:
             return True

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal, NamedTuple
 
 from runtime.appref import AppRef
+from runtime.settings import Settings
 
 ProcessKind = Literal["server", "custom", "reloader"]
 
@@ -56,7 +57,8 @@ class WorkerSpec(NamedTuple):
     control: Connection
     output: socket.socket
     app_ref: AppRef | None = None
-    settings: Mapping[str, Any] = {}
+    settings: Settings = Settings()  # resolved once by the launcher (runtime.settings)
+    reloaded_files: tuple[str, ...] = ()  # joined only into app.config.RELOADED_FILES
     sockets: tuple[socket.socket, ...] = ()
     shared_ctx: Mapping[str, Any] = {}
     func: bytes | None = None  # pickled callable of a custom process

@@ -294,13 +294,14 @@ class ProcessView:
 class StartReplacement:
     """Start a new server process for ``name`` beside the old one (which keeps serving).
 
-    The new worker sees ``app.config.RELOADED_FILES = reloaded_files``; report its ack with
+    The new worker sees ``reloaded_files`` (comma-joined) in ``app.config.RELOADED_FILES``;
+    report its ack with
     :meth:`ReloadCoordinator.acked` and its failure with :meth:`ReloadCoordinator.failed`, quoting
     ``generation``.
     """
 
     name: str
-    reloaded_files: str
+    reloaded_files: tuple[str, ...]
     generation: int
 
 
@@ -322,11 +323,12 @@ class RetireOld:
 
 @dataclass(frozen=True)
 class RestartCustom:
-    """Restart transient custom process ``name`` (shutdown-first), passing ``config`` when its
-    function accepts ``config`` or ``**kwargs``."""
+    """Restart transient custom process ``name`` (shutdown-first), passing
+    ``config={"RELOADED_FILES": ...}`` (``reloaded_files`` comma-joined) when its function accepts
+    ``config`` or ``**kwargs``."""
 
     name: str
-    config: dict[str, str]
+    reloaded_files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,7 @@ class ReloadCoordinator:
         actions: list[Action] = self._abandon()
         self._uncommitted |= set(changed)
         self.generation += 1
-        reloaded = ",".join(sorted(self._uncommitted))
+        reloaded = tuple(sorted(self._uncommitted))
         servers = [p.name for p in processes if p.server and p.restartable]
         customs = tuple(p.name for p in processes if not p.server and p.transient and p.restartable)
         attempt = _Attempt(
@@ -424,9 +426,9 @@ class ReloadCoordinator:
     def _commit(self) -> list[Action]:
         attempt, self._attempt = self._attempt, None
         assert attempt is not None
-        reloaded = ",".join(sorted(attempt.changed))
+        reloaded = tuple(sorted(attempt.changed))
         self._uncommitted -= attempt.changed
         self.last_failure = None
         actions: list[Action] = [RetireOld(n, attempt.generation) for n in sorted(attempt.acked)]
-        actions += [RestartCustom(n, {"RELOADED_FILES": reloaded}) for n in attempt.customs]
+        actions += [RestartCustom(n, reloaded) for n in attempt.customs]
         return actions

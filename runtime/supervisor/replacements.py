@@ -252,7 +252,7 @@ class Replacements:
                     earlier = self._candidates.pop(name, None)  # a zero-downtime restart's
                     if earlier is not None:
                         yield Stop(earlier, drop=False)
-                    yield Launch(name, (reloaded,) if reloaded else (), generation)
+                    yield Launch(name, reloaded, generation)
                 case StopReplacement(name, generation):
                     candidate = self._take(name, generation)
                     if candidate is not None:
@@ -266,11 +266,10 @@ class Replacements:
                         yield Stop(candidate, drop=True)
                         continue
                     yield Commit(name, candidate)
-                case RestartCustom(name, config):
+                case RestartCustom(name, reloaded):
                     committed = True
                     if name in self._registry.custom_names and not stopping:
-                        joined = config.get("RELOADED_FILES", "")
-                        yield Restart(name, (joined,) if joined else ())
+                        yield Restart(name, reloaded)
                 case ReportFailure(name, traceback, changed):
                     yield Report(
                         f"Reload failed: {name} could not start the new code "

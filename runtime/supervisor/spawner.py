@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from runtime.appref import AppRef
 from runtime.exceptions import WorkerBootError
+from runtime.settings import Settings
 from runtime.supervisor.messages import ProcessKind, WorkerSpec
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe
@@ -94,7 +95,7 @@ class Spawner:
         app_ref: AppRef,
         sockets: list[socket.socket],
         shared_items: Callable[[], Mapping[str, Any]],
-        settings: Mapping[str, Any],
+        settings: Settings,
     ) -> None:
         self.ctx = ctx
         self.loop = loop
@@ -103,11 +104,7 @@ class Spawner:
         self.sockets = sockets
         self.shared_items = shared_items
         self.settings = settings
-        method = str(settings.get("WORKER_START_METHOD", "auto"))
-        if method not in ("auto", "forkserver", "spawn"):
-            raise ValueError(
-                f"WORKER_START_METHOD must be 'auto', 'forkserver' or 'spawn', not {method!r}"
-            )
+        method = settings.start_method  # checked once, by Settings.resolve
         # Fork the (single-threaded) main process itself where forking is safe; the preloaded
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
         self.fork_main = fork_is_safe() and method == "auto"
@@ -138,8 +135,6 @@ class Spawner:
             sys.stderr.flush()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         out_main, out_child = socket.socketpair()
-        settings = dict(self.settings)
-        settings["RELOADED_FILES"] = ",".join(changed)
         spec = WorkerSpec(
             name=name,
             kind=kind,
@@ -147,7 +142,8 @@ class Spawner:
             control=child_conn,
             output=out_child,
             app_ref=self.app_ref if kind != "custom" else None,
-            settings=settings,
+            settings=self.settings,
+            reloaded_files=tuple(changed),
             sockets=tuple(self.sockets) if kind == "server" else (),
             shared_ctx=self.shared_items() if kind == "server" else {},
             func=func,

@@ -226,6 +226,8 @@ def child_main(spec: WorkerSpec) -> None:
     if spec.main_ref is not None:
         _run_user_main(spec.main_ref)
     channel = _channel = Channel(spec)
+    if spec.kind != "custom":  # logging, once, from the run's settings (custom code: its own)
+        vlog.configure(debug=spec.settings.debug, verbosity=spec.settings.verbosity)
     if spec.kind == "custom":
         channel.start_reader()
         sys.exit(_run_custom(spec))
@@ -239,8 +241,6 @@ def _run_reloader(spec: WorkerSpec) -> int:
     """``Vivace-Reloader-0``: watch the app's files and reload dirs, ask the manager to reload."""
     from runtime.supervisor.reloader import reloader_main
 
-    settings = spec.settings
-    vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
     assert spec.app_ref is not None
     dirs = [str(d) for d in spec.kwargs.get("reload_dirs", ())]
     since = spec.kwargs.get("since")
@@ -259,7 +259,7 @@ def _run_custom(spec: WorkerSpec) -> int:
     if spec.restarted:
         params = inspect.signature(func).parameters.values()
         if any(p.name == "config" or p.kind is p.VAR_KEYWORD for p in params):
-            kwargs["config"] = {"RELOADED_FILES": str(spec.settings.get("RELOADED_FILES", ""))}
+            kwargs["config"] = {"RELOADED_FILES": ",".join(spec.reloaded_files)}
     func(**kwargs)
     return 0
 
@@ -307,13 +307,13 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     settings = spec.settings
-    vlog.configure(debug=bool(settings.get("DEBUG")), verbosity=int(settings.get("VERBOSITY", 0)))
     try:
         assert spec.app_ref is not None
         from runtime.server import Server
 
         app = load_app(spec.app_ref)
-        app.config.update(settings)
+        app.config.update(settings.config_updates())
+        app.config.RELOADED_FILES = ",".join(spec.reloaded_files)  # what user code reads
         app.install_shared(spec.shared_ctx)
         loop = _new_loop()
         asyncio.set_event_loop(loop)
@@ -342,7 +342,7 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
     channel.start_reader()
     if stop_requested:
         return 0
-    interval = float(settings.get("WORKER_HEARTBEAT_INTERVAL", 1.0))
+    interval = settings.heartbeat_interval
     main_task = loop.create_task(_serve(server, channel, interval))
     try:
         return loop.run_until_complete(main_task)

@@ -34,15 +34,15 @@ def test_replacements_start_first_and_old_workers_retire_only_when_all_acked() -
     c = ReloadCoordinator()
     actions = c.request({"/app.py"}, PROCS)
     assert actions == [
-        StartReplacement("Vivace-Server-0-0", "/app.py", 1),
-        StartReplacement("Vivace-Server-1-0", "/app.py", 1),
+        StartReplacement("Vivace-Server-0-0", ("/app.py",), 1),
+        StartReplacement("Vivace-Server-1-0", ("/app.py",), 1),
     ]
     assert c.acked("Vivace-Server-0-0", 1) == []  # the old ones keep serving meanwhile
     assert c.in_progress
     assert c.acked("Vivace-Server-1-0", 1) == [
         RetireOld("Vivace-Server-0-0", 1),
         RetireOld("Vivace-Server-1-0", 1),
-        RestartCustom("Vivace-JOBS-0", {"RELOADED_FILES": "/app.py"}),
+        RestartCustom("Vivace-JOBS-0", ("/app.py",)),
     ]
     assert not c.in_progress
     assert c.uncommitted == frozenset()
@@ -64,12 +64,35 @@ def test_a_failed_start_keeps_the_old_workers_reports_once_and_the_next_save_ret
     # the fixed save: a new attempt that carries both saves' files
     actions = c.request({"/helpers.py"}, PROCS)
     assert actions == [
-        StartReplacement("Vivace-Server-0-0", "/app.py,/helpers.py", 2),
-        StartReplacement("Vivace-Server-1-0", "/app.py,/helpers.py", 2),
+        StartReplacement(
+            "Vivace-Server-0-0",
+            (
+                "/app.py",
+                "/helpers.py",
+            ),
+            2,
+        ),
+        StartReplacement(
+            "Vivace-Server-1-0",
+            (
+                "/app.py",
+                "/helpers.py",
+            ),
+            2,
+        ),
     ]
     c.acked("Vivace-Server-0-0", 2)
     done = c.acked("Vivace-Server-1-0", 2)
-    assert RestartCustom("Vivace-JOBS-0", {"RELOADED_FILES": "/app.py,/helpers.py"}) in done
+    assert (
+        RestartCustom(
+            "Vivace-JOBS-0",
+            (
+                "/app.py",
+                "/helpers.py",
+            ),
+        )
+        in done
+    )
     assert c.last_failure is None
 
 
@@ -83,8 +106,22 @@ def test_a_new_save_during_a_reload_supersedes_it() -> None:
         StopReplacement("Vivace-Server-1-0", 1),
     ]
     assert actions[2:] == [
-        StartReplacement("Vivace-Server-0-0", "/a.py,/b.py", 2),
-        StartReplacement("Vivace-Server-1-0", "/a.py,/b.py", 2),
+        StartReplacement(
+            "Vivace-Server-0-0",
+            (
+                "/a.py",
+                "/b.py",
+            ),
+            2,
+        ),
+        StartReplacement(
+            "Vivace-Server-1-0",
+            (
+                "/a.py",
+                "/b.py",
+            ),
+            2,
+        ),
     ]
     # late news from the superseded attempt changes nothing
     assert c.acked("Vivace-Server-1-0", 1) == []
@@ -114,7 +151,5 @@ def test_durable_and_non_restartable_processes_are_never_touched() -> None:
 
 def test_without_server_workers_transient_customs_restart_at_once() -> None:
     c = ReloadCoordinator()
-    assert c.request({"/a.py"}, [PROCS[2]]) == [
-        RestartCustom("Vivace-JOBS-0", {"RELOADED_FILES": "/a.py"})
-    ]
+    assert c.request({"/a.py"}, [PROCS[2]]) == [RestartCustom("Vivace-JOBS-0", ("/a.py",))]
     assert not c.in_progress

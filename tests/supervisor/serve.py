@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
+from runtime import log
+from runtime.launch import run
 from runtime.loader import AppRef, load_app
 from runtime.options import RunOptions
-from runtime.supervisor.main import serve_multiprocess
 
 
 def main() -> None:
@@ -19,7 +20,8 @@ def main() -> None:
     if len(sys.argv) > 3:
         module_name, _, attr = sys.argv[3].partition(":")
         console = getattr(importlib.import_module(module_name), attr)
-    sys.exit(serve_multiprocess(app, options, console=console))
+    log.configure(debug=options.debug, verbosity=options.verbosity)  # as the entry points do
+    sys.exit(run(app, options, console=console))
 
 
 if __name__ == "__main__":
