@@ -110,7 +110,16 @@ def _lower_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
 class ASGIHttpProtocol(HttpProtocol):
     """One HTTP/1.1 connection to an ASGI app (see the module docstring)."""
 
-    __slots__ = ("_asgi", "_buffer", "_client", "_host", "_root_path", "_scheme", "_server")
+    __slots__ = (
+        "_asgi",
+        "_buffer",
+        "_client",
+        "_host",
+        "_root_path",
+        "_scheme",
+        "_server",
+        "_state",
+    )
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
@@ -118,6 +127,7 @@ class ASGIHttpProtocol(HttpProtocol):
         self._host = host
         self._asgi: ASGIApp = host.asgi
         self._root_path = host.root_path
+        self._state = host.lifespan_state  # set before the server accepts connections
         self._buffer = int(host.config.get("REQUEST_BUFFER_SIZE", DEFAULT_BUFFER_SIZE))
         self._scheme = "http"
         self._client: tuple[str, int] | None = None
@@ -197,7 +207,7 @@ class ASGIHttpProtocol(HttpProtocol):
             "query_string": query,
             "headers": _lower_headers(head.headers),
         }
-        state = self._host.lifespan_state
+        state = self._state
         if state is not None:
             scope["state"] = state.copy()
         return scope
@@ -289,7 +299,7 @@ class ASGIHttpProtocol(HttpProtocol):
 
         async def send(message: Message) -> None:
             nonlocal status, headers, length, sent, chunked, keep_alive, send_body
-            kind = message.get("type") if isinstance(message, dict) else None
+            kind = message.get("type")
             if not exchange.started:
                 if kind != "http.response.start":
                     raise RuntimeError(
@@ -310,9 +320,13 @@ class ASGIHttpProtocol(HttpProtocol):
             if kind != "http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
             body = message.get("body", b"")
-            if not isinstance(body, (bytes, bytearray, memoryview)):
-                raise RuntimeError(f"ASGI response body must be bytes, got {type(body).__name__}")
-            more = bool(message.get("more_body", False))
+            if body.__class__ is not bytes:
+                if not isinstance(body, (bytearray, memoryview)):
+                    raise RuntimeError(
+                        f"ASGI response body must be bytes, got {type(body).__name__}"
+                    )
+                body = bytes(body)
+            more = message.get("more_body", False)
             if exchange.disconnected or transport.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             if not cycle.response_started:
@@ -321,7 +335,6 @@ class ASGIHttpProtocol(HttpProtocol):
                 keep = keep_alive and not self._close_after and not self.state.shutting_down
                 bodyless = not send_body or not h1.status_has_body(status)
                 if not more:  # the whole response in one write
-                    body = bytes(body)
                     if length is not None and send_body and length != len(body):
                         raise RuntimeError(
                             f"Response content length {len(body)} does not match its "
@@ -367,7 +380,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 sent += len(body)
                 if length is not None and sent > length:
                     raise RuntimeError("Response content longer than its Content-Length header")
-                self._write(cycle, h1.chunk(bytes(body)) if chunked else bytes(body))
+                self._write(cycle, h1.chunk(body) if chunked else body)
             if not more:
                 if send_body and length is not None and sent < length:
                     raise RuntimeError("Response content shorter than its Content-Length header")

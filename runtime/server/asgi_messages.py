@@ -17,17 +17,41 @@ class ClientDisconnected(OSError):
 
 _SERVER_OWNED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"date"))
 
+# What a header name is, decided once per name (apps send the same few names again and again):
+_PLAIN, _LENGTH, _CONNECTION, _DROPPED = 0, 1, 2, 3
+_NAMES: dict[bytes, int] = {}
+_NAMES_MAX = 512
+
+
+def _classify(name: bytes) -> int:
+    if b"\n" in name or b"\r" in name or b":" in name or not name:
+        raise RuntimeError(f"ASGI response header name {name!r} holds a forbidden character")
+    lower = name.lower()
+    kind = (
+        _LENGTH
+        if lower == b"content-length"
+        else _CONNECTION
+        if lower == b"connection"
+        else _DROPPED
+        if lower in _SERVER_OWNED
+        else _PLAIN
+    )
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[name] = kind
+    return kind
+
 
 def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
     """The app's headers without those the server owns; its Content-Length; ``Connection: close``.
 
-    Protocol errors (not pairs of bytes, a bad Content-Length) raise ``RuntimeError``.
+    Protocol errors (not pairs of bytes, a forbidden character, a bad Content-Length) raise
+    ``RuntimeError``.
     """
     headers: list[tuple[bytes, bytes]] = []
     length: int | None = None
     close = False
     try:
-        pairs = list(raw)
+        pairs = iter(raw)
     except TypeError:
         raise RuntimeError("ASGI response headers must be an iterable of [name, value]") from None
     for pair in pairs:
@@ -37,21 +61,26 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, b
             raise RuntimeError(
                 f"ASGI response header {pair!r} is not a [name, value] pair"
             ) from None
-        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
-            raise RuntimeError(f"ASGI response header {pair!r} must be a pair of bytes")
-        if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
+        if name.__class__ is not bytes or value.__class__ is not bytes:
+            if not isinstance(name, (bytes, bytearray)) or not isinstance(
+                value, (bytes, bytearray)
+            ):
+                raise RuntimeError(f"ASGI response header {pair!r} must be a pair of bytes")
+            name, value = bytes(name), bytes(value)
+        kind = _NAMES.get(name)
+        if kind is None:
+            kind = _classify(name)
+        if b"\n" in value or b"\r" in value:
             raise RuntimeError(f"ASGI response header {pair!r} holds a forbidden character")
-        lower = bytes(name).lower()
-        if lower in _SERVER_OWNED:
-            if lower == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
-                if length < 0:
-                    raise RuntimeError(f"Invalid Content-Length header {value!r}")
-            elif lower == b"connection":
-                close = b"close" in bytes(value).lower()
-            continue
-        headers.append((bytes(name), bytes(value)))
+        if kind == _PLAIN:
+            headers.append((name, value))
+        elif kind == _LENGTH:
+            try:
+                length = int(value)
+            except ValueError:
+                raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
+            if length < 0:
+                raise RuntimeError(f"Invalid Content-Length header {value!r}")
+        elif kind == _CONNECTION:
+            close = b"close" in value.lower()
     return headers, length, close
