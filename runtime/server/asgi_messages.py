@@ -41,6 +41,22 @@ def _classify(name: bytes) -> int:
     return kind
 
 
+def _as_bytes(name: object, value: object) -> tuple[bytes, bytes]:
+    if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+        raise RuntimeError(f"ASGI response header {[name, value]!r} must be a pair of bytes")
+    return bytes(name), bytes(value)
+
+
+def _content_length(value: bytes) -> int:
+    try:
+        length = int(value)
+    except ValueError:
+        raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
+    if length < 0:
+        raise RuntimeError(f"Invalid Content-Length header {value!r}")
+    return length
+
+
 def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
     """The app's headers without those the server owns; its Content-Length; ``Connection: close``.
 
@@ -51,36 +67,24 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, b
     length: int | None = None
     close = False
     try:
-        pairs = iter(raw)
-    except TypeError:
-        raise RuntimeError("ASGI response headers must be an iterable of [name, value]") from None
-    for pair in pairs:
-        try:
-            name, value = pair
-        except (TypeError, ValueError):
-            raise RuntimeError(
-                f"ASGI response header {pair!r} is not a [name, value] pair"
-            ) from None
-        if name.__class__ is not bytes or value.__class__ is not bytes:
-            if not isinstance(name, (bytes, bytearray)) or not isinstance(
-                value, (bytes, bytearray)
-            ):
-                raise RuntimeError(f"ASGI response header {pair!r} must be a pair of bytes")
-            name, value = bytes(name), bytes(value)
-        kind = _NAMES.get(name)
-        if kind is None:
-            kind = _classify(name)
-        if b"\n" in value or b"\r" in value:
-            raise RuntimeError(f"ASGI response header {pair!r} holds a forbidden character")
-        if kind == _PLAIN:
-            headers.append((name, value))
-        elif kind == _LENGTH:
-            try:
-                length = int(value)
-            except ValueError:
-                raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
-            if length < 0:
-                raise RuntimeError(f"Invalid Content-Length header {value!r}")
-        elif kind == _CONNECTION:
-            close = b"close" in value.lower()
+        for name, value in raw:
+            if name.__class__ is not bytes or value.__class__ is not bytes:
+                name, value = _as_bytes(name, value)
+            kind = _NAMES.get(name)
+            if kind is None:
+                kind = _classify(name)
+            if b"\n" in value or b"\r" in value:
+                raise RuntimeError(
+                    f"ASGI response header {name!r}: {value!r} holds a forbidden character"
+                )
+            if kind == _PLAIN:
+                headers.append((name, value))
+            elif kind == _LENGTH:
+                length = _content_length(value)
+            elif kind == _CONNECTION:
+                close = b"close" in value.lower()
+    except (TypeError, ValueError):
+        raise RuntimeError(
+            f"ASGI response headers must be an iterable of [name, value] pairs, got {raw!r}"
+        ) from None
     return headers, length, close
