@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from repl.asgi import InProcessApp
+    from runtime.app import App
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -73,7 +74,7 @@ def _prepare(
 
 
 async def do(
-    app: Any,
+    app: App,
     path: str = "/",
     method: str = "GET",
     headers: Headers = None,

@@ -25,12 +25,14 @@ from runtime.exceptions import (
     PayloadTooLarge,
     RequestTimeout,
 )
+from runtime.hosting import Hosted
 from runtime.log import access_logger, error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import END, Data, H1Connection, Reject, RequestHead, Upgrade
 from runtime.server.flow import FlowControl
 
 if TYPE_CHECKING:
+    from runtime.app import App
     from runtime.server.ws import ServerWebSocket
 
 __all__ = ["HttpProtocol", "ServerState"]
@@ -47,7 +49,7 @@ _OWN_LENGTHS: Final = frozenset(len(h) for h in _OWN_HEADERS)
 _BASE_HEADER_ITEMS: Any = None  # BaseHTTPResponse.header_items, set when a server is built
 
 
-def _has_signal(app: Any, name: str) -> bool:
+def _has_signal(app: Hosted, name: str) -> bool:
     router = getattr(app, "signal_router", None)
     if router is None:
         return False
@@ -85,7 +87,7 @@ def _size(config: Any, key: str) -> int:
 class ServerState:
     """What every connection of one server shares: the app, settings, open connections."""
 
-    def __init__(self, app: Any, *, access_log: bool | None = None) -> None:
+    def __init__(self, app: Hosted, *, access_log: bool | None = None) -> None:
         from runtime.request import Request  # the app model; imported when a server is built
         from runtime.response import BaseHTTPResponse
 
@@ -221,7 +223,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self.app = state.app
+        self.app: App = cast("App", state.app)  # this class serves a vivace App
         self.loop = asyncio.get_running_loop()
         self.conn = H1Connection(
             max_header_size=state.max_header_size,

@@ -292,7 +292,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve_single(
-    app: Any,
+    app: Hosted,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -310,9 +310,7 @@ def serve_single(
     console's result. A listener that raises during start-up propagates (lifecycle.md section 8).
     """
     if debug:
-        app.config.DEBUG = True
-        with contextlib.suppress(AttributeError):
-            app.debug = True
+        app.config.DEBUG = True  # what App.debug reads
     effective_access = debug if access_log is None else access_log
     app.config.ACCESS_LOG = effective_access
     if configure_logging:  # the entry point did it when the launcher calls

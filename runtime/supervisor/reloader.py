@@ -84,7 +84,7 @@ def _lifecycle_runner() -> ListenerRunner:
     return run
 
 
-def _roots_for(ref: AppRef, app: Any) -> list[str]:
+def _roots_for(ref: AppRef, app: Hosted) -> list[str]:
     """The working directory and the directory of the app's top-level package or script."""
     roots = [ref.cwd or os.getcwd()]
     if ref.path:
@@ -97,7 +97,7 @@ def _roots_for(ref: AppRef, app: Any) -> list[str]:
     return roots
 
 
-def _app_reload_dirs(app: Any) -> list[str]:
+def _app_reload_dirs(app: Hosted) -> list[str]:
     """Reload dirs the app itself declares (``app.run(reload_dir=...)``), when it exposes them."""
     for holder in (app, getattr(app, "state", None)):
         dirs = getattr(holder, "reload_dirs", None)
@@ -133,7 +133,7 @@ def reloader_main(
     reload_dirs: Sequence[str] = (),
     stop_event: threading.Event | None = None,
     run_listeners: ListenerRunner | None = None,
-    app: Any = None,
+    app: Hosted | None = None,
     step: int = 10,
     batcher: Batcher | None = None,
     on_watching: Callable[[WatchSet], object] | None = None,
@@ -184,7 +184,7 @@ def reloader_main(
 
 def _watch_and_trigger(
     target: AppRef,
-    app: Any,
+    app: Hosted,
     send: Callable[[RestartRequest], object],
     reload_dirs: Sequence[str],
     stop: threading.Event,
@@ -250,7 +250,7 @@ def _modified_since(watch_set: WatchSet, since: float) -> set[str]:
 
 
 def _trigger(
-    app: Any,
+    app: Hosted,
     send: Callable[[RestartRequest], object],
     changed: set[str],
     runner: ListenerRunner,

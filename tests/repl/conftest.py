@@ -12,6 +12,19 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _the_test_suite_is_not_user_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``refresh()`` run in this process drops the user's modules from ``sys.modules``; the test
+    suite's own (``tests.*``) must stay, or a later test holds functions that are no longer the
+    module's (pickling them fails: "it's not the same object as tests.supervisor.apps...")."""
+    from runtime.supervisor import worker
+
+    real = worker.user_modules
+    monkeypatch.setattr(
+        worker, "user_modules", lambda: tuple(n for n in real() if n.partition(".")[0] != "tests")
+    )
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
