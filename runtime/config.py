@@ -10,6 +10,7 @@ Keys are upper case. ``Config`` is a ``dict`` with attribute access, so both ``c
 
 from __future__ import annotations
 
+import math
 import os
 import types
 from collections.abc import Mapping
@@ -19,6 +20,11 @@ from typing import Any
 from runtime.exceptions import ConfigError
 
 ENV_PREFIX = "VIVACE_"
+
+#: seconds an open streaming response gets when a worker stops (``STREAM_SHUTDOWN_GRACE`` None)
+STREAM_SHUTDOWN_GRACE = 2.0
+#: the same in debug mode (``--dev``, ``--debug``), where every save restarts the workers
+STREAM_SHUTDOWN_GRACE_DEBUG = 0.5
 
 DEFAULTS: dict[str, Any] = {
     # requests and connections
@@ -31,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "KEEP_ALIVE": True,
     "KEEP_ALIVE_TIMEOUT": 5.0,  # idle seconds before a keep-alive connection is closed
     "GRACEFUL_SHUTDOWN_TIMEOUT": 15.0,  # seconds in-flight requests get at shutdown
+    # seconds an open streaming response (SSE ...) gets at shutdown before it is ended;
+    # None: STREAM_SHUTDOWN_GRACE below, or STREAM_SHUTDOWN_GRACE_DEBUG in debug mode (--dev)
+    "STREAM_SHUTDOWN_GRACE": None,
     "BACKLOG": 100,
     # websockets
     "WEBSOCKET_MAX_SIZE": 2**20,
@@ -65,6 +74,26 @@ DEFAULTS: dict[str, Any] = {
     "INSPECTOR_HOST": "localhost",
     "INSPECTOR_PORT": 6457,
 }
+
+
+def stream_shutdown_grace(value: Any, *, debug: bool) -> float:
+    """``STREAM_SHUTDOWN_GRACE`` in seconds: ``value`` when set (0 or more), else the default of
+    the mode (:data:`STREAM_SHUTDOWN_GRACE`, or :data:`STREAM_SHUTDOWN_GRACE_DEBUG` when
+    ``debug``). ``ConfigError`` for anything else."""
+    if value is None:
+        return STREAM_SHUTDOWN_GRACE_DEBUG if debug else STREAM_SHUTDOWN_GRACE
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or not math.isfinite(value)
+    ):
+        raise ConfigError(
+            "STREAM_SHUTDOWN_GRACE must be a number of seconds (0 or more), or None for the "
+            f"default ({STREAM_SHUTDOWN_GRACE} s, {STREAM_SHUTDOWN_GRACE_DEBUG} s in debug mode), "
+            f"got {value!r}"
+        )
+    return float(value)
 
 
 def _parse_env_value(raw: str) -> Any:

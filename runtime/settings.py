@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from runtime.config import stream_shutdown_grace
 from runtime.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ class Settings(NamedTuple):
     noisy_exceptions: bool | None = None
     #: None: no limit
     graceful_shutdown_timeout: float | None = 15.0
+    #: seconds an open streaming response gets at shutdown (``STREAM_SHUTDOWN_GRACE``; its
+    #: default is shorter in debug mode)
+    stream_shutdown_grace: float = 2.0
     ack_timeout: float = 30.0
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 10.0
@@ -92,6 +96,9 @@ class Settings(NamedTuple):
             access_log=access_log,
             noisy_exceptions=options.noisy_exceptions,
             graceful_shutdown_timeout=_optional_seconds(config, "GRACEFUL_SHUTDOWN_TIMEOUT", 15.0),
+            stream_shutdown_grace=stream_shutdown_grace(
+                config.get("STREAM_SHUTDOWN_GRACE"), debug=options.debug
+            ),
             ack_timeout=_seconds(config, "WORKER_ACK_TIMEOUT", 30.0),
             heartbeat_interval=_seconds(config, "WORKER_HEARTBEAT_INTERVAL", 1.0),
             heartbeat_timeout=_seconds(config, "WORKER_HEARTBEAT_TIMEOUT", 10.0),
@@ -107,6 +114,7 @@ class Settings(NamedTuple):
             "AUTO_RELOAD": self.auto_reload,
             "VERBOSITY": self.verbosity,
             "MOTD": self.motd,
+            "STREAM_SHUTDOWN_GRACE": self.stream_shutdown_grace,
         }
         if self.access_log is not None:
             updates["ACCESS_LOG"] = self.access_log

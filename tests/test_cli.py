@@ -407,6 +407,7 @@ def test_settings_for_workers() -> None:
         "AUTO_RELOAD": False,
         "VERBOSITY": 2,
         "MOTD": True,
+        "STREAM_SHUTDOWN_GRACE": 0.5,  # the debug default
         "ACCESS_LOG": True,
     }
     quiet = RunOptions(target=AppRef(module="m"), noisy_exceptions=False, motd=False)
@@ -415,6 +416,7 @@ def test_settings_for_workers() -> None:
         "AUTO_RELOAD": False,
         "VERBOSITY": 0,
         "MOTD": False,
+        "STREAM_SHUTDOWN_GRACE": 2.0,
         "NOISY_EXCEPTIONS": False,
     }
 

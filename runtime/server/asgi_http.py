@@ -23,6 +23,10 @@ Rules of one request (asgiref's HTTP spec, version 2.4):
 4. The client going away does not cancel the app: ``receive()`` returns ``http.disconnect`` and
    ``send()`` of a body raises :class:`ClientDisconnected` (an ``OSError``, as the spec asks).
 5. ``Expect: 100-continue`` is answered when the app first asks for the body.
+6. A streamed response still going when the server stops gets ``STREAM_SHUTDOWN_GRACE`` seconds;
+   then the server ends it (``HttpProtocol._end_stream``: the last chunk, or the close, ends the
+   body) and the app is told as in rule 4: ``receive()`` returns ``http.disconnect`` and ``send()``
+   raises :class:`ClientDisconnected`. An app still running a moment later is cancelled.
 """
 
 from __future__ import annotations
@@ -376,6 +380,7 @@ class ASGIHttpProtocol(HttpProtocol):
                     self.conn.keep_alive = False
                 if bodyless:
                     send_body = False
+                self._stream_begins(cycle, chunked)  # a grace at shutdown (rule 6)
             if send_body and body:
                 sent += len(body)
                 if length is not None and sent > length:
@@ -391,7 +396,12 @@ class ASGIHttpProtocol(HttpProtocol):
             await flow.drain()
 
         try:
-            await self._asgi(self._scope(head), receive, send)
+            try:
+                await self._asgi(self._scope(head), receive, send)
+            finally:
+                stream = self._stream
+                if stream is not None:
+                    self._stream_done(stream)
         except ClientDisconnected:
             server_logger.debug("The client went away during %s %r", head.method, head.target)
         except Exception:
@@ -417,6 +427,13 @@ class ASGIHttpProtocol(HttpProtocol):
                 head.target.decode("latin-1"),
             )
         self._fail(cycle, exchange)
+
+    def _stop_producer(self, cycle: _Cycle) -> None:
+        """The stream was ended at shutdown: the app is told the client has gone (rule 6)."""
+        exchange = cycle.request
+        if isinstance(exchange, _Exchange):
+            exchange.disconnected = True
+            exchange.wake()
 
     def _finish(self, exchange: _Exchange) -> None:
         exchange.complete = True

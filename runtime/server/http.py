@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from runtime.config import stream_shutdown_grace
 from runtime.datastructures import ConnInfo, Headers
 from runtime.exceptions import (
     BadRequest,
@@ -126,6 +127,12 @@ class ServerState:
                 self.keep_alive_timeout / 4,
             ),
         )
+        #: seconds a streaming response gets once the server stops (see HttpProtocol.shutdown)
+        self.stream_grace = stream_shutdown_grace(
+            config.get("STREAM_SHUTDOWN_GRACE"), debug=bool(config.get("DEBUG"))
+        )
+        #: the tasks of streaming responses ended at shutdown: the drain waits for them briefly
+        self.ended_streams: set[asyncio.Task[None]] = set()
         self.shutting_down = False
         self._ticker: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,6 +206,22 @@ class _Cycle:
 #: from the stop for a connection idle then, from connection_made for one accepted during the drain
 SHUTDOWN_IDLE_GRACE = 0.1
 
+#: seconds a streaming response ended at shutdown has to reach a client that reads slowly (its
+#: terminator is written and the connection closed); a connection still open then is dropped
+STREAM_END_LINGER = 0.25
+
+
+class _Stream:
+    """A streaming response being written: what ending it at shutdown needs."""
+
+    __slots__ = ("chunked", "cycle", "ended", "timer")
+
+    def __init__(self, cycle: _Cycle, chunked: bool) -> None:
+        self.cycle = cycle
+        self.chunked = chunked  # ended with a last chunk; otherwise with the connection
+        self.ended = False  # ended by the server at shutdown
+        self.timer: asyncio.TimerHandle | None = None
+
 
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection (see the module docstring)."""
@@ -210,6 +233,7 @@ class HttpProtocol(asyncio.Protocol):
         "_pipeline",
         "_receiving",
         "_recv_ticks",
+        "_stream",
         "app",
         "conn",
         "conn_info",
@@ -238,6 +262,7 @@ class HttpProtocol(asyncio.Protocol):
         self._idle_ticks = 0.0
         self._recv_ticks = 0.0
         self._close_after = False
+        self._stream: _Stream | None = None  # the streaming response being written
         self.ws: ServerWebSocket | None = None
 
     # -- asyncio callbacks -----------------------------------------------------------------------
@@ -534,6 +559,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         chunked = length is None and not raw
         flow = self.flow
+        stream = self._stream_begins(cycle, chunked)
 
         async def write(chunk: bytes | str) -> None:
             if isinstance(chunk, str):
@@ -541,13 +567,82 @@ class HttpProtocol(asyncio.Protocol):
             if not chunk:
                 return
             if self.transport.is_closing():
+                if stream.ended:  # a handler that went on after its cancellation
+                    raise asyncio.CancelledError("the server ended the stream at shutdown")
                 raise ConnectionResetError("the client closed the connection")
             self._write(cycle, h1.chunk(chunk) if chunked else chunk)
             await flow.drain()
 
-        await response.stream_body(write)
-        if chunked:
+        try:
+            await response.stream_body(write)
+        except asyncio.CancelledError:
+            if stream.ended and self.state.access_log:
+                self._access_log(cycle)
+            raise
+        finally:
+            self._stream_done(stream)
+        if chunked and not stream.ended:
             self._write(cycle, h1.LAST_CHUNK)
+
+    # -- streams at shutdown -----------------------------------------------------------------------
+
+    def _stream_begins(self, cycle: _Cycle, chunked: bool) -> _Stream:
+        """A streaming response's head is written; its body follows. One that begins while the
+        server stops gets its grace from now."""
+        stream = _Stream(cycle, chunked)
+        self._stream = stream
+        if self.state.shutting_down:
+            self._stream_grace(stream)
+        return stream
+
+    def _stream_done(self, stream: _Stream) -> None:
+        if stream.timer is not None:
+            stream.timer.cancel()
+            stream.timer = None
+        if self._stream is stream:
+            self._stream = None
+
+    def _stream_grace(self, stream: _Stream) -> None:
+        if stream.timer is None and not stream.ended:
+            grace = self.state.stream_grace
+            stream.timer = self.loop.call_later(grace, self._end_stream, stream)
+
+    def _end_stream(self, stream: _Stream) -> None:
+        """The grace is over: end the stream where it stands.
+
+        Between two chunks (every chunk is one write), so a chunked body gets its last chunk
+        (``0\\r\\n\\r\\n``) and is complete; a body delimited by the connection (HTTP/1.0) ends
+        with the close, as it should. A body with a ``Content-Length`` cannot be completed: the
+        connection closes and the client sees a short body. The connection closes either way
+        (it never carries another request) and the producer is stopped (:meth:`_stop_producer`).
+        """
+        stream.timer = None
+        if self._stream is not stream or stream.ended:
+            return
+        stream.ended = True
+        self.conn.keep_alive = False
+        self._pipeline.clear()
+        transport = self.transport
+        if not transport.is_closing():
+            if stream.chunked:
+                self._write(stream.cycle, h1.LAST_CHUNK)
+            transport.close()  # after what is buffered
+            self.loop.call_later(STREAM_END_LINGER, self._drop_if_open)
+        task = stream.cycle.task
+        if task is not None and not task.done():
+            self.state.ended_streams.add(task)
+            task.add_done_callback(self.state.ended_streams.discard)
+        server_logger.debug("Ended a streaming response at shutdown")
+        self._stop_producer(stream.cycle)
+
+    def _stop_producer(self, cycle: _Cycle) -> None:
+        """The stream was ended at shutdown: the handler is cancelled."""
+        if cycle.task is not None:
+            cycle.task.cancel()
+
+    def _drop_if_open(self) -> None:
+        if self.phase != CLOSED:  # the client has not taken the rest of the response
+            self.transport.abort()
 
     def _write(self, cycle: _Cycle, data: bytes) -> None:
         cycle.written += len(data)
@@ -631,6 +726,8 @@ class HttpProtocol(asyncio.Protocol):
         Every request the connection has read is answered; the next response says
         ``Connection: close`` (one that already began with keep-alive is followed by the next
         request, if it comes, answered with close). The connection closes only between requests.
+        A streaming response gets ``STREAM_SHUTDOWN_GRACE`` seconds (counted from now, or from
+        its head for one that begins later) to finish; then it is ended (:meth:`_end_stream`).
         """
         if self.phase >= CLOSED:  # closed, or OPENING: connection_made sees the shutdown
             return
@@ -638,6 +735,8 @@ class HttpProtocol(asyncio.Protocol):
             self.ws.going_away()
             return
         self._close_after = True
+        if self._stream is not None:
+            self._stream_grace(self._stream)
         if self._cycle is None and not self.transport.is_closing():
             # A request may be on its way: the client connected (or reused this keep-alive
             # connection) just before the stop. Closing now, with its bytes unread, would answer

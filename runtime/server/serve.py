@@ -4,7 +4,8 @@
 
     app.finalize() -> before_server_start -> on_ack() -> start accepting -> after_server_start
     -> "Starting worker [pid]" -> wait for stop() -> "Stopping worker [pid]"
-    -> before_server_stop -> drain (GRACEFUL_SHUTDOWN_TIMEOUT) -> after_server_stop
+    -> before_server_stop -> drain (STREAM_SHUTDOWN_GRACE for streaming responses,
+    GRACEFUL_SHUTDOWN_TIMEOUT for the rest) -> after_server_stop
     -> "Worker complete [pid]"
 
 SIGINT/SIGTERM handlers are installed on the loop while the server runs (main thread only) and the
@@ -25,7 +26,7 @@ from typing import Any, cast
 
 from runtime.hosting import ASGIHosted, Hosted, ServeStage
 from runtime.log import access_logger, configure, error_logger, logger, server_logger
-from runtime.server.http import ServerState, _seconds
+from runtime.server.http import STREAM_END_LINGER, ServerState, _seconds
 from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket, unix_path
 
 __all__ = ["Server", "new_event_loop", "serve_single"]
@@ -189,6 +190,12 @@ class Server:
         stays queued in the shared listening socket for the other (or next) worker. Every
         connection the loop did accept (``ServerState.protocol_factory`` counts it) is served:
         the requests it carries are answered with ``Connection: close``.
+
+        A streaming response gets ``STREAM_SHUTDOWN_GRACE`` seconds, then ends with its terminator
+        and its connection closes (``HttpProtocol.shutdown``); its handler is cancelled (an ASGI
+        app is told ``http.disconnect`` and cancelled if it runs on a moment later). Requests
+        still running after ``GRACEFUL_SHUTDOWN_TIMEOUT`` are cancelled and their connections
+        aborted.
         """
         accepting = self._accept_queued(state) if self.sole_listener else []
         for server in self._servers:
@@ -218,6 +225,7 @@ class Server:
         tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
+        await _finish_ended_streams(state)
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
 
@@ -271,6 +279,18 @@ class Server:
                 loop.remove_signal_handler(signum)
                 with contextlib.suppress(TypeError, ValueError):
                     signal.signal(signum, previous)
+
+
+async def _finish_ended_streams(state: ServerState) -> None:
+    """Let the handlers of streams ended at shutdown return; cancel those that do not soon."""
+    running = list(state.ended_streams)
+    if not running:
+        return
+    _, pending = await asyncio.wait(running, timeout=STREAM_END_LINGER)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=STREAM_END_LINGER)
 
 
 async def _cancel_background_tasks(app: Hosted) -> None:
