@@ -17,6 +17,17 @@ Rules of the connection (the state lives in :class:`H1Connection`):
    Transfer-Encoding, duplicate Content-Length, Transfer-Encoding on HTTP/1.0, a
    Transfer-Encoding whose last coding is not ``chunked``, obs-fold, bare LF, invalid chunk sizes,
    header names with spaces or non-token characters. Codings other than ``chunked`` get 501.
+6. ``Host`` (RFC 9112 section 3.2): an HTTP/1.1 request without one, any request with more than
+   one ``Host`` line, or a ``Host`` that is not ``host[:port]`` (a reg-name, an IPv4 address or a
+   bracketed IP literal; empty is allowed) gets 400. HTTP/1.0 requests may leave it out. The
+   check rides on the header walk the parser already does (one name length among the special
+   ones) and a set of values seen valid, so a keep-alive client pays one lookup per request.
+7. A method llhttp does not know (``FOO / HTTP/1.1``, and ``get``: methods are case-sensitive)
+   gets 501, as RFC 9110 section 9.1 asks; a request line that is not ``token SP`` at all gets
+   400. HTTP/2 (its preface) and versions other than 1.0 and 1.1 get 505.
+8. ``Reject.reason`` is ours: each kind of parser error maps to a short sentence written here
+   (``_PARSER_ERRORS``), never llhttp's internal text, so the answer does not depend on the
+   version of the parser and does not describe its state machine to the peer.
 
 The response side is plain functions (:func:`response_head`, :func:`chunk`, ...): the server
 serialises, this module only knows the wire format.
@@ -24,6 +35,7 @@ serialises, this module only knows the wire format.
 
 from __future__ import annotations
 
+import re
 import time
 from http import HTTPStatus
 from typing import Final
@@ -166,6 +178,7 @@ class H1Connection:
         "_head_pending",
         "_head_size",
         "_headers",
+        "_host",
         "_parser",
         "_reject",
         "_te",
@@ -210,6 +223,7 @@ class H1Connection:
         self._te: bytes | None = None
         self._expect: bytes | None = None
         self._upgrade_header = False
+        self._host: bytes | None = None
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -226,7 +240,7 @@ class H1Connection:
             offset = exc.args[0]
             self._on_upgrade(data[offset:])
         except httptools.HttpParserError as exc:
-            self._fail(exc)
+            self._fail(exc, data)
             return events
         if self.in_message and not self.dead:
             # bound what httptools buffers for a head still in progress
@@ -257,20 +271,34 @@ class H1Connection:
             events.extend(self.receive_data(trailing))
             self._events = events
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self, exc: Exception, data: bytes = b"") -> None:
         if self.dead and self._reject is None:
             return  # stopped on purpose after a "Connection: close" request
         if self._reject is not None:
             reject = self._reject
             self._error(reject.status, reject.reason)
             return
-        message = str(exc) or type(exc).__name__
         if self._te is not None and _has_unsupported_coding(self._te):
             self._error(501, f"Unsupported Transfer-Encoding: {self._te.decode('latin-1')}")
         elif isinstance(exc, httptools.HttpParserInvalidMethodError):
-            self._error(400, "Invalid request method")
+            method = _unknown_method(data)
+            if method is None:
+                self._error(400, "Malformed request line (no method)")
+            else:
+                self._error(501, f"Unknown method {method.decode('ascii')}")
+        elif isinstance(exc, httptools.HttpParserInvalidURLError):
+            self._error(400, "Invalid character in the request target")
         else:
-            self._error(400, f"Malformed request: {message}")
+            llhttp_reason = str(exc)
+            if llhttp_reason in _VERSION_ERRORS:
+                version = self._parser.get_http_version()
+                self._error(505, f"HTTP/{version} is not supported (HTTP/1.1 and 1.0 are)")
+                return
+            for fragment, reason in _PARSER_ERRORS:
+                if fragment in llhttp_reason:
+                    self._error(400, reason)
+                    return
+            self._error(400, "Malformed request")
 
     def _error(self, status: int, reason: str) -> None:
         self._events.append(Reject(status, reason))
@@ -295,6 +323,7 @@ class H1Connection:
         self._te = None
         self._expect = None
         self._upgrade_header = False
+        self._host = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -311,11 +340,21 @@ class H1Connection:
             self._stop(431, "Request header fields too large")
         if len(headers) > self.max_header_count:
             self._stop(431, f"Too many header fields (more than {self.max_header_count})")
-        if len(name) in (6, 7, 14, 17):  # Expect, Upgrade, Content-Length, Transfer-Encoding
+        if len(name) in (4, 6, 7, 14, 17):  # Host, Expect, Upgrade, Content-Length, T-E
             self._special_header(name.lower(), value)
 
     def _special_header(self, lname: bytes, value: bytes) -> None:
-        if lname == b"content-length":
+        if lname == b"host":
+            if self._host is not None:
+                self._stop(400, "More than one Host header")
+            if value not in _valid_hosts:
+                if _HOST.fullmatch(value) is None:
+                    self._stop(400, "Invalid Host header (expected host[:port])")
+                if len(_valid_hosts) >= 64:
+                    _valid_hosts.clear()
+                _valid_hosts.add(value)
+            self._host = value
+        elif lname == b"content-length":
             self._content_length = int(value)
         elif lname == b"transfer-encoding":
             self._te = value if self._te is None else self._te + b", " + value
@@ -329,7 +368,11 @@ class H1Connection:
         parser = self._parser
         version = parser.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
-            self._stop(505 if version[:1] >= "2" else 400, f"Unsupported HTTP version {version}")
+            if version == "0.9":
+                self._stop(400, "Malformed request line (HTTP/0.9 is not supported)")
+            self._stop(505, f"HTTP/{version} is not supported (HTTP/1.1 and 1.0 are)")
+        if self._host is None and version == "1.1":
+            self._stop(400, "Missing Host header (HTTP/1.1 requires one)")
         chunked = False
         if self._te is not None:
             if _has_unsupported_coding(self._te):
@@ -377,6 +420,69 @@ class H1Connection:
 
 def _has_unsupported_coding(te: bytes) -> bool:
     return any(token.strip().lower() != b"chunked" for token in te.split(b","))
+
+
+# Host = uri-host [ ":" port ]; uri-host = IP-literal / IPv4address / reg-name (RFC 3986)
+_HOST: Final = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+_valid_hosts: set[bytes] = set()  # values that passed _HOST (bounded: cleared at 64)
+
+# a request line whose method is a token: ``token SP target SP HTTP/``
+_REQUEST_LINE: Final = re.compile(
+    rb"(?:^|\n)([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}) [^\x00-\x20\x7f]+ HTTP/"
+)
+
+
+def _unknown_method(data: bytes) -> bytes | None:
+    """The method of the request line llhttp refused as an "invalid method", when that line is
+    ``token SP target SP HTTP/...`` (an unknown method: 501); ``None`` for bytes that are no
+    request line at all (400). The first such line whose method llhttp does not know is the one
+    it stopped at: the lines before it are requests it already parsed."""
+    for match in _REQUEST_LINE.finditer(data):
+        method = match.group(1)
+        probe = httptools.HttpRequestParser(_Ignore())
+        try:
+            probe.feed_data(method + b" / HTTP/1.1\r\n")
+        except httptools.HttpParserInvalidMethodError:
+            return method
+        except httptools.HttpParserError:
+            continue
+    return None
+
+
+class _Ignore:
+    """A parser callback object that wants no callbacks."""
+
+
+_VERSION_ERRORS: Final = frozenset(("Invalid HTTP version", "Pause on PRI/Upgrade"))
+
+# llhttp's error text (a fragment of it) -> what the 400 says, first match wins
+_PARSER_ERRORS: Final = (
+    (
+        "Transfer-Encoding can't be present with Content-Length",
+        "Both Content-Length and Transfer-Encoding",
+    ),
+    (
+        "Content-Length can't be present with Transfer-Encoding",
+        "Both Content-Length and Transfer-Encoding",
+    ),
+    ("Duplicate Content-Length", "More than one Content-Length"),
+    ("Content-Length overflow", "Content-Length too large"),
+    ("Chunk size overflow", "Chunk size too large"),
+    ("Content-Length", "Invalid Content-Length (expected digits only)"),
+    ("Transfer-Encoding", "Invalid Transfer-Encoding (chunked must be the last coding, once)"),
+    ("chunk size", "Invalid chunk size (expected hexadecimal digits)"),
+    ("chunk extension", "Invalid chunk extension"),
+    ("chunk", "Malformed chunk (each chunk ends with CRLF)"),
+    ("space after start line", "Folded or indented header line"),
+    ("whitespace after header value", "Folded header line (obs-fold is not allowed)"),
+    ("header value char", "Invalid character in a header value"),
+    ("header field char", "Invalid header name (a token, no space before the colon)"),
+    ("header token", "Invalid header name (a token followed by a colon)"),
+    ("Expected HTTP/", "Malformed request line (expected METHOD target HTTP/1.1)"),
+    ("Expected SOURCE", "Malformed request line (expected METHOD target HTTP/1.1)"),
+    ("LF", "Lines must end with CRLF"),
+    ("CR", "Lines must end with CRLF"),
+)
 
 
 # -- response side ---------------------------------------------------------------------------------

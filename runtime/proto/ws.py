@@ -11,6 +11,11 @@ them:
    :class:`Message`, pongs as :class:`Pong` and, once, :class:`Closed` with the close code.
    Pings are answered and close frames acknowledged by the library; their bytes come out of
    :meth:`WSConnection.data_to_send` like everything else.
+   Text is checked here, not by the library (its sans-I/O core frames bytes and leaves UTF-8 to
+   the layer that decodes): invalid UTF-8 in a text message, whole or fragmented, fails the
+   connection with 1007 and a close frame. Fragments are decoded as they come, so a bad byte in
+   the first fragment closes at once, before the rest of the message arrives (Autobahn 6.4).
+   Frames parsed after it in the same read are dropped.
 3. After every call, the caller writes :meth:`data_to_send` and, when :attr:`should_close` is true,
    closes the transport once the bytes are flushed.
 4. A deferred handshake, for a server where the application decides (ASGI): :meth:`check_handshake`
@@ -22,6 +27,7 @@ them:
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -39,6 +45,8 @@ __all__ = ["Closed", "Message", "Pong", "WSConnection", "WSEvent"]
 # the library logs every opened connection at INFO; keep that to debug runs
 _ws_logger = logging.getLogger("vivace.websocket")
 _ws_logger.setLevel(logging.WARNING)
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class Message:
@@ -92,8 +100,9 @@ class WSConnection:
             max_size=max_size,
             logger=_ws_logger,
         )
-        self._fragments: list[bytes] = []
-        self._fragment_text = False
+        self._fragments: list[bytes] = []  # a binary message in progress
+        self._text: list[str] = []  # a text message in progress, decoded so far
+        self._decoder: codecs.IncrementalDecoder | None = None  # set while a text one is
         self._closed_reported = False
         self.accepted = False
         self.subprotocol: str | None = None
@@ -191,28 +200,50 @@ class WSConnection:
 
     def _collect(self) -> list[WSEvent]:
         events: list[WSEvent] = []
-        for frame in self._protocol.events_received():
-            if not isinstance(frame, Frame):
-                continue
-            opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                if frame.fin:
-                    data = bytes(frame.data)
-                    events.append(Message(data.decode() if opcode is Opcode.TEXT else data))
-                else:
-                    self._fragments = [bytes(frame.data)]
-                    self._fragment_text = opcode is Opcode.TEXT
-            elif opcode is Opcode.CONT:
-                self._fragments.append(bytes(frame.data))
-                if frame.fin:
-                    whole = b"".join(self._fragments)
-                    self._fragments = []
-                    events.append(Message(whole.decode() if self._fragment_text else whole))
-            elif opcode is Opcode.PONG:
-                events.append(Pong(bytes(frame.data)))
+        try:
+            for frame in self._protocol.events_received():
+                if isinstance(frame, Frame):
+                    self._frame(frame, events)
+        except UnicodeDecodeError:
+            self._text = []
+            self._decoder = None
+            if self._protocol.state is State.OPEN:
+                self._protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text message")
         if self._protocol.state is not State.OPEN:
             self._report_closed(events)
         return events
+
+    def _frame(self, frame: Frame, events: list[WSEvent]) -> None:
+        # the library has checked the sequence (no continuation without a start, no new
+        # message inside one); this reassembles and decodes
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT:
+            if frame.fin:
+                events.append(Message(bytes(frame.data).decode()))
+            else:
+                first: codecs.IncrementalDecoder = _utf8_decoder()
+                self._decoder = first
+                self._text = [first.decode(frame.data)]
+        elif opcode is Opcode.BINARY:
+            if frame.fin:
+                events.append(Message(bytes(frame.data)))
+            else:
+                self._fragments = [bytes(frame.data)]
+        elif opcode is Opcode.CONT:
+            decoder = self._decoder
+            if decoder is not None:
+                self._text.append(decoder.decode(frame.data, final=frame.fin))
+                if frame.fin:
+                    events.append(Message("".join(self._text)))
+                    self._text = []
+                    self._decoder = None
+            else:
+                self._fragments.append(bytes(frame.data))
+                if frame.fin:
+                    events.append(Message(b"".join(self._fragments)))
+                    self._fragments = []
+        elif opcode is Opcode.PONG:
+            events.append(Pong(bytes(frame.data)))
 
     def _report_closed(self, events: list[WSEvent]) -> None:
         if self._closed_reported:

@@ -26,7 +26,10 @@ def test_simple_get() -> None:
 
 
 def test_byte_by_byte_feeding_gives_the_same_events() -> None:
-    data = b"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /q HTTP/1.1\r\n\r\n"
+    data = (
+        b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /q HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     conn = H1Connection()
     events = []
     for i in range(len(data)):
@@ -38,7 +41,10 @@ def test_byte_by_byte_feeding_gives_the_same_events() -> None:
 
 def test_pipelined_requests_come_out_in_order() -> None:
     conn = H1Connection()
-    events = conn.receive_data(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n")
+    events = conn.receive_data(
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /3 HTTP/1.1\r\nHost: x\r\n"
+    )
     assert [h.target for h in heads(events)] == [b"/1", b"/2"]
     assert conn.in_message
     assert [h.target for h in heads(conn.receive_data(b"\r\n"))] == [b"/3"]
@@ -47,7 +53,8 @@ def test_pipelined_requests_come_out_in_order() -> None:
 def test_chunked_body() -> None:
     conn = H1Connection()
     events = conn.receive_data(
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1;x=y\r\nc\r\n0\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nab\r\n1;x=y\r\nc\r\n0\r\n\r\n"
     )
     assert heads(events)[0].chunked
     assert [e.data for e in events if isinstance(e, Data)] == [b"ab", b"c"]
@@ -61,29 +68,33 @@ def test_keep_alive_rules() -> None:
     assert head.keep_alive
     conn = H1Connection()
     events = conn.receive_data(
-        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     assert len(heads(events)) == 1 and not conn.keep_alive  # nothing after "close" is read
-    assert conn.receive_data(b"GET /3 HTTP/1.1\r\n\r\n") == []
+    assert conn.receive_data(b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n") == []
     off = H1Connection(keep_alive=False)
-    assert not heads(off.receive_data(b"GET / HTTP/1.1\r\n\r\n"))[0].keep_alive
+    assert not heads(off.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))[0].keep_alive
 
 
 @pytest.mark.parametrize(
     ("data", "status"),
     [
-        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400),
         (b"GET / HTTP/1.1\nHost: x\n\n", 400),
         (b"GET /\r\n\r\n", 400),
-        (b"get / HTTP/1.1\r\n\r\n", 400),
-        (b"CONNECT a:1 HTTP/1.1\r\n\r\n", 501),
-        (b"POST / HTTP/1.1\r\nExpect: nope\r\nContent-Length: 1\r\n\r\n", 417),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"CONNECT a:1 HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: nope\r\nContent-Length: 1\r\n\r\n", 417),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     ],
 )
 def test_rejections(data: bytes, status: int) -> None:
@@ -91,31 +102,33 @@ def test_rejections(data: bytes, status: int) -> None:
     events = conn.receive_data(data)
     assert isinstance(events[-1], Reject), events
     assert events[-1].status == status
-    assert conn.dead and conn.receive_data(b"GET / HTTP/1.1\r\n\r\n") == []
+    assert conn.dead and conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == []
 
 
 def test_limits() -> None:
     conn = H1Connection(max_header_size=64)
-    reject = conn.receive_data(b"GET / HTTP/1.1\r\nX: " + b"a" * 100 + b"\r\n\r\n")[-1]
+    reject = conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 100 + b"\r\n\r\n")[-1]
     assert isinstance(reject, Reject) and reject.status == 431
     conn = H1Connection(max_header_size=64)  # a head that never ends is cut off too
     assert conn.receive_data(b"GET / HTTP/1.1\r\nX: " + b"a" * 40) == []
     assert isinstance(conn.receive_data(b"a" * 40)[-1], Reject)
     conn = H1Connection(max_header_count=2)
-    reject = conn.receive_data(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")[-1]
+    reject = conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")[-1]
     assert isinstance(reject, Reject) and reject.status == 431
     conn = H1Connection(max_body_size=4)
-    reject = conn.receive_data(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n")[-1]
+    reject = conn.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")[-1]
     assert isinstance(reject, Reject) and reject.status == 413
     conn = H1Connection(max_body_size=4)
     events = conn.receive_data(
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
     )
     assert isinstance(events[-1], Reject) and events[-1].status == 413
 
 
 def test_pipelined_good_request_before_a_bad_one_is_kept() -> None:
-    events = H1Connection().receive_data(b"GET /ok HTTP/1.1\r\n\r\nGET /a b HTTP/1.1\r\n\r\n")
+    events = H1Connection().receive_data(
+        b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /a b HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     assert [h.target for h in heads(events)] == [b"/ok"]
     assert isinstance(events[-1], Reject)
 
@@ -123,20 +136,21 @@ def test_pipelined_good_request_before_a_bad_one_is_kept() -> None:
 def test_websocket_upgrade_and_other_upgrades() -> None:
     conn = H1Connection()
     events = conn.receive_data(
-        b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
     )
     assert heads(events)[0].upgrade
     assert isinstance(events[-1], Upgrade) and events[-1].trailing == b"\x81\x00"
     conn = H1Connection()  # h2c is not supported: served as plain HTTP/1.1
     events = conn.receive_data(
-        b"GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     assert [h.target for h in heads(events)] == [b"/", b"/next"]
     assert not heads(events)[0].upgrade
 
 
 def test_expect_continue_flag() -> None:
-    data = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    data = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
     head = heads(H1Connection().receive_data(data))[0]
     assert head.expect_continue and head.content_length == 2
 
@@ -172,3 +186,96 @@ def test_any_bytes_give_events_or_a_reject_never_an_exception(data: bytes) -> No
     conn = H1Connection(max_header_size=128)
     events = conn.receive_data(data) + conn.receive_data(data)
     assert all(not isinstance(e, Reject) for e in events[:-1])
+
+
+def reject_of(data: bytes) -> Reject:
+    events = H1Connection().receive_data(data)
+    assert events and isinstance(events[-1], Reject), events
+    return events[-1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "version", "reason"),
+    [
+        (b"", "1.1", "Missing Host header (HTTP/1.1 requires one)"),
+        (b"Host: a\r\nHost: a\r\n", "1.1", "More than one Host header"),
+        (b"Host: a\r\nHOST: b\r\n", "1.1", "More than one Host header"),
+        (b"Host: a\r\nHost: a\r\n", "1.0", "More than one Host header"),
+        (b"Host: a b/c\r\n", "1.1", "Invalid Host header (expected host[:port])"),
+        (b"Host: a/b\r\n", "1.1", "Invalid Host header (expected host[:port])"),
+        (b"Host: a@b\r\n", "1.1", "Invalid Host header (expected host[:port])"),
+        (b"Host: a:b\r\n", "1.1", "Invalid Host header (expected host[:port])"),
+        (b"Host: [::1\r\n", "1.1", "Invalid Host header (expected host[:port])"),
+        (b"Host: a\xffb\r\n", "1.0", "Invalid Host header (expected host[:port])"),
+    ],
+)
+def test_host_is_required_once_and_valid(fields: bytes, version: str, reason: str) -> None:
+    reject = reject_of(b"GET / HTTP/%s\r\n%s\r\n" % (version.encode(), fields))
+    assert (reject.status, reject.reason) == (400, reason)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"", b"example.com", b"example.com:8080", b"127.0.0.1:1", b"[::1]:80", b"xn--bcher-kva.de"],
+)
+def test_valid_hosts_are_served(host: bytes) -> None:
+    events = H1Connection().receive_data(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert heads(events) and events[-1] is END
+
+
+def test_http_1_0_may_leave_host_out() -> None:
+    events = H1Connection().receive_data(b"GET / HTTP/1.0\r\n\r\n")
+    assert heads(events) and events[-1] is END
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unknown method FOO"),
+        (b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unknown method get"),
+        (b"GE / HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unknown method GE"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nBREW /pot HTTP/1.1\r\nHost: x\r\n\r\n",
+            501,
+            "Unknown method BREW",
+        ),
+        (b"\x16\x03\x01\x00\xa5\x01\x00", 400, "Malformed request line (no method)"),
+        (b"G\x00T / HTTP/1.1\r\n\r\n", 400, "Malformed request line (no method)"),
+        (
+            b"GET / HTTP/3.1\r\nHost: x\r\n\r\n",
+            505,
+            "HTTP/3.1 is not supported (HTTP/1.1 and 1.0 are)",
+        ),
+        (
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            505,
+            "HTTP/2.0 is not supported (HTTP/1.1 and 1.0 are)",
+        ),
+        (b"GET /\r\n\r\n", 400, "Malformed request line (HTTP/0.9 is not supported)"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "Invalid chunk size (expected hexadecimal digits)",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            400,
+            "More than one Content-Length",
+        ),
+    ],
+)
+def test_rejections_say_what_was_wrong_in_our_words(data: bytes, status: int, reason: str) -> None:
+    reject = reject_of(data)
+    assert (reject.status, reject.reason) == (status, reason)
+
+
+def test_an_unknown_method_is_told_from_garbage_by_its_request_line() -> None:
+    # llhttp stops at the first byte no method it knows has there ("X"); when the rest of the
+    # line has not arrived yet, there is nothing to tell an unknown method from garbage: 400
+    conn = H1Connection()
+    data = b"GEX / HTTP/1.1\r\nHost: x\r\n\r\n"
+    events = []
+    for i in range(len(data)):
+        events += conn.receive_data(data[i : i + 1])
+    assert len(events) == 1 and isinstance(events[0], Reject) and events[0].status == 400
+    assert reject_of(data).status == 501  # the same bytes in one piece

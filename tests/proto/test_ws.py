@@ -131,3 +131,78 @@ def test_accept_needs_a_checked_handshake() -> None:
     conn.accept()
     with pytest.raises(RuntimeError):
         conn.accept()  # once only
+
+
+def closed_with(conn: WSConnection, data: bytes) -> int:
+    """The close code the server sends after ``data`` (it must send a close frame, and close)."""
+    events = conn.receive_data(data)
+    assert isinstance(events[-1], Closed), events
+    sent = conn.data_to_send()
+    assert sent[:1] == b"\x88", sent  # a close frame, not a dropped connection
+    assert conn.should_close
+    code = int(struct.unpack("!H", sent[2:4])[0])
+    assert events[-1].code == code
+    return code
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("invalid UTF-8, one frame", frame(1, b"\xff\xfe"), 1007),
+        ("surrogate in one frame", frame(1, b"a\xed\xa0\x80"), 1007),
+        ("truncated sequence, one frame", frame(1, b"\xce"), 1007),
+        (
+            "invalid UTF-8 in the last fragment",
+            frame(1, b"ab", fin=False) + frame(0, b"\xff"),
+            1007,
+        ),
+        # fail fast: the first fragment is already wrong, the rest never comes (Autobahn 6.4.x)
+        ("invalid UTF-8 in the first fragment", frame(1, b"\xce\xba\xed\xa0\x80", fin=False), 1007),
+        (
+            "invalid UTF-8 in a middle fragment",
+            frame(1, b"ok", fin=False) + frame(0, b"\xf4\x90\x80\x80", fin=False),
+            1007,
+        ),
+        ("fragments end mid-sequence", frame(1, b"a\xce", fin=False) + frame(0, b""), 1007),
+        ("ping payload over 125 bytes", b"\x89\xfe\x00\x7e" + b"\x00" * 4 + b"p" * 126, 1002),
+        ("fragmented ping", frame(9, b"p", fin=False), 1002),
+        ("close code 999", frame(8, struct.pack("!H", 999)), 1002),
+        ("close code 1005 (reserved)", frame(8, struct.pack("!H", 1005)), 1002),
+        ("close code 1016 (unassigned)", frame(8, struct.pack("!H", 1016)), 1002),
+        ("close code 5000", frame(8, struct.pack("!H", 5000)), 1002),
+        ("close with a one-byte payload", frame(8, b"\x03"), 1002),
+        ("close reason not UTF-8", frame(8, struct.pack("!H", 1000) + b"\xff"), 1007),
+        ("continuation without start", frame(0, b"x"), 1002),
+        ("new message inside a fragmented one", frame(1, b"a", fin=False) + frame(1, b"b"), 1002),
+        ("reserved opcode 3", frame(3, b""), 1002),
+        ("reserved opcode 11", frame(11, b""), 1002),
+        ("RSV1 without an extension", b"\xc1\x80" + b"\x00" * 4, 1002),
+        ("unmasked client frame", b"\x81\x02hi", 1002),
+    ],
+)
+def test_protocol_violations_close_with_the_right_code(name: str, data: bytes, code: int) -> None:
+    assert closed_with(opened(), data) == code
+
+
+def test_valid_utf8_split_anywhere_across_fragments_is_one_message() -> None:
+    text = "κόσμε 𝄞 ok"
+    raw = text.encode()
+    for cut in range(1, len(raw)):
+        conn = opened()
+        events = conn.receive_data(frame(1, raw[:cut], fin=False) + frame(0, raw[cut:]))
+        assert [e.data for e in events if isinstance(e, Message)] == [text]
+
+
+def test_control_frames_inside_a_fragmented_message_are_fine() -> None:
+    conn = opened()
+    events = conn.receive_data(
+        frame(1, b"he", fin=False) + frame(9, b"p") + frame(0, b"l", fin=False) + frame(0, b"lo")
+    )
+    assert [e.data for e in events if isinstance(e, Message)] == ["hello"]
+    assert conn.data_to_send() == b"\x8a\x01p"
+
+
+def test_frames_after_an_invalid_one_in_the_same_read_are_dropped() -> None:
+    conn = opened()
+    events = conn.receive_data(frame(1, b"\xff") + frame(1, b"after"))
+    assert [type(e) for e in events] == [Closed] and events[0].code == 1007

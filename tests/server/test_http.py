@@ -157,11 +157,16 @@ def test_expect_100_continue_over_the_limit_gets_413_without_100() -> None:
 @pytest.mark.parametrize(
     ("setting", "value", "data", "status"),
     [
-        ("REQUEST_MAX_SIZE", 10, b"POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413),
         (
             "REQUEST_MAX_SIZE",
             10,
-            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n",
+            413,
+        ),
+        (
+            "REQUEST_MAX_SIZE",
+            10,
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
             b"8\r\n12345678\r\n0\r\n\r\n",
             413,
         ),
@@ -188,7 +193,7 @@ def test_limits_are_not_hit_by_requests_just_under_them() -> None:
     app.config.REQUEST_MAX_SIZE = 10
     app.config.REQUEST_MAX_HEADER_COUNT = 5
     with serve(app) as srv, RawClient(srv.port) as client:
-        client.send(b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789")
+        client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789")
         assert client.read_response().status == 200
         client.send(get("/", "".join(f"X-{i}: v\r\n" for i in range(4))))
         assert client.read_response().status == 200
@@ -197,13 +202,14 @@ def test_limits_are_not_hit_by_requests_just_under_them() -> None:
 def test_unsupported_transfer_encoding_is_501_and_smuggling_is_400_with_close() -> None:
     with serve(make_app()) as srv:
         with RawClient(srv.port) as client:
-            client.send(b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+            client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n")
             assert client.read_response().status == 501
             assert client.closed()
         with RawClient(srv.port) as client:
             client.send(
-                b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n"
+                b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+                b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
             )
             response = client.read_response()
             assert response.status == 400
@@ -214,7 +220,9 @@ def test_request_timeout_is_408() -> None:
     app = make_app()
     app.config.REQUEST_TIMEOUT = 0.3
     with serve(app) as srv, RawClient(srv.port) as client:
-        client.send(b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")  # 7 bytes never come
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"
+        )  # 7 bytes never come
         started = time.monotonic()
         response = client.read_response()
         assert response.status == 408
@@ -312,7 +320,7 @@ def test_slow_handler_backpressure_pauses_reading_the_body() -> None:
     app.config.REQUEST_BUFFER_SIZE = 65536
     size = 64 * 1024 * 1024
     with serve(app) as srv, RawClient(srv.port) as client:
-        client.send(b"POST /slow HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size)
+        client.send(b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
         client.sock.setblocking(False)
         sent = 0
         deadline = time.monotonic() + 1.0
@@ -440,7 +448,9 @@ def test_an_answer_before_the_body_is_read_drops_the_rest_and_keeps_the_connecti
         return text("next")
 
     with serve(app) as srv, RawClient(srv.port) as client:
-        client.send(b"POST /early HTTP/1.1\r\nContent-Length: 300000\r\n\r\n" + b"a" * 1000)
+        client.send(
+            b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n" + b"a" * 1000
+        )
         assert client.read_response().body == b"first 1000"
         client.send(b"b" * 299000)  # the rest of the body arrives after the answer
         client.send(get("/"))

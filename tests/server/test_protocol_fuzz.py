@@ -21,9 +21,9 @@ from runtime.request import Request
 from runtime.server.http import HttpProtocol, ServerState
 
 PIECES = [
-    b"GET / HTTP/1.1\r\n",
-    b"POST /echo HTTP/1.1\r\n",
-    b"GET /slow HTTP/1.1\r\n",
+    b"GET / HTTP/1.1\r\nHost: t\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\n",
+    b"GET /slow HTTP/1.1\r\nHost: t\r\n",
     b"Host: t\r\n",
     b"Content-Length: 3\r\n",
     b"Transfer-Encoding: chunked\r\n",
@@ -182,9 +182,9 @@ def test_a_broken_pipelined_request_does_not_make_the_answer_before_it_say_close
     app = make_app()
     app.finalize()
     stream = (
-        b"GET / HTTP/1.1\r\n\r\n"
-        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"GET / HTTP/1.1\r\n"  # not a chunk size
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: t\r\n"  # not a chunk size
     )
     try:
         transport, errors = asyncio.run(run(app, [stream]))
