@@ -2,7 +2,8 @@
 
 The manager runs on the main process's asyncio loop and is the single writer of the state table:
 children report through typed messages on their pipe and the manager applies them, so no update is
-lost. Children get a fresh copy of the table pushed after every change.
+lost. Every change is published at once in memory that every child maps (``published.py``), and a
+child's request is answered (``Handled``) only after its effect is published.
 
 :class:`WorkerManager` owns its parts and performs what they decide; none of them knows the
 manager: the state table (``table.py``) and its transitions (``states.py``), the registry of names
@@ -32,11 +33,13 @@ from runtime.exceptions import WorkerBootError
 from runtime.hosting import Hosted
 from runtime.settings import Settings
 from runtime.supervisor.messages import (
+    REQUESTS,
     Ack,
     CallRequest,
     CallResult,
     ChildMessage,
     EarlyExit,
+    Handled,
     Heartbeat,
     ManageRequest,
     ProcessKind,
@@ -44,7 +47,6 @@ from runtime.supervisor.messages import (
     ScaleRequest,
     Serving,
     StateUpdate,
-    TableSnapshot,
     TerminateRequest,
 )
 from runtime.supervisor.output import OutputGate, OutputHub
@@ -60,6 +62,7 @@ from runtime.supervisor.policy import (
     short_reason,
 )
 from runtime.supervisor.process import ChildProcess, start_early
+from runtime.supervisor.published import TablePublisher
 from runtime.supervisor.registry import RELOADER_NAME, Registry, WorkerRecord
 from runtime.supervisor.replacements import (
     Candidate,
@@ -119,8 +122,9 @@ class WorkerManager:
     Its parts, each built here from plain values and never calling back:
 
     * ``table`` (:class:`StateTable`): the state table; the manager is its only writer, states move
-      by the rules of ``states.py``; its subscriber :meth:`_broadcast` pushes every batch of changes
-      to the server workers and tells the listeners (:class:`TableChanged`).
+      by the rules of ``states.py``; every change is published at once by ``published``
+      (:class:`TablePublisher`), where the server workers read it; its subscriber
+      :meth:`_broadcast` tells the listeners of every batch of changes (:class:`TableChanged`).
     * ``registry`` (:class:`Registry`): the names (server workers, ``manage()`` groups, the
       reloader), their flags, the start order and which names a restart takes.
     * ``spawner`` (:class:`Spawner`): builds a child's spec and starts it (fork of the main process,
@@ -163,7 +167,8 @@ class WorkerManager:
         self.settings = settings if settings is not None else Settings()
         self.output = output or OutputHub()
         self._changed = asyncio.Event()
-        self.table = StateTable(loop.call_soon, self._changed.set)
+        self.published = TablePublisher()  # before any child starts: each one maps it
+        self.table = StateTable(loop.call_soon, self._changed.set, self.published.publish)
         self.table.add(MAIN_NAME, server=None, pid=os.getpid())
         self.table.subscribe(self._broadcast)
         self.procs: dict[str, ChildProcess] = {}  # the current process of each name
@@ -191,6 +196,7 @@ class WorkerManager:
             sockets=sockets,
             shared_items=lambda: app.shared_items(),
             settings=self.settings,
+            table=self.published.segment,
         )
         self.fork_main = self.spawner.fork_main
         self.ack_timeout = self.settings.ack_timeout
@@ -230,13 +236,6 @@ class WorkerManager:
         return self.table.snapshot()
 
     def _broadcast(self, table: Snapshot) -> None:
-        snapshot = TableSnapshot(table)
-        for proc in list(self.procs.values()):
-            if proc.kind == "server" and proc.alive:
-                try:
-                    proc.conn.send(snapshot)
-                except (OSError, ValueError):
-                    pass
         self._emit(TableChanged())
 
     # --- registration --------------------------------------------------------------------------
@@ -320,7 +319,6 @@ class WorkerManager:
         prepared = self.spawner.prepare(
             name,
             kind,
-            table=self.workers,
             restarted=restarted,
             changed=changed,
             func=record.payload if record else None,
@@ -356,9 +354,23 @@ class WorkerManager:
     def _on_readable(self, proc: ChildProcess) -> None:
         try:
             while proc.conn.poll():
-                self._handle(proc, proc.conn.recv())
+                message = proc.conn.recv()
+                try:
+                    self._handle(proc, message)
+                finally:
+                    if isinstance(message, REQUESTS) and message.call_id:
+                        self._answer(proc, message.call_id)
         except (EOFError, OSError):
             self.loop.remove_reader(proc.conn.fileno())
+
+    @staticmethod
+    def _answer(proc: ChildProcess, call_id: int) -> None:
+        """The request ``call_id`` of ``proc`` is handled and its effect on the table published
+        (the table publishes every write at once): the caller in the child may return."""
+        try:
+            proc.conn.send(Handled(call_id))
+        except (OSError, ValueError):
+            pass  # it is gone
 
     def _handle(self, proc: ChildProcess, message: ChildMessage) -> None:
         current = self.procs.get(proc.name) is proc
@@ -798,6 +810,12 @@ class WorkerManager:
 
     async def run(self, console: Callable[[], Any] | None = None) -> int:
         """Start everything, wait for acks, supervise until told to stop, shut down. Exit code."""
+        try:
+            return await self._run(console)
+        finally:
+            self.published.close()  # the children still running keep their own maps
+
+    async def _run(self, console: Callable[[], Any] | None) -> int:
         self.running = True
         if self.fork_main:
             preload_for_forks()

@@ -8,6 +8,11 @@ same typing and matching, a compact pickle, and a fifth of the import cost, whic
 (``bench/startup.py``).
 
 Child -> main: :data:`ChildMessage`. Main -> child: :data:`ParentMessage`.
+
+A :data:`Request` from ``app.m`` carries a ``call_id``; the manager answers it with
+:class:`Handled` once it has applied the request and published the state table, so the caller
+returns only when every process reads the result. ``call_id`` 0 asks for no answer (a reloader's
+``RestartRequest``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 
 from runtime.appref import AppRef
 from runtime.settings import Settings
+from runtime.supervisor.published import Segment
 
 ProcessKind = Literal["server", "custom", "reloader"]
 
@@ -64,7 +70,7 @@ class WorkerSpec(NamedTuple):
     func: bytes | None = None  # pickled callable of a custom process
     kwargs: Mapping[str, Any] = {}
     restarted: bool = False
-    table: Mapping[str, Mapping[str, Any]] = {}
+    table: Segment | None = None  # the published state table (server workers)
     forked_from_main: bool = False  # forget the main's user modules before loading the app
     user_modules: tuple[str, ...] = ()  # those modules, listed by the main process before the fork
     main_ref: tuple[str, str] | None = None  # ("path", file) or ("name", module) of a user __main__
@@ -96,6 +102,7 @@ class StateUpdate(NamedTuple):
 
     values: Mapping[str, Any] = {}
     deleted: tuple[str, ...] = ()
+    call_id: int = 0
 
 
 class RestartRequest(NamedTuple):
@@ -109,6 +116,7 @@ class RestartRequest(NamedTuple):
     all_workers: bool = True
     changed: tuple[str, ...] = ()
     zero_downtime: bool = False
+    call_id: int = 0
 
 
 class ManageRequest(NamedTuple):
@@ -120,14 +128,18 @@ class ManageRequest(NamedTuple):
     tracked: bool = False
     auto_start: bool = True
     workers: int = 1
+    call_id: int = 0
 
 
 class ScaleRequest(NamedTuple):
     n: int
+    call_id: int = 0
 
 
 class TerminateRequest(NamedTuple):
     """Stop the whole server (``app.m.terminate()``)."""
+
+    call_id: int = 0
 
 
 class CallResult(NamedTuple):
@@ -136,6 +148,9 @@ class CallResult(NamedTuple):
     value: Any = None  # the result, or its repr when it cannot be pickled
     error: str = ""
 
+
+Request = StateUpdate | RestartRequest | ManageRequest | ScaleRequest | TerminateRequest
+REQUESTS = (StateUpdate, RestartRequest, ManageRequest, ScaleRequest, TerminateRequest)
 
 ChildMessage = (
     Ack
@@ -153,8 +168,10 @@ ChildMessage = (
 # --- main -> child -----------------------------------------------------------------------------
 
 
-class TableSnapshot(NamedTuple):
-    table: dict[str, dict[str, Any]]
+class Handled(NamedTuple):
+    """The manager applied the :data:`Request` ``call_id`` and published the state table."""
+
+    call_id: int
 
 
 class CallRequest(NamedTuple):
@@ -166,4 +183,4 @@ class CallRequest(NamedTuple):
     args: tuple[Any, ...] = ()
 
 
-ParentMessage = TableSnapshot | CallRequest
+ParentMessage = Handled | CallRequest

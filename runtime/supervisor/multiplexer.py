@@ -1,8 +1,11 @@
 """``app.m``: a server worker's view of the state table and its requests to the manager.
 
 The multiplexer never acts itself: it sends typed requests over the worker's pipe and the manager
-(the only writer of the state table) applies them. Reads come from the latest snapshot the manager
-pushed to this worker.
+(the only writer of the state table) applies them. Each request is a round trip: it returns once
+the manager has applied it and published the new table (``Handled``), so when
+``app.m.state["k"] = v``, ``update``, ``del``, ``restart``, ``scale``, ``manage`` or
+``terminate`` returns, every process's next read shows the result. Reads come from the published
+table (``published.py``): an unchanged table costs one integer read.
 """
 
 from __future__ import annotations
@@ -14,27 +17,30 @@ from typing import Any
 
 from runtime.supervisor.messages import (
     RESTRICTED_KEYS,
-    ChildMessage,
     ManageRequest,
+    Request,
     RestartRequest,
     ScaleRequest,
     StateUpdate,
     TerminateRequest,
 )
 
-Send = Callable[[ChildMessage], None]
+Send = Callable[[Request], None]  # returns once the manager has handled the request
+Read = Callable[[], dict[str, dict[str, Any]]]  # the latest table, shared: never changed in place
+
+_EMPTY: dict[str, Any] = {}
 
 
 class WorkerState(MutableMapping[str, Any]):
     """``app.m.state``: the current worker's own entry. Restricted keys cannot be written."""
 
-    def __init__(self, table: dict[str, dict[str, Any]], name: str, send: Send) -> None:
-        self._table = table
+    def __init__(self, read: Read, name: str, send: Send) -> None:
+        self._read = read
         self._name = name
         self._send = send
 
     def _entry(self) -> dict[str, Any]:
-        return self._table.setdefault(self._name, {})
+        return self._read().get(self._name, _EMPTY)
 
     def __getitem__(self, key: str) -> Any:
         return self._entry()[key]
@@ -58,19 +64,18 @@ class WorkerState(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._check(key)
-        self._entry()[key] = value
         self._send(StateUpdate(values={key: value}))
 
     def __delitem__(self, key: str) -> None:
         self._check(key)
-        del self._entry()[key]
+        if key not in self._entry():
+            raise KeyError(key)
         self._send(StateUpdate(deleted=(key,)))
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # one message for the whole update
         values = dict(*args, **kwargs)
         for key in values:
             self._check(key)
-        self._entry().update(values)
         self._send(StateUpdate(values=values))
 
     def pop(self, *args: Any) -> Any:
@@ -78,24 +83,17 @@ class WorkerState(MutableMapping[str, Any]):
 
 
 class Multiplexer:
-    """Lives in each server worker as ``app.m``."""
+    """Lives in each server worker as ``app.m``.
 
-    def __init__(
-        self, name: str, send: Send, table: dict[str, dict[str, Any]] | None = None
-    ) -> None:
+    ``send`` delivers a request and returns once the manager has handled it (raising
+    ``TimeoutError`` when it does not answer in time); ``read`` returns the latest table.
+    """
+
+    def __init__(self, name: str, send: Send, read: Read) -> None:
         self._name = name
         self._send = send
-        self._table: dict[str, dict[str, Any]] = table if table is not None else {}
-        self._state = WorkerState(self._table, name, send)
-
-    # the manager pushes fresh snapshots
-    def _replace_table(self, table: dict[str, dict[str, Any]]) -> None:
-        mine = self._table.get(self._name, {})
-        self._table.clear()
-        self._table.update(table)
-        merged = dict(mine)
-        merged.update(table.get(self._name, {}))
-        self._table[self._name] = merged
+        self._read = read
+        self._state = WorkerState(read, name, send)
 
     @property
     def name(self) -> str:
@@ -108,7 +106,7 @@ class Multiplexer:
     @property
     def workers(self) -> dict[str, dict[str, Any]]:
         """A copy of the whole state table."""
-        return {name: dict(entry) for name, entry in self._table.items()}
+        return {name: dict(entry) for name, entry in self._read().items()}
 
     @property
     def state(self) -> WorkerState:

@@ -9,11 +9,12 @@ Three ways, chosen per start:
   (the console's), since forking a process with threads can deadlock its children;
 * ``spawn`` where forking is unsafe (macOS, Windows) or asked for.
 
-A start has two steps, so that the manager can write the state table in between and the child's
-first copy of the table is the one from before: :meth:`Spawner.prepare` builds the spec and the
-process object, :meth:`Spawner.launch` starts it and returns the :class:`ChildProcess`. When it
-has exited, :func:`reap` collects its exit code and settles everything still waiting on it. The
-spawner knows nothing about the state table, restarts or the manager.
+A start has two steps, so that the manager can write the state table in between:
+:meth:`Spawner.prepare` builds the spec and the process object, :meth:`Spawner.launch` starts it
+and returns the :class:`ChildProcess`. When it has exited, :func:`reap` collects its exit code and
+settles everything still waiting on it. The spawner knows nothing about the state table (only the
+descriptor of its published copy, ``published.py``, handed to each server worker), restarts or
+the manager.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from runtime.settings import Settings
 from runtime.supervisor.messages import ProcessKind, WorkerSpec
 from runtime.supervisor.output import OutputGate, OutputHub
 from runtime.supervisor.process import ChildProcess, fork_is_safe
+from runtime.supervisor.published import Segment
 from runtime.supervisor.worker import child_main, user_main_ref, user_modules
 
 __all__ = ["Prepared", "Reaped", "Spawner", "reap"]
@@ -96,6 +98,7 @@ class Spawner:
         sockets: list[socket.socket],
         shared_items: Callable[[], Mapping[str, Any]],
         settings: Settings,
+        table: Segment | None = None,
     ) -> None:
         self.ctx = ctx
         self.loop = loop
@@ -104,6 +107,7 @@ class Spawner:
         self.sockets = sockets
         self.shared_items = shared_items
         self.settings = settings
+        self.table = table  # the published state table, mapped by every server worker
         method = settings.start_method  # checked once, by Settings.resolve
         # Fork the (single-threaded) main process itself where forking is safe; the preloaded
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
@@ -115,15 +119,14 @@ class Spawner:
         name: str,
         kind: ProcessKind,
         *,
-        table: Mapping[str, Mapping[str, Any]],
         restarted: bool = False,
         changed: Iterable[str] = (),
         func: bytes | None = None,
         kwargs: Mapping[str, Any] | None = None,
         ident: str | None = None,
     ) -> Prepared:
-        """The spec and process object of a child ``name`` (nothing started yet). ``table`` is the
-        child's first copy of the state table; ``func``/``kwargs`` a custom process's callable."""
+        """The spec and process object of a child ``name`` (nothing started yet);
+        ``func``/``kwargs`` a custom process's callable."""
         ctx = self.ctx
         forked = self.fork_main and threading.active_count() == 1
         if self.fork_main and not forked and not self._told_threads:
@@ -149,7 +152,7 @@ class Spawner:
             func=func,
             kwargs=dict(kwargs or {}),
             restarted=restarted,
-            table=table,
+            table=self.table if kind == "server" else None,
             forked_from_main=forked,
             user_modules=user_modules() if forked else (),
             main_ref=user_main_ref(),

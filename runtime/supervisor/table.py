@@ -7,11 +7,14 @@ Rules:
    (a console's) read :meth:`StateTable.snapshot`, a copy.
 2. An entry's ``state`` moves only through :func:`runtime.supervisor.states.advance`.
 3. Subscribers see every change, batched: the writes of one loop iteration make one call with one
-   snapshot (the manager pushes it to its server workers and tells its listeners).
+   snapshot (the manager tells its listeners).
 4. A snapshot is plain data: process name -> ``dict`` with the keys of workers.md (``state`` as the
    state's name, keys that were never set left out) and then the custom keys. A custom key that
    names an unrestricted field (``serving``, ``kind``) shows instead of the field until the manager
    writes that field again; deleting it clears the field.
+5. Published at once: ``publish`` gets the snapshot after every write, before the writing method
+   returns (the manager writes it where every worker reads it, ``published.py``), so a change is
+   visible to every process once the call that made it has returned.
 """
 
 from __future__ import annotations
@@ -72,16 +75,19 @@ class Entry:
 class StateTable:
     """Process name -> :class:`Entry`, written by the manager only (rule 1).
 
-    ``on_write`` runs at once after every write (the manager wakes its waits); ``schedule`` runs a
-    callable soon, once per batch (``loop.call_soon``): then every subscriber gets the snapshot.
+    ``on_write`` runs at once after every write (the manager wakes its waits), and so does
+    ``publish`` with the new snapshot (rule 5); ``schedule`` runs a callable soon, once per batch
+    (``loop.call_soon``): then every subscriber gets the snapshot.
     """
 
     def __init__(
         self,
         schedule: Callable[[Callable[[], None]], object],
         on_write: Callable[[], None] = lambda: None,
+        publish: Callable[[Snapshot], object] | None = None,
     ) -> None:
         self._entries: dict[str, Entry] = {}
+        self._publish_now = publish
         self._schedule = schedule
         self._on_write = on_write
         self._subscribers: list[Callable[[Snapshot], None]] = []
@@ -214,6 +220,8 @@ class StateTable:
         entry.custom.pop("serving", None)  # the manager's word is the latest (rule 4)
 
     def _changed(self) -> None:
+        if self._publish_now is not None:
+            self._publish_now(self.snapshot())
         self._on_write()
         if not self._pending:
             self._pending = True

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import io
+import itertools
 import logging
 import os
 import pickle
@@ -23,7 +24,7 @@ import traceback
 import types
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 if TYPE_CHECKING:
     from runtime.server import Server
@@ -38,13 +39,15 @@ from runtime.supervisor.messages import (
     CallResult,
     ChildMessage,
     EarlyExit,
+    Handled,
     Heartbeat,
     ParentMessage,
+    Request,
     Serving,
-    TableSnapshot,
     WorkerSpec,
 )
 from runtime.supervisor.multiplexer import Multiplexer, set_current
+from runtime.supervisor.published import TableReader
 
 logger = logging.getLogger("vivace.supervisor")
 
@@ -83,12 +86,23 @@ def _redirect_output(sock: Any) -> None:
     )
 
 
+REQUEST_TIMEOUT = 10.0  # seconds a request from app.m waits for the manager's Handled
+
+
 class Channel:
-    """The child's end of the control pipe: locked sends, a reader thread; EOF: main is gone."""
+    """The child's end of the control pipe: locked sends, a reader thread; EOF: main is gone.
+
+    :meth:`request` is a round trip: it sends a :data:`Request` with a fresh ``call_id`` and blocks
+    the calling thread until the reader thread receives the manager's ``Handled`` for it.
+    """
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._conn = spec.control
+        self._main_pid = spec.main_pid
         self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, threading.Event] = {}
+        self._reading = False
         self.on_message: Callable[[ParentMessage], None] = lambda message: None
 
     def send(self, message: ChildMessage) -> None:
@@ -98,7 +112,27 @@ class Channel:
             except (OSError, EOFError):
                 os._exit(1)  # the main process is gone
 
+    def request(self, message: Request, timeout: float = REQUEST_TIMEOUT) -> None:
+        """Send ``message`` and return once the manager has handled it and published the table."""
+        if not self._reading:
+            self.start_reader()
+        done = threading.Event()
+        with self._lock:
+            call_id = next(self._ids)
+            self._waiting[call_id] = done
+        self.send(message._replace(call_id=call_id))
+        if not done.wait(timeout):
+            self._waiting.pop(call_id, None)
+            raise TimeoutError(
+                f"{type(message).__name__}: the manager (main process {self._main_pid}) did not "
+                f"confirm it within {timeout:g} s; it may still be applied later"
+            )
+
     def start_reader(self) -> None:
+        with self._lock:
+            if self._reading:
+                return
+            self._reading = True
         threading.Thread(target=self._read, name="vivace-control", daemon=True).start()
 
     def _read(self) -> None:
@@ -107,6 +141,11 @@ class Channel:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 os._exit(1)  # no child outlives the main process
+            if isinstance(message, Handled):
+                done = self._waiting.pop(message.call_id, None)
+                if done is not None:
+                    done.set()
+                continue
             self.on_message(message)
 
 
@@ -317,7 +356,9 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
         app.install_shared(spec.shared_ctx)
         loop = _new_loop()
         asyncio.set_event_loop(loop)
-        m = Multiplexer(spec.name, channel.send, {k: dict(v) for k, v in spec.table.items()})
+        assert spec.table is not None
+        table = TableReader(spec.table)
+        m = Multiplexer(spec.name, channel.request, table.read)
         app.attach_process(multiplexer=m)
         set_current(m)
         server = Server(app, list(spec.sockets), on_ack=lambda: channel.send(Ack()))
@@ -333,10 +374,12 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
 
     def on_message(message: ParentMessage) -> None:
         match message:
-            case TableSnapshot(table):
-                loop.call_soon_threadsafe(m._replace_table, table)
             case CallRequest():
                 loop.call_soon_threadsafe(lambda: loop.create_task(_answer(app, message, channel)))
+            case Handled():  # pragma: no cover - the channel's reader answers these itself
+                pass
+            case _:
+                assert_never(message)
 
     channel.on_message = on_message
     channel.start_reader()
