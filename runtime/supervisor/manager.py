@@ -368,7 +368,7 @@ class WorkerManager:
         """The request ``call_id`` of ``proc`` is handled and its effect on the table published
         (the table publishes every write at once): the caller in the child may return."""
         try:
-            proc.conn.send(Handled(call_id))
+            (proc.replies or proc.conn).send(Handled(call_id))
         except (OSError, ValueError):
             pass  # it is gone
 
@@ -424,6 +424,8 @@ class WorkerManager:
         code, reason, was_acked = reap(proc)
         self._live.discard(proc)
         proc.conn.close()
+        if proc.replies is not None:
+            proc.replies.close()
         candidate = self.replacements.exited(proc)
         if candidate is not None:
             # a replacement that died before taking over: a failed start, never a crash

@@ -10,9 +10,9 @@ same typing and matching, a compact pickle, and a fifth of the import cost, whic
 Child -> main: :data:`ChildMessage`. Main -> child: :data:`ParentMessage`.
 
 A :data:`Request` from ``app.m`` carries a ``call_id``; the manager answers it with
-:class:`Handled` once it has applied the request and published the state table, so the caller
-returns only when every process reads the result. ``call_id`` 0 asks for no answer (a reloader's
-``RestartRequest``).
+:class:`Handled`, on the worker's reply pipe, once it has applied the request and published the
+state table, so the caller returns only when every process reads the result. ``call_id`` 0 asks
+for no answer (a reloader's ``RestartRequest``).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class WorkerSpec(NamedTuple):
     main_pid: int
     control: Connection
     output: socket.socket
+    replies: Connection | None = None  # server workers: the manager's Handled answers, read end
     app_ref: AppRef | None = None
     settings: Settings = Settings()  # resolved once by the launcher (runtime.settings)
     reloaded_files: tuple[str, ...] = ()  # joined only into app.config.RELOADED_FILES
@@ -183,4 +184,4 @@ class CallRequest(NamedTuple):
     args: tuple[Any, ...] = ()
 
 
-ParentMessage = Handled | CallRequest
+ParentMessage = CallRequest  # on the control pipe; Handled comes on the reply pipe

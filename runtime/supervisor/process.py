@@ -70,6 +70,7 @@ class ChildProcess:
     conn: Connection
     loop: asyncio.AbstractEventLoop
     ident: str | None = None
+    replies: Connection | None = None  # a server worker's reply pipe (``Handled``), write end
     pid: int = 0
     expected_stop: bool = False  # the manager asked it to stop: never "replaced"
     hung: bool = False

@@ -76,8 +76,9 @@ class Prepared:
     process: BaseProcess
     conn: Connection
     output: socket.socket
-    child_ends: tuple[Connection, socket.socket]
+    child_ends: tuple[Connection | socket.socket, ...]
     ident: str | None
+    replies: Connection | None = None  # the manager's end of a server worker's reply pipe
 
 
 class Spawner:
@@ -138,11 +139,14 @@ class Spawner:
             sys.stderr.flush()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         out_main, out_child = socket.socketpair()
+        # the manager's answers to app.m's requests: read by the waiting thread itself
+        replies_in, replies_out = ctx.Pipe(duplex=False) if kind == "server" else (None, None)
         spec = WorkerSpec(
             name=name,
             kind=kind,
             main_pid=os.getpid(),
             control=child_conn,
+            replies=replies_in,
             output=out_child,
             app_ref=self.app_ref if kind != "custom" else None,
             settings=self.settings,
@@ -158,7 +162,10 @@ class Spawner:
             main_ref=user_main_ref(),
         )
         process = ctx.Process(target=child_main, args=(spec,), name=name)  # type: ignore[attr-defined]
-        return Prepared(spec, process, parent_conn, out_main, (child_conn, out_child), ident)
+        child_ends = (
+            (child_conn, out_child) if replies_in is None else (child_conn, out_child, replies_in)
+        )
+        return Prepared(spec, process, parent_conn, out_main, child_ends, ident, replies_out)
 
     def launch(self, prepared: Prepared, gate: OutputGate | None = None) -> ChildProcess:
         """Start the prepared child; its output goes to the hub (through ``gate`` when given)."""
@@ -174,6 +181,7 @@ class Spawner:
             prepared.conn,
             self.loop,
             ident=prepared.ident,
+            replies=prepared.replies,
         )
         proc.pid = prepared.process.pid or 0
         proc.output_done = self.output.attach(spec.name, prepared.output, self.loop, gate)

@@ -20,6 +20,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import traceback
 import types
 from collections.abc import Callable
@@ -92,16 +93,18 @@ REQUEST_TIMEOUT = 10.0  # seconds a request from app.m waits for the manager's H
 class Channel:
     """The child's end of the control pipe: locked sends, a reader thread; EOF: main is gone.
 
-    :meth:`request` is a round trip: it sends a :data:`Request` with a fresh ``call_id`` and blocks
-    the calling thread until the reader thread receives the manager's ``Handled`` for it.
+    :meth:`request` is a round trip: it sends a :data:`Request` with a fresh ``call_id`` and reads
+    the manager's ``Handled`` for it from the reply pipe itself (one request at a time; no thread
+    in between, which would add two thread switches to every write).
     """
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._conn = spec.control
+        self._replies = spec.replies
         self._main_pid = spec.main_pid
         self._lock = threading.Lock()
+        self._requesting = threading.Lock()
         self._ids = itertools.count(1)
-        self._waiting: dict[int, threading.Event] = {}
         self._reading = False
         self.on_message: Callable[[ParentMessage], None] = lambda message: None
 
@@ -114,19 +117,28 @@ class Channel:
 
     def request(self, message: Request, timeout: float = REQUEST_TIMEOUT) -> None:
         """Send ``message`` and return once the manager has handled it and published the table."""
-        if not self._reading:
-            self.start_reader()
-        done = threading.Event()
-        with self._lock:
+        replies = self._replies
+        if replies is None:
+            raise RuntimeError("only a server worker's requests are answered")
+        deadline = time.monotonic() + timeout
+        with self._requesting:
             call_id = next(self._ids)
-            self._waiting[call_id] = done
-        self.send(message._replace(call_id=call_id))
-        if not done.wait(timeout):
-            self._waiting.pop(call_id, None)
-            raise TimeoutError(
-                f"{type(message).__name__}: the manager (main process {self._main_pid}) did not "
-                f"confirm it within {timeout:g} s; it may still be applied later"
-            )
+            self.send(message._replace(call_id=call_id))
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    ready = remaining > 0 and replies.poll(remaining)
+                    answer: Handled | None = replies.recv() if ready else None
+                except (EOFError, OSError):
+                    os._exit(1)  # the main process is gone
+                if answer is None:
+                    raise TimeoutError(
+                        f"{type(message).__name__}: the manager (main process {self._main_pid}) "
+                        f"did not confirm it within {timeout:g} s; it may still be applied later"
+                    )
+                if answer.call_id == call_id:
+                    return
+                # the late answer of a request that timed out: skip it
 
     def start_reader(self) -> None:
         with self._lock:
@@ -141,11 +153,6 @@ class Channel:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 os._exit(1)  # no child outlives the main process
-            if isinstance(message, Handled):
-                done = self._waiting.pop(message.call_id, None)
-                if done is not None:
-                    done.set()
-                continue
             self.on_message(message)
 
 
@@ -376,8 +383,6 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
         match message:
             case CallRequest():
                 loop.call_soon_threadsafe(lambda: loop.create_task(_answer(app, message, channel)))
-            case Handled():  # pragma: no cover - the channel's reader answers these itself
-                pass
             case _:
                 assert_never(message)
 

@@ -114,24 +114,27 @@ _PIPES: list[Any] = []
 
 @pytest.fixture
 def channel() -> Any:
-    """A worker's channel and the manager's end of its pipe."""
+    """A worker's channel, the manager's end of its control pipe and of its reply pipe."""
     main_end, child_end = multiprocessing.Pipe()
+    replies_in, replies_out = multiprocessing.Pipe(duplex=False)
     out, other = socket.socketpair()
-    spec = WorkerSpec(name="W", kind="server", main_pid=1234, control=child_end, output=out)
-    yield Channel(spec), main_end
+    spec = WorkerSpec(
+        name="W", kind="server", main_pid=1234, control=child_end, output=out, replies=replies_in
+    )
+    yield Channel(spec), main_end, replies_out
     out.close()
     other.close()
-    # the pipe stays open: the channel's reader thread ends the process when it sees EOF (no
-    # child outlives the main process)
-    _PIPES.append((main_end, child_end))
+    # the pipes stay open: a channel that sees EOF ends the process (no child outlives the main)
+    _PIPES.append((main_end, child_end, replies_in, replies_out))
 
 
 def test_a_request_returns_once_the_manager_answers(channel: Any) -> None:
-    worker, manager = channel
+    worker, manager, replies = channel
 
     def answer() -> None:
         message = manager.recv()
-        manager.send(Handled(message.call_id))
+        replies.send(Handled(message.call_id - 1))  # a late answer to an earlier request: skipped
+        replies.send(Handled(message.call_id))
 
     thread = threading.Thread(target=answer)
     thread.start()
@@ -140,7 +143,7 @@ def test_a_request_returns_once_the_manager_answers(channel: Any) -> None:
 
 
 def test_a_request_the_manager_never_answers_raises_a_clear_error(channel: Any) -> None:
-    worker, manager = channel
+    worker, manager, _ = channel
     with pytest.raises(TimeoutError, match=r"main process 1234\) did not confirm it within 0.2 s"):
         worker.request(StateUpdate(values={"k": 1}), timeout=0.2)
     assert manager.recv() == StateUpdate(values={"k": 1}, call_id=1)
