@@ -437,15 +437,19 @@ def _unknown_method(data: bytes) -> bytes | None:
     ``token SP target SP HTTP/...`` (an unknown method: 501); ``None`` for bytes that are no
     request line at all (400). The first such line whose method llhttp does not know is the one
     it stopped at: the lines before it are requests it already parsed."""
+    known: set[bytes] = set()  # one probe per distinct method, however many lines repeat it
     for match in _REQUEST_LINE.finditer(data):
         method = match.group(1)
+        if method in known:
+            continue
         probe = httptools.HttpRequestParser(_Ignore())
         try:
             probe.feed_data(method + b" / HTTP/1.1\r\n")
         except httptools.HttpParserInvalidMethodError:
             return method
         except httptools.HttpParserError:
-            continue
+            pass
+        known.add(method)
     return None
 
 
