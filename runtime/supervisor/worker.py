@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
@@ -101,6 +102,9 @@ class Channel:
     def __init__(self, spec: WorkerSpec) -> None:
         self._conn = spec.control
         self._replies = spec.replies
+        self._poller = select.poll()  # made once: Connection.poll builds a selector per call
+        if spec.replies is not None:
+            self._poller.register(spec.replies.fileno(), select.POLLIN)
         self._main_pid = spec.main_pid
         self._lock = threading.Lock()
         self._requesting = threading.Lock()
@@ -127,7 +131,7 @@ class Channel:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    ready = remaining > 0 and replies.poll(remaining)
+                    ready = remaining > 0 and bool(self._poller.poll(remaining * 1000))
                     answer: Handled | None = replies.recv() if ready else None
                 except (EOFError, OSError):
                     os._exit(1)  # the main process is gone
