@@ -395,7 +395,10 @@ class WorkerManager:
             case EarlyExit(reason):
                 proc.early_reason = reason
             case StateUpdate(values, deleted):
-                if current:
+                # the current process of its name, or the replacement started beside it (a
+                # reload's, a zero-downtime restart's: every other non-current process was told
+                # to stop), whose start-up writes would otherwise be lost when it takes over
+                if current or (proc.alive and not proc.expected_stop):
                     self.table.update_custom(proc.name, values, deleted)
             case RestartRequest():
                 self.handle_restart(message, proc.kind)

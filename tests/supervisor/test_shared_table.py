@@ -200,6 +200,23 @@ def test_a_restart_is_seen_by_every_worker_once_restart_returned(served: Any) ->
     assert s.stop() == 0
 
 
+def test_a_replacement_s_start_up_writes_are_kept_when_it_takes_over(served: Any) -> None:
+    s = served(2)
+    a, b = served.connect(s, 2)
+    old = b.get(f"/entry?name={a.name}")["entry"]
+    assert old["booted"] == old["pid"]
+    b.get(f"/restart-zero?name={a.name}")
+    new = _wait_for(
+        lambda: (
+            (e := b.get(f"/entry?name={a.name}")["entry"])["pid"] != old["pid"]
+            and e["serving"] == "True"
+            and e
+        )
+    )
+    assert new["booted"] == new["pid"]  # written by the replacement before it took over
+    assert s.stop() == 0
+
+
 def test_no_update_is_lost_with_two_workers_writing_at_once(served: Any) -> None:
     s = served(2)
     a, b = served.connect(s, 2)

@@ -11,6 +11,11 @@ from runtime import App, Request, json
 app = App("SharedTable")
 
 
+@app.before_server_start
+async def booted(app: App) -> None:
+    app.m.state["booted"] = os.getpid()  # a replacement writes before it takes over
+
+
 def _me(request: Request, **extra: Any) -> Any:
     return json({"name": request.app.m.name, "pid": os.getpid(), **extra})
 
@@ -70,6 +75,13 @@ async def storm(request: Request) -> Any:
     m = request.app.m
     for i in range(n):
         m.state[f"w{i}"] = i
+    return _me(request)
+
+
+@app.get("/restart-zero")
+async def restart_zero(request: Request) -> Any:
+    """A zero-downtime restart of ``name``: its replacement takes over once it serves."""
+    request.app.m.restart(request.args["name"], zero_downtime=True)
     return _me(request)
 
 
