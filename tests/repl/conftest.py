@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,9 +22,13 @@ def _the_test_suite_is_not_user_code(monkeypatch: pytest.MonkeyPatch) -> None:
     from runtime.supervisor import worker
 
     real = worker.user_modules
-    monkeypatch.setattr(
-        worker, "user_modules", lambda: tuple(n for n in real() if n.partition(".")[0] != "tests")
-    )
+    suite = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+
+    def ours(name: str) -> bool:  # a module of the suite, whatever name pytest imported it under
+        path = getattr(sys.modules.get(name), "__file__", None) or ""
+        return os.path.abspath(path).startswith(suite)
+
+    monkeypatch.setattr(worker, "user_modules", lambda: tuple(n for n in real() if not ours(n)))
 
 
 class _Handler(BaseHTTPRequestHandler):
