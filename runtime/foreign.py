@@ -247,7 +247,7 @@ class ForeignApp:
         self._framework = base or ("WSGI" if interface == "wsgi" else "ASGI")
         self.asgi: ASGIApp
         if interface == "asgi3":
-            self.asgi = target  # type: ignore[assignment]  # checked by detect_interface
+            self.asgi = cast(ASGIApp, target)  # checked by detect_interface
         elif interface == "asgi2":
             self.asgi = _asgi2_to_3(target)
         else:

@@ -309,9 +309,10 @@ class ASGIHttpProtocol(HttpProtocol):
                     raise RuntimeError(
                         f"Expected ASGI message 'http.response.start', but got {kind!r}"
                     )
-                status = message.get("status")  # type: ignore[assignment]
-                if isinstance(status, bool) or not isinstance(status, int):
-                    raise RuntimeError(f"ASGI response status must be an int, got {status!r}")
+                given = message.get("status")
+                if isinstance(given, bool) or not isinstance(given, int):
+                    raise RuntimeError(f"ASGI response status must be an int, got {given!r}")
+                status = given
                 if not 100 <= status <= 999:
                     raise RuntimeError(f"ASGI response status {status} is not a valid status")
                 headers, length, close = response_headers(message.get("headers", ()))
