@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from startup import Running, free_port, vivace_python
+from startup import Running, free_port, vivace_python, vivace_root
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,7 +66,7 @@ def peers_python() -> Path:
 def vivace_asgi_python() -> Path:
     """vivace's virtualenv (``startup.vivace_python()``) with the apps' packages in it, or the
     interpreter named by ``BENCH_VIVACE_PYTHON`` (e.g. a virtualenv outside this tree)."""
-    python = Path(os.environ.get("BENCH_VIVACE_PYTHON") or vivace_python())
+    python = Path(vivace_python())
     probe = subprocess.run([str(python), "-c", f"import {APP_MODULES}"], capture_output=True)
     if probe.returncode != 0:
         _pip_install(python, APP_PACKAGES)
@@ -90,7 +90,7 @@ def compile_sources(*directories: Path) -> None:
     """Byte-compile vivace and the given trees, as ``startup.py`` does: this machine sets
     ``PYTHONDONTWRITEBYTECODE``, so without it every start would recompile them, a cost that
     no user pays after the first start (pip compiled the peers' site-packages)."""
-    for directory in (ROOT / "runtime", ROOT / "repl", *directories):
+    for directory in (vivace_root() / "runtime", vivace_root() / "repl", *directories):
         compileall.compile_dir(directory, quiet=1)
 
 

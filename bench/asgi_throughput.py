@@ -49,6 +49,7 @@ from asgi_peers import (
     peers_python,
     vivace_asgi_python,
 )
+from startup import vivace_root
 from throughput.run import cpu_seconds, pinning, wrk
 
 TARGETS = {"raw": "throughput.apps:bare", "fastapi": "fastapi_hello:app"}
@@ -90,7 +91,7 @@ def contestants(peers: list[str], baseline_tree: Path | None) -> list[Contestant
             out.append(Contestant(app, peer, tuple(argv), paths))
     if "vivace" in peers:
         own = (vivace, str(HERE / "throughput" / "apps.py"), "vivace", "{port}")
-        out.append(Contestant("App", "vivace", own, (ROOT,)))
+        out.append(Contestant("App", "vivace", own, (vivace_root(),)))
         if baseline_tree is not None:
             out.append(Contestant("App", f"vivace@{BASELINE}", own, (baseline_tree,)))
     return out

@@ -20,12 +20,12 @@ import random
 import re
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pexpect
+from startup import vivace_python, vivace_root
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -132,7 +132,7 @@ class Pty:
 def _env(workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join([str(workdir), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(workdir), str(vivace_root())]),
         VIVACE_HISTORY_FILE=str(workdir / "history"),
         TERM="xterm",
         PYTHONUNBUFFERED="1",
@@ -144,7 +144,7 @@ def _env(workdir: Path) -> dict[str, str]:
 def launch(server: str, workdir: Path, *args: str) -> Pty:
     port = str(free_port())
     if server == "vivace":
-        argv = [sys.executable, "-m", "runtime", "vivace_app:app", "-p", port, *args]
+        argv = [vivace_python(), "-m", "runtime", "vivace_app:app", "-p", port, *args]
     else:
         argv = [str(SANIC_PY), "-m", "sanic", "sanic_app:app", "-p", port, *args]
     return Pty(argv, workdir, _env(workdir))

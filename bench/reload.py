@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from startup import vivace_python, vivace_root
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS = HERE / ".peers"
@@ -147,13 +149,13 @@ class Contestant:
     def command(self) -> list[str]:
         p = str(self.port)
         if self.name == "vivace":
-            return [sys.executable, "-m", "runtime", "app:app", "-p", p, "--reload", "--no-motd"]
+            return [vivace_python(), "-m", "runtime", "app:app", "-p", p, "--reload", "--no-motd"]
         if self.name == "sanic":
             return [str(sanic_python()), "-m", "sanic", "app:app", "-p", p, "--auto-reload"]
         if self.name == "uvicorn":
             cmd = [sys.executable, "-m", "uvicorn", "app:app", "--port", p, "--reload"]
             return [*cmd, "--log-level", "warning"]
-        return [sys.executable, "watcher.py"]
+        return [vivace_python(), "watcher.py"]
 
     def start(self) -> None:
         kind = "vivace" if self.name == "vivace-watcher" else self.name
@@ -161,7 +163,7 @@ class Contestant:
         (self.workdir / "watcher.py").write_text(WATCHER)
         self.port = free_port()
         self.log = self.workdir / "out.log"
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=str(vivace_root()), PYTHONUNBUFFERED="1")
         out = subprocess.PIPE if self.name == "vivace-watcher" else self.log.open("wb")
         self.proc = subprocess.Popen(
             self.command(),

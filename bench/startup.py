@@ -10,6 +10,9 @@ and exit: the part of any asyncio server's start-up that no server code can remo
 
 Each peer runs from its own virtualenv of the same base interpreter: ``bench/.peers/sanic`` and
 ``bench/.peers/vivace`` (this tree installed editable), both created on first use.
+``BENCH_VIVACE_PYTHON=/path/to/python`` runs vivace under another interpreter instead (e.g. a
+virtualenv of another checkout) and measures the vivace that interpreter imports
+(``vivace_root()``); ``restart.py``, ``reload.py``, ``console.py`` and the ASGI scripts honour it.
 
 Both sides start from byte-compiled code, as after any normal install: pip compiles Sanic's
 site-packages when it installs them, but an editable install of vivace gets its ``.pyc`` files only
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -83,13 +87,16 @@ def ensure_sanic() -> bool:
 
 
 def vivace_python() -> str:
-    """The interpreter vivace runs under: ``bench/.peers/vivace``, a virtualenv with this tree
-    installed editable, created on first use; ``sys.executable`` if that cannot be made.
+    """The interpreter vivace runs under: ``BENCH_VIVACE_PYTHON`` if set, else
+    ``bench/.peers/vivace``, a virtualenv with this tree installed editable, created on first use;
+    ``sys.executable`` if that cannot be made.
 
     Both peers then start from a virtualenv of the same base interpreter, as a user's would. The
     base interpreter of these machines carries a sandbox ``.pth`` that imports certifi at every
     start (20-25 ms); Sanic's virtualenv never saw it, and vivace must not pay it alone either.
     """
+    if other := os.environ.get("BENCH_VIVACE_PYTHON"):
+        return other
     if not VIVACE_PY.exists():
         venv = VIVACE_PY.parent.parent
         try:
@@ -103,6 +110,27 @@ def vivace_python() -> str:
             print(f"no vivace virtualenv ({exc}); using {sys.executable}", file=sys.stderr)
             return sys.executable
     return str(VIVACE_PY)
+
+
+@functools.cache
+def vivace_root() -> Path:
+    """The tree whose ``runtime`` the vivace interpreter imports: this one, unless
+    ``BENCH_VIVACE_PYTHON`` names an interpreter with another checkout installed. It goes on
+    ``PYTHONPATH`` and is byte-compiled in its place, so that this tree never shadows that one."""
+    if not os.environ.get("BENCH_VIVACE_PYTHON"):
+        return ROOT
+    code = "import pathlib, runtime; print(pathlib.Path(runtime.__file__).resolve().parent.parent)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [vivace_python(), "-c", code], cwd="/", env=env, capture_output=True, text=True, check=True
+    )
+    return Path(out.stdout.strip())
+
+
+def compile_vivace() -> None:
+    """Byte-compile the vivace being measured (see the module's docstring)."""
+    for package in ("runtime", "repl"):
+        compileall.compile_dir(vivace_root() / package, quiet=1)
 
 
 def free_port() -> int:
@@ -163,7 +191,7 @@ class Running:
 
     def __init__(self, peer: str, workers: int, directory: Path) -> None:
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=f"{directory}{os.pathsep}{ROOT}", NO_COLOR="1")
+        env = dict(os.environ, PYTHONPATH=f"{directory}{os.pathsep}{vivace_root()}", NO_COLOR="1")
         self.began = time.perf_counter()
         self.proc = subprocess.Popen(
             command(peer, self.port, workers),
@@ -214,7 +242,7 @@ FLOORS = {"python -c pass": "pass", "python -c 'import asyncio'": "import asynci
 
 def floor(code: str, directory: Path) -> float:
     """Seconds for this interpreter to start, run ``code`` and exit (the servers' environment)."""
-    env = dict(os.environ, PYTHONPATH=f"{directory}{os.pathsep}{ROOT}", NO_COLOR="1")
+    env = dict(os.environ, PYTHONPATH=f"{directory}{os.pathsep}{vivace_root()}", NO_COLOR="1")
     began = time.perf_counter()
     python = vivace_python()  # a virtualenv of the same base interpreter as Sanic's
     subprocess.run([python, "-c", code], cwd=directory, env=env, check=True, timeout=30)
@@ -227,9 +255,7 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip byte-compiling vivace")
     args = parser.parse_args()
     if not args.no_compile:
-        root = Path(__file__).resolve().parent.parent
-        for package in ("runtime", "repl"):
-            compileall.compile_dir(root / package, quiet=1)
+        compile_vivace()
     peers = ["vivace"] + (["sanic"] if ensure_sanic() else [])
     results: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
