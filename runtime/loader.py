@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from runtime.appref import DEFAULT_ATTR, AppRef
 from runtime.exceptions import LoadError
-from runtime.foreign import EXPECTED, ForeignApp, detect_interface
 from runtime.hosting import Hosted, Interface
 
 if TYPE_CHECKING:
@@ -230,6 +229,8 @@ def _import_path(path: str) -> ModuleType:
 
 def _candidates(module: ModuleType, app_cls: type) -> list[str]:
     """The module's attributes that are apps: vivace ``App``s and ASGI/WSGI app objects."""
+    from runtime.foreign import detect_interface
+
     return sorted(
         name
         for name, value in vars(module).items()
@@ -340,6 +341,8 @@ def load_app(ref: AppRef) -> Hosted:
         if found:
             also = "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found) + "?"
         if ref.attr is None:
+            from runtime.foreign import EXPECTED
+
             raise LoadError(
                 "Looks like you only supplied a module name. vivace tried to locate an "
                 f"application instance named {label}:app, but was unable to locate an application "
@@ -353,6 +356,11 @@ def load_app(ref: AppRef) -> Hosted:
             )
         raise LoadError(f"Module {label!r} has no attribute {attr!r}.{also}\n{HINTS}")
     interface = ref.interface
+    # runtime.foreign is imported only for what is not plainly a vivace App (start-up time)
+    if not ref.factory and interface in ("auto", "vivace") and isinstance(value, app_cls):
+        return value
+    from runtime.foreign import EXPECTED, ForeignApp, detect_interface
+
     if ref.factory or (
         interface == "auto"
         and inspect.isfunction(value)

@@ -28,7 +28,6 @@ Rules:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from runtime.supervisor.messages import ProcessKind
@@ -55,9 +54,9 @@ def short_reason(reason: str) -> str:
     return head if sep and head.isidentifier() else reason
 
 
-@dataclass(frozen=True)
-class Exit:
-    """One child's exit, as plain values."""
+class Exit(NamedTuple):
+    """One child's exit, as plain values (a NamedTuple: a frozen dataclass costs ~0.4 ms of
+    start-up to build)."""
 
     name: str
     kind: ProcessKind
