@@ -46,6 +46,8 @@ logger = logging.getLogger("vivace.asgi")
 
 #: threads for a WSGI app (a2wsgi's pool); ``VIVACE_WSGI_THREADS`` overrides it
 WSGI_THREADS = 10
+#: seconds a lifespan start-up cut short by a stop still gets to answer (then to shut down)
+ABANDON_WAIT = 5.0
 
 EXPECTED = (
     "  expected a vivace App, an ASGI application or a WSGI application, for example:\n"
@@ -183,7 +185,10 @@ class Lifespan:
     async def _expect(self, event: str) -> None:
         """Send ``lifespan.<event>`` and wait for the app's answer."""
         await self._inbox.put({"type": f"lifespan.{event}"})
-        message = await self._outbox.get()
+        self._check(await self._outbox.get(), event)
+
+    def _check(self, message: Message, event: str) -> None:
+        """The app's answer to ``lifespan.<event>``: return, or raise ``LifespanFailed``."""
         kind = message.get("type")
         if kind == f"lifespan.{event}.complete":
             return
@@ -200,9 +205,33 @@ class Lifespan:
         raise LifespanFailed(f"unexpected lifespan message {kind!r} during {event}")
 
     async def startup(self) -> None:
-        """Run the app's start-up; ``LifespanFailed`` when it fails."""
+        """Run the app's start-up; ``LifespanFailed`` when it fails.
+
+        Cancelled while the app starts (the worker is told to stop during its start-up), it
+        still gives the app ``ABANDON_WAIT`` seconds to answer and shuts down an app that
+        completed its start-up, as uvicorn does, before the cancellation goes on: resources the
+        app opened are closed, whenever the stop comes.
+        """
         self._task = asyncio.get_running_loop().create_task(self._main())
-        await self._expect("startup")
+        await self._inbox.put({"type": "lifespan.startup"})
+        try:
+            answer = await self._outbox.get()
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
+        self._check(answer, "startup")
+
+    async def _abandon(self) -> None:
+        task = self._task
+        try:
+            answer: Message | None = await asyncio.wait_for(self._outbox.get(), ABANDON_WAIT)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            answer = None
+        if answer is not None and answer.get("type") == "lifespan.startup.complete":
+            await self.shutdown(ABANDON_WAIT)
+        elif task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """Run the app's shut-down (failures are logged, never raised)."""

@@ -360,6 +360,10 @@ def serve_single(
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             runner.run(server.run())
+    except KeyboardInterrupt:
+        # Ctrl+C during before_server_start, before the server's own handlers are installed:
+        # the runner cancelled the start-up (each stage cleans up after itself); a normal stop
+        logger.info("Start-up interrupted")
     finally:
         sock.close()  # (the loop may have closed it already)
         remove_unix_socket(socket_file)

@@ -4,6 +4,7 @@ without it, as uvicorn's ``--lifespan auto`` does (issue 12, point 2)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,17 @@ import pytest
 
 from tests.frameworks.apps import common
 from tests.frameworks.frameworks import Framework, params
-from tests.frameworks.servers import MODES, run_to_exit, start, wait_until
+from tests.frameworks.servers import (
+    APPS,
+    MODES,
+    Server,
+    environment,
+    free_port,
+    run_to_exit,
+    start,
+    vivace_command,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +93,28 @@ def test_an_app_without_lifespan_is_served_without_it(mode: str, tmp_path: Path)
     finally:
         server.stop_cleanly()
     assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_stop_during_the_lifespan_startup_still_shuts_the_app_down(
+    mode: str, tmp_path: Path
+) -> None:
+    """SIGINT while a worker's lifespan start-up is under way (before the worker serves): the app
+    completes its start-up, then gets its shutdown, and the server exits 0 (the start-up was
+    abandoned without a shutdown, leaving what the app opened, one run in a few)."""
+    port = free_port()
+    log = tmp_path / "vivace.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            vivace_command("raw_asgi:slow_startup", port, MODES[mode]),
+            cwd=APPS,
+            env=environment(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server("vivace", "raw_asgi:slow_startup", port, proc, log, tmp_path)
+    try:
+        wait_until(lambda: bool(_pids(tmp_path, "slow-startup-")), 20, "the lifespan start-up")
+    finally:
+        server.stop_cleanly()  # SIGINT while the start-up sleeps
+    assert _pids(tmp_path, "slow-shutdown-") == _pids(tmp_path, "slow-startup-"), server.output()

@@ -206,3 +206,20 @@ class ASGI2App:
 
     async def __call__(self, receive: Any, send: Any) -> None:
         await app(self.scope, receive, send)
+
+
+async def slow_startup(scope: Scope, receive: Any, send: Any) -> None:
+    """Its lifespan start-up takes a second after it began (and says so): a stop that comes
+    meanwhile must still shut it down once it completed."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                common.record(f"slow-startup-{os.getpid()}")
+                await asyncio.sleep(1.0)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                common.record(f"slow-shutdown-{os.getpid()}")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await respond(send, b"slow")
