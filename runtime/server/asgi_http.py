@@ -43,7 +43,7 @@ from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
 from runtime.server.asgi_messages import ClientDisconnected, response_headers
-from runtime.server.http import CLOSED, HttpProtocol, ServerState, _Cycle
+from runtime.server.http import HttpProtocol, ServerState, _Cycle
 
 __all__ = ["ASGIHttpProtocol", "ClientDisconnected", "host_asgi"]
 
@@ -150,26 +150,12 @@ class ASGIHttpProtocol(HttpProtocol):
         if info.ssl:
             self._scheme = "https"
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        # as HttpProtocol's, but the app is told (http.disconnect), not cancelled
-        self.phase = CLOSED
-        self.flow.connection_lost()
-        if self.ws is not None:
-            self.ws.connection_lost()
-        receiving = self._receiving
-        if receiving is not None and not receiving.body_done:
-            receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
-        cycle = self._cycle
-        if cycle is not None:
-            exchange = cycle.request
-            if isinstance(exchange, _Exchange):
-                exchange.disconnected = True
-                exchange.wake()
-        for item in self._pipeline:
+    def _answer_lost(self, cycle: _Cycle) -> None:
+        # the app is told (rule 4: http.disconnect, a raising send), never cancelled
+        for item in (cycle, *self._pipeline):
             if isinstance(item, _Cycle) and isinstance(item.request, _Exchange):
                 item.request.disconnected = True
-        self._pipeline.clear()
-        self.state.connection_gone(self)
+                item.request.wake()
 
     # -- requests --------------------------------------------------------------------------------
 

@@ -301,13 +301,18 @@ class HttpProtocol(asyncio.Protocol):
         if receiving is not None and not receiving.body_done:
             receiving.request.body_channel.feed_error(ConnectionResetError("client went away"))
         cycle = self._cycle
-        ws_done = self.ws is not None and not self.ws.handler_running
-        if cycle is not None and cycle.task is not None and not ws_done:
-            cycle.task.cancel()  # nobody is left to answer
+        if cycle is not None:
+            self._answer_lost(cycle)
         self._pipeline.clear()
         self.state.connection_gone(self)
         if self.state.sig_complete:
             self._signal("http.lifecycle.complete", {"conn_info": self.conn_info})
+
+    def _answer_lost(self, cycle: _Cycle) -> None:
+        """The client went away while ``cycle`` (and the pipeline) waited for answers."""
+        ws_done = self.ws is not None and not self.ws.handler_running
+        if cycle.task is not None and not ws_done:
+            cycle.task.cancel()  # nobody is left to answer
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
