@@ -343,7 +343,7 @@ def test_a_save_right_after_the_first_response_is_reloaded(
     """A save made as soon as the server answers is never reloaded when the reloader was not yet
     watching: the workers serve the old code until the next save (2 runs in 3 here)."""
     cwd = _page_app(tmp_path, "main.py")
-    server = servers.start("main:app", "--reload", cwd=cwd)
+    server = servers.start("main:app", "--reload", "--debug", cwd=cwd)
     module = cwd / "main.py"
     module.write_text(module.read_text().replace('{"hello": "world"}', '{"hello": "saved"}'))
 
@@ -353,7 +353,10 @@ def test_a_save_right_after_the_first_response_is_reloaded(
         except (httpx.HTTPError, ValueError):
             return False
 
-    wait_until(new_code_served, 15, "the saved code to be served")
+    try:
+        wait_until(new_code_served, 15, "the saved code to be served")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the server said:\n{server.output()}") from None
     server.stop_cleanly()
 
 
