@@ -160,21 +160,8 @@ class ASGIHttpProtocol(HttpProtocol):
     # -- requests --------------------------------------------------------------------------------
 
     def _on_head(self, head: RequestHead) -> None:
-        exchange = _Exchange(self._buffer)
-        cycle = _Cycle(head, exchange)
-        self._receiving = cycle
-        if head.has_body:
-            channel = exchange.body_channel
-            channel.on_pause = self._pause_body
-            channel.on_resume = self._resume_body
-        else:
-            exchange.no_body()
-        if self._cycle is None:
-            self._start(cycle)
-        else:
-            self._pipeline.append(cycle)
-            if len(self._pipeline) > 16:
-                self.flow.pause_reading("pipeline")
+        # no Request (nor its Headers) for an ASGI app: the scope is built from the head
+        self._accept(_Cycle(head, _Exchange(self._buffer)))
 
     def _scope(self, head: RequestHead) -> dict[str, Any]:
         target = head.target

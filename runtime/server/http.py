@@ -375,9 +375,15 @@ class HttpProtocol(asyncio.Protocol):
             self.conn.dead = True
             self._on_reject(Reject(400, f"Bad request: {exc}"))
             return
-        cycle = _Cycle(head, request)
+        self._accept(_Cycle(head, request))
+
+    def _accept(self, cycle: _Cycle) -> None:
+        """A request head arrived as ``cycle``: its body goes to ``cycle.request``; it runs now
+        or waits in the pipeline. (``cycle.request`` is a ``Request``, or the ASGI host's
+        exchange: both have ``body_channel`` and ``no_body()``.)"""
         self._receiving = cycle
-        if head.has_body:
+        request = cycle.request
+        if cycle.head.has_body:
             channel = request.body_channel
             channel.on_pause = self._pause_body
             channel.on_resume = self._resume_body
