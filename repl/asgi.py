@@ -140,6 +140,18 @@ class InProcessApp:
         """True once the start-up finished (successfully or not)."""
         return self._started is not None and self._started.done()
 
+    async def wait_started(self, timeout: float) -> bool:
+        """Wait (from any loop) for the start-up begun by ``start()``; False if it failed, is
+        still running after ``timeout`` seconds, or was never begun."""
+        started = self._started
+        if started is None:
+            return not self._own_loop
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(started)), timeout)
+        except Exception:
+            return False
+        return True
+
     @property
     def state(self) -> dict[str, Any] | None:
         """The lifespan state each request scope gets a copy of (None: no lifespan)."""

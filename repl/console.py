@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner
 from repl.namespace import BUILTIN_NAMES, ExitConsole, Help, banner, describe, user_entries
+from repl.native import Native, collect, one_line, scopes
 from repl.requests import bind_do
 from repl.routes import RoutesView
 from repl.workers import Bridge, Logs, Summary, Workers, ready_count, rows
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from repl.asgi import InProcessApp
 
 __all__ = ["Console"]
+
+
+#: how long opening the console waits for the app's lifespan start-up before adding the names
+STARTUP_WAIT = 10.0
 
 
 def _listening_url(host: str) -> str | None:
@@ -126,7 +131,13 @@ class Console:
         self.client = LiveClient(base, uds=uds, wait_ready=wait_ready, protected_loop=self.loop)
         self.evaluator.after_statement.append(self.client.settle)
         self.on_change: Callable[[], None] = lambda: None
+        self.native = Native()
+        self._native_names: dict[str, Any] = {}
+        self.native_notes: list[str] = []
+        self._prepared = False
+        self._end_scopes: Callable[[], None] | None = None
         self._build_namespace()
+        self._set_scopes()
 
     @staticmethod
     def _server_url(control: Any, options: RunOptions, url: str | None) -> str:
@@ -185,6 +196,74 @@ class Console:
                 continue
             ns[entry.name] = entry.obj
 
+    def _set_scopes(self) -> None:
+        """What each statement runs inside (Flask's and Quart's application context)."""
+        found = scopes(self.host, lambda: self.host.target)
+        self.evaluator.plain_scope = found.plain
+        self.evaluator.task_scope = found.task
+        self._end_scopes = found.close
+
+    def _close_scopes(self) -> None:
+        end, self._end_scopes = self._end_scopes, None
+        if end is not None:
+            try:
+                end()
+            except Exception as exc:
+                self._report(f"the application context's teardown failed: {one_line(exc)}")
+
+    def _collect(self) -> Native:
+        """The framework's, the packages' and the project's names (run where statements run)."""
+        return collect(self.host, start=self.options.target.cwd or os.getcwd())
+
+    async def prepare(self) -> list[str]:
+        """Add the framework's and the providers' names (once); returns the problems, one line
+        each (a provider that raised), which the banner shows too."""
+        if self._prepared:
+            return []
+        self._prepared = True
+        inprocess = self._inprocess
+        if inprocess is not None:  # providers may read what the lifespan made (app.state)
+            await inprocess.wait_started(STARTUP_WAIT)
+        try:
+            native = cast(Native, await self.runner.call(self._collect))
+        except Exception as exc:
+            native = Native(problems=[f"console names: {one_line(exc)}"])
+        self._install(native)
+        return list(native.problems)
+
+    def _install(self, native: Native) -> None:
+        """Bind the names of ``native``'s sections (a later section's name replaces an earlier
+        one's; the console's own names and ``app.repl_ctx``'s are kept; on a refresh a name the
+        user bound to something else stays the user's)."""
+        ns = self.namespace
+        previous, self._native_names = self._native_names, {}
+        for name, obj in previous.items():
+            if name in ns and ns[name] is obj:
+                del ns[name]
+        notes: list[str] = []
+        owner: dict[str, str] = {}
+        repl_ctx = {entry.name for entry in user_entries(self.host)}
+        for section in native.sections:
+            source = section.source or section.title.rstrip(":")
+            for name, obj in section.names.items():
+                if name in BUILTIN_NAMES:
+                    if ns.get(name) is not obj:
+                        notes.append(f"Not added from {source}: {name} (a console name)")
+                    continue
+                if name in repl_ctx:
+                    notes.append(f"Not added from {source}: {name} (app.repl_ctx has it)")
+                    continue
+                if name in owner:
+                    notes.append(f"{name}: the one from {source} replaces {owner[name]}'s")
+                owner[name] = source
+                self._native_names[name] = obj
+        for name, obj in self._native_names.items():
+            if name in ns and name not in previous:
+                continue  # the user's own variable (a refresh) stays
+            ns[name] = obj
+        self.native = native
+        self.native_notes = notes
+
     def banner(self) -> str:
         names = describe(
             has_client=True,
@@ -204,6 +283,7 @@ class Console:
                 "do() runs the app's lifespan start-up here, once; its shut-down runs when the "
                 "console stops."
             )
+        notes += self.native_notes + self.native.problems
         return banner(
             self.app_name,
             names,
@@ -211,6 +291,7 @@ class Console:
             url=self.url,
             exit_hint=self.exit_hint,
             notes=notes,
+            sections=self.native.sections,
         )
 
     @property
@@ -288,9 +369,17 @@ class Console:
         forgotten.settle()
         self.host = host
         self.namespace["app"] = host.target
+        if host.framework != old.framework:
+            self._close_scopes()
+            self._set_scopes()
         if not self.vivace or old.interface != "vivace":
             self._close_app()  # the old app's lifespan shut-down; the new one starts now
             self.start_app()
+        if self._prepared:  # the names of the new code (refresh runs where statements run)
+            native = self._collect()
+            self._install(native)
+            for problem in native.problems:
+                self._report(problem)
         self.stale = False
         self.on_change()
         return Summary(f"app re-imported from {module}{forgotten.note}")
@@ -342,5 +431,6 @@ class Console:
             with contextlib.suppress(Exception):
                 self._unsubscribe()
         self.runner.close()
+        self._close_scopes()
         self.client.close()
         self._close_app()

@@ -26,6 +26,7 @@ import ast
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import ctypes
 import inspect
 import os
@@ -33,7 +34,8 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Protocol, TypeAlias
@@ -170,6 +172,23 @@ def needs_loop(*codes: CodeType | None) -> bool:
 Offload: TypeAlias = Callable[[Callable[[], object]], Awaitable[object]]
 
 
+def _resolved(value: object) -> object:
+    """The object behind a context-local proxy (Flask's ``g``), shown after its context ends."""
+    if type(value).__name__ != "LocalProxy":
+        return value
+    get = getattr(value, "_get_current_object", None)
+    try:
+        return get() if callable(get) else value
+    except RuntimeError:  # not bound here
+        return value
+
+
+@contextlib.asynccontextmanager
+async def _in_task(scope: Callable[[], AbstractContextManager[object]]) -> AsyncIterator[object]:
+    with scope() as entered:
+        yield entered
+
+
 class Evaluator:
     """Evaluate inputs in one namespace, Python console style (the value of a last expression).
 
@@ -188,6 +207,12 @@ class Evaluator:
         self.filename = filename
         self.offload = offload
         self.after_statement: list[Callable[[], Awaitable[None]]] = []
+        #: entered around each plain statement on the thread that runs it (Flask's app context)
+        self.plain_scope: Callable[[], AbstractContextManager[object]] | None = None
+        #: entered in the task of each statement that awaits, and of a plain one when there is
+        #: no ``plain_scope`` (Quart's async app context: the plain statement then runs in a copy
+        #: of the task's contextvars)
+        self.task_scope: Callable[[], AbstractAsyncContextManager[object]] | None = None
 
     def compile(self, source: str) -> tuple[CodeType | None, CodeType | None]:
         """(statements, last expression) code objects; raises SyntaxError."""
@@ -209,6 +234,39 @@ class Evaluator:
             result = await result
         return result
 
+    def _statement_scope(self, offloaded: bool) -> AbstractAsyncContextManager[object]:
+        """The scope entered in a statement's task (``offloaded``: a plain one on the lane)."""
+        if offloaded and self.plain_scope is not None:
+            return contextlib.nullcontext()  # entered on the lane's thread (_plain_call)
+        if self.task_scope is not None:
+            return self.task_scope()
+        if self.plain_scope is not None:
+            return _in_task(self.plain_scope)
+        return contextlib.nullcontext()
+
+    def _plain_call(self, fn: Callable[[], object]) -> Callable[[], object]:
+        """``fn`` as it runs on the lane: inside ``plain_scope``, or in the task's contextvars."""
+        scope = self.plain_scope
+        if scope is not None:
+
+            def scoped() -> object:
+                with scope():
+                    return _resolved(fn())
+
+            return scoped
+        if self.task_scope is not None:
+            context = contextvars.copy_context()
+            return lambda: context.run(fn)
+        return fn
+
+    async def call(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` where a plain statement runs, in the same scope; its errors propagate."""
+        offloaded = self.offload is not None
+        async with self._statement_scope(offloaded):
+            if self.offload is not None:
+                return await self.offload(self._plain_call(fn))
+            return fn()
+
     def _execute_plain(self, body: CodeType | None, last: CodeType | None) -> object:
         """Run an input with no top-level ``await`` (on the offload's thread)."""
         if body is not None:
@@ -220,15 +278,22 @@ class Evaluator:
         try:
             body, last = self.compile(source)
             value: object = None
-            if self.offload is not None and not needs_loop(body, last):
-                value = await self.offload(lambda: self._execute_plain(body, last))
-            else:
-                if body is not None:
-                    await self._execute(body)
-                if last is not None:
-                    value = await self._execute(last)
-            if inspect.isawaitable(value):
-                value = await value
+            offloaded = self.offload is not None and not needs_loop(body, last)
+            async with self._statement_scope(offloaded):
+                if offloaded:
+                    assert self.offload is not None
+                    value = await self.offload(
+                        self._plain_call(lambda: self._execute_plain(body, last))
+                    )
+                else:
+                    if body is not None:
+                        await self._execute(body)
+                    if last is not None:
+                        value = await self._execute(last)
+                if inspect.isawaitable(value):
+                    value = await value
+                if self.task_scope is not None:
+                    value = _resolved(value)
             for hook in self.after_statement:
                 await hook()
         except SystemExit as exc:
@@ -248,6 +313,10 @@ class Runner(Protocol):
     """Where statements run: the current loop, or a console thread with its own loop."""
 
     async def run(self, source: str) -> Outcome: ...
+
+    async def call(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` where plain statements run (the console's names are collected so)."""
+        ...
 
     def cancel(self) -> None: ...
 
@@ -272,6 +341,9 @@ class LoopRunner:
             raise
         finally:
             self._task = None
+
+    async def call(self, fn: Callable[[], object]) -> object:
+        return await self.evaluator.call(fn)
 
     def cancel(self) -> None:
         if self._task is not None:
@@ -503,6 +575,11 @@ class ThreadRunner:
         finally:
             self._give_up = None
             give_up.cancel()
+
+    async def call(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` on the lane, in a statement's scope, from the caller's loop."""
+        future = asyncio.run_coroutine_threadsafe(self.evaluator.call(fn), self._lane.loop)
+        return await asyncio.wrap_future(future)
 
     @staticmethod
     def _detached_done(lane: _Lane, done: concurrent.futures.Future[Outcome]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from repl.native import Section, describe_object
 from runtime.app import App
 from runtime.console import CONSOLE_NAMES, ReplEntry
 from runtime.hosting import Hosted
@@ -68,10 +69,27 @@ def banner(
     url: str | None,
     exit_hint: str,
     notes: list[str] | None = None,
+    sections: list[Section] | None = None,
 ) -> str:
-    width = max([len(n.name) for n in names] + [len(e.name) for e in user] + [4])
+    sections = sections or []
+    width = max(
+        [len(n.name) for n in names]
+        + [len(e.name) for e in user]
+        + [len(name) for s in sections if not s.lines for name in s.names]
+        + [4]
+    )
     lines = [f"vivace console for {app_name}" + (f" at {url}" if url else ""), ""]
     lines += [f"  {n.name.ljust(width)}  {n.description}" for n in names]
+    for section in sections:
+        lines += ["", section.title] if section.title else [""]
+        if section.lines:
+            lines += [line if line.startswith(" ") else f"  {line}" for line in section.lines]
+        else:
+            lines += [
+                f"  {name.ljust(width)}  {describe_object(obj)}"
+                for name, obj in section.names.items()
+            ]
+        lines += section.notes
     if user:
         lines += ["", "From app.repl_ctx:"]
         lines += [f"  {e.name.ljust(width)}  {e.desc}" for e in user]

@@ -64,8 +64,9 @@ BACKGROUND_LINE = (
 def _plain_types() -> tuple[type, ...]:
     """Values shown as their plain repr (tables, HTTP responses), not highlighted as Python."""
     from repl.client import LiveResponse
+    from repl.native.fastapi import OpenAPI
 
-    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row, Routes, RoutesView)
+    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row, Routes, RoutesView, OpenAPI)
 
 
 def console_for(
@@ -142,6 +143,7 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
         console.on_change = ui.invalidate
         try:
             console.start_app()  # an app served through ASGI: its lifespan, for do()
+            await console.prepare()  # the framework's and the providers' names (once)
             if first:
                 ui.print(console.banner())
             while True:
@@ -212,6 +214,9 @@ async def run_scripted(
     console = Console(host, control, options, exit_hint="stop", url=url)
     try:
         console.start_app()
+        for problem in await console.prepare():
+            err.write(problem + "\n")
+            err.flush()
         if commands is None:
             source_stream = stdin or sys.stdin
             loop = asyncio.get_running_loop()
