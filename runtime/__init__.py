@@ -16,11 +16,14 @@ from runtime.datastructures import Headers as Headers
 from runtime.lifecycle import ListenerEvent as ListenerEvent
 from runtime.request import Request as Request
 from runtime.response import BaseHTTPResponse as BaseHTTPResponse
+from runtime.response import FileResponse as FileResponse
 from runtime.response import HTTPResponse as HTTPResponse
 from runtime.response import JSONResponse as JSONResponse
 from runtime.response import ResponseStream as ResponseStream
 from runtime.response import StreamingResponse as StreamingResponse
 from runtime.response import empty as empty
+from runtime.response import file as file
+from runtime.response import file_stream as file_stream
 from runtime.response import html as html
 from runtime.response import json as json
 from runtime.response import raw as raw
@@ -28,6 +31,7 @@ from runtime.response import redirect as redirect
 from runtime.response import stream as stream
 from runtime.response import text as text
 from runtime.signals import Event as Event
+from runtime.views import HTTPMethodView as HTTPMethodView
 from runtime.websocket import WebSocketProtocol as WebSocketProtocol
 
 __version__ = "0.1.0"
@@ -55,6 +59,8 @@ __all__ = [
     "ConnInfo",
     "Event",
     "File",
+    "FileResponse",
+    "HTTPMethodView",
     "HTTPResponse",
     "Headers",
     "JSONResponse",
@@ -65,6 +71,8 @@ __all__ = [
     "WebSocketProtocol",
     "__version__",
     "empty",
+    "file",
+    "file_stream",
     "html",
     "json",
     "multiplexer",

@@ -18,9 +18,15 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from runtime.blueprints import AttachOptions, Blueprint, BlueprintGroup, attachments
-from runtime.config import Config
+from runtime.config import ENV_PREFIX, Config
 from runtime.console import CONSOLE_NAMES, ReplContext, ReplEntry
-from runtime.declarations import Declarations, EventName, RouteOptions, check_name
+from runtime.declarations import (
+    STATIC_ROOT_SUFFIX,
+    Declarations,
+    EventName,
+    RouteOptions,
+    check_name,
+)
 from runtime.handlers import ErrorHandler
 from runtime.hosting import MainStage, ServeStage, on_forked_worker
 from runtime.lifecycle import ListenerEvent, ListenerRegistry, run_listeners, run_listeners_sync
@@ -36,6 +42,23 @@ if TYPE_CHECKING:
     from runtime.request import Request
     from runtime.response import BaseHTTPResponse
     from runtime.websocket import WebSocketProtocol
+
+
+_UNSUPPORTED = {
+    "router": "vivace builds its own Router (app.router); add routes with app.add_route",
+    "signal_router": "vivace builds its own SignalRouter (app.signal_router); use @app.signal",
+    "dumps": "pass dumps= to json(...) for the responses that need another serialiser",
+    "loads": "parse request.body yourself (e.g. orjson.loads(request.body))",
+    "inspector": "vivace has a console instead: run with --console (docs/console.md)",
+    "inspector_class": "vivace has a console instead: run with --console (docs/console.md)",
+    "certloader_class": "vivace takes TLS settings from the command line (docs/serving.md)",
+}
+
+
+def _refuse_unsupported(**given: Any) -> None:
+    for name, value in given.items():
+        if value is not None and value is not False:
+            raise TypeError(f"App({name}=...) is not supported by vivace: {_UNSUPPORTED[name]}")
 
 
 class App(Declarations):
@@ -57,23 +80,77 @@ class App(Declarations):
         *,
         config: Config | Mapping[str, Any] | None = None,
         ctx: Any = None,
+        router: Any = None,
+        signal_router: Any = None,
+        error_handler: ErrorHandler | None = None,
+        env_prefix: str | None = ENV_PREFIX,
+        request_class: type[Request] | None = None,
         strict_slashes: bool | None = None,
+        log_config: Mapping[str, Any] | None = None,
+        configure_logging: bool = True,
+        dumps: Any = None,
+        loads: Any = None,
+        inspector: bool = False,
+        inspector_class: Any = None,
+        certloader_class: Any = None,
     ) -> None:
+        """Sanic's constructor arguments, as far as they fit (docs/routing.md, "The App"):
+        ``config`` (a ``Config`` or a mapping), ``ctx``, ``error_handler`` (an ``ErrorHandler``,
+        e.g. a subclass overriding ``default``), ``env_prefix`` (``VIVACE_`` by default),
+        ``request_class`` (a ``Request`` subclass the server builds), ``strict_slashes``,
+        ``log_config`` (a ``logging.config.dictConfig`` dict, applied now unless
+        ``configure_logging=False``). The others raise a ``TypeError`` that says what to do."""
         check_name("App", name)
+        _refuse_unsupported(
+            router=router,
+            signal_router=signal_router,
+            dumps=dumps,
+            loads=loads,
+            inspector=inspector,
+            inspector_class=inspector_class,
+            certloader_class=certloader_class,
+        )
+        if error_handler is not None and not isinstance(error_handler, ErrorHandler):
+            raise TypeError(
+                f"App(error_handler=...) takes an instance of runtime.handlers.ErrorHandler (or a "
+                f"subclass), got {error_handler!r}"
+            )
+        if request_class is not None:
+            from runtime.request import Request
+
+            if not (isinstance(request_class, type) and issubclass(request_class, Request)):
+                raise TypeError(
+                    f"App(request_class=...) takes a subclass of runtime.Request, "
+                    f"got {request_class!r}"
+                )
+        if log_config is not None and not isinstance(log_config, Mapping):
+            raise TypeError(
+                f"App(log_config=...) takes a logging.config.dictConfig dict, got {log_config!r}"
+            )
         if name in App._registry:
             raise ValueError(
                 f"An app named {name!r} already exists in this process ({App._registry[name]!r}); "
                 f"use App.get_app({name!r}) to get it, or give the new app another name"
             )
         self.name = name
-        self.config: Config = config if isinstance(config, Config) else Config(config)
+        self.config: Config = (
+            config if isinstance(config, Config) else Config(config, env_prefix=env_prefix)
+        )
         self.ctx: Any = ctx if ctx is not None else SimpleNamespace()
         self.strict_slashes = strict_slashes
+        #: the ``Request`` subclass the server builds for this app (``None``: ``Request``)
+        self.request_class = request_class
+        self.log_config = log_config
+        if log_config is not None and configure_logging:
+            import logging.config
+
+            logging.config.dictConfig(dict(log_config))
         self.router = Router()
         self.listeners = ListenerRegistry()
         self.signal_router = SignalRouter(self, self.listeners)
         self.middleware_registry = MiddlewareRegistry()
-        self.error_handler = ErrorHandler()
+        self.error_handler = error_handler if error_handler is not None else ErrorHandler()
+        self.error_handler.config = self.config
         self.blueprints: dict[str, Blueprint] = {}
         self.shared_ctx = SharedContext()
         self.repl_ctx = ReplContext()
@@ -298,6 +375,7 @@ class App(Declarations):
             version=options.version,
             version_prefix=options.version_prefix,
             blueprint=blueprint,
+            hosts=options.host,
         )
         route.extra["error_format"] = options.error_format
         if self._finalized:
@@ -442,7 +520,17 @@ class App(Declarations):
         self.start_pending_tasks()
 
     def url_for(self, view_name: str, **kwargs: Any) -> str:
-        """The URL of the route named ``view_name`` (``"handler"`` or ``"blueprint.handler"``)."""
+        """The URL of the route named ``view_name`` (``"handler"`` or ``"blueprint.handler"``).
+
+        ``url_for("static", name="static", filename="css/site.css")`` is the URL of a file of the
+        static registration ``name`` (``"static"`` by default; ``"bp.static"`` for a blueprint's).
+        """
+        if view_name == "static":
+            target = str(kwargs.pop("name", "static"))
+            route = self.router.find_route_by_name(target)
+            if route is not None and route.params and "filename" not in kwargs:
+                target += STATIC_ROOT_SUFFIX  # the directory itself (index or listing)
+            return self.router.url_for(target, **kwargs)
         return self.router.url_for(view_name, **kwargs)
 
 

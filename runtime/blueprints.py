@@ -23,6 +23,7 @@ from runtime.declarations import (
     F,
     ListenerShorthand,
     RouteOptions,
+    check_hosts,
     check_name,
 )
 from runtime.lifecycle import ListenerRegistry
@@ -125,6 +126,7 @@ class Blueprint(Declarations):
         self,
         name: str,
         url_prefix: str | None = None,
+        host: str | Iterable[str] | None = None,
         version: int | str | float | None = None,
         strict_slashes: bool | None = None,
         version_prefix: str = "/v",
@@ -133,6 +135,8 @@ class Blueprint(Declarations):
         if url_prefix is not None and not isinstance(url_prefix, str):
             raise TypeError(f"url_prefix must be a str such as '/api', got {url_prefix!r}")
         self.url_prefix = url_prefix
+        #: the virtual host(s) of every route of the blueprint that names none itself
+        self.host = check_hosts(host)
         self.version = version
         self.strict_slashes = strict_slashes
         self.version_prefix = version_prefix
@@ -191,6 +195,7 @@ class Blueprint(Declarations):
                 strict_slashes=options.strict_slashes
                 if options.strict_slashes is not None
                 else attach.strict_slashes,
+                host=options.host if options.host is not None else self.host,
             )
             route = app.add_route_entry(
                 handler,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
+from pathlib import PurePath
 from typing import Any, NamedTuple, TypeVar, overload
 
 from runtime.errorpages import check_format
@@ -23,6 +24,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 EventName = str | Enum
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+#: Sanic's default static ``pattern`` (the only one vivace takes)
+DEFAULT_PATTERN = r"/?.+"
+#: the name of a static directory's own route (index, listing): ``"static" + this``
+STATIC_ROOT_SUFFIX = "_dir"
+
+
+def _as_view(handler: Any) -> Any:
+    """A class-based view class given where a handler goes is its ``as_view()``."""
+    as_view = getattr(handler, "as_view", None)
+    if isinstance(handler, type) and callable(as_view):
+        return as_view()
+    return handler
+
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
@@ -47,6 +62,42 @@ class RouteOptions(NamedTuple):
     websocket: bool = False
     subprotocols: tuple[str, ...] | None = None
     error_format: str | None = None
+    host: tuple[str, ...] | None = None  # virtual hosts: the Host values the route answers
+
+
+def check_hosts(host: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """``host="example.com"`` or ``host=["a.com", "b.com:8000"]``: lower-cased, checked."""
+    if host is None:
+        return None
+    hosts = (host,) if isinstance(host, str) else tuple(host)
+    if not hosts:
+        raise ValueError("host= needs at least one host name, e.g. host='example.com'")
+    checked: list[str] = []
+    for name in hosts:
+        if not isinstance(name, str) or not name or any(c in name for c in "/ \t@?#"):
+            raise ValueError(
+                f"host= takes host names such as 'example.com' or 'example.com:8000', got {name!r}"
+            )
+        checked.append(name.lower())
+    return tuple(dict.fromkeys(checked))
+
+
+def _view_methods(handler: Any) -> tuple[str, ...] | None:
+    """The methods a class-based view defines (``HTTPMethodView.as_view()``), else ``None``."""
+    view_class = getattr(handler, "view_class", None)
+    if view_class is None:
+        return None
+    methods = tuple(
+        m for m in HTTP_METHODS if m != "HEAD" and callable(getattr(view_class, m.lower(), None))
+    )
+    if callable(getattr(view_class, "head", None)):
+        methods += ("HEAD",)
+    if not methods:
+        raise TypeError(
+            f"The view {view_class.__name__} defines no method handler: add e.g. "
+            "'async def get(self, request)'"
+        )
+    return methods
 
 
 def _methods(methods: Iterable[str] | str) -> tuple[str, ...]:
@@ -140,8 +191,9 @@ class Declarations(ABC):
         self,
         handler: F,
         uri: str,
-        methods: Iterable[str] | str = ("GET",),
+        methods: Iterable[str] | str | None = None,
         *,
+        host: str | Iterable[str] | None = None,
         name: str | None = None,
         strict_slashes: bool | None = None,
         stream: bool = False,
@@ -149,13 +201,18 @@ class Declarations(ABC):
         version_prefix: str = "/v",
         error_format: str | None = None,
     ) -> F:
-        """Register ``handler(request, **params)`` for ``uri`` and ``methods``."""
+        """Register ``handler(request, **params)`` for ``uri`` and ``methods`` (``GET`` by
+        default; a class-based view's own methods for ``View.as_view()`` or the class itself)."""
+        handler = _as_view(handler)
         if not callable(handler):
             raise TypeError(f"Route handler must be callable, got {handler!r}")
         if not isinstance(uri, str):
             raise TypeError(f"Route path must be a str such as '/items/<id:int>', got {uri!r}")
         if error_format is not None:
             check_format(error_format, where="error_format")
+        view_methods = _view_methods(handler)
+        if view_methods is not None:
+            stream = stream or bool(getattr(handler, "is_stream", False))
         options = RouteOptions(
             name=name,
             strict_slashes=strict_slashes,
@@ -163,7 +220,10 @@ class Declarations(ABC):
             version=version,
             version_prefix=version_prefix,
             error_format=error_format,
+            host=check_hosts(host),
         )
+        if methods is None:
+            methods = view_methods or ("GET",)
         self._register_route(handler, uri, _methods(methods), options)
         return handler
 
@@ -172,6 +232,7 @@ class Declarations(ABC):
         uri: str,
         methods: Iterable[str] | str = ("GET",),
         *,
+        host: str | Iterable[str] | None = None,
         name: str | None = None,
         strict_slashes: bool | None = None,
         stream: bool = False,
@@ -186,12 +247,14 @@ class Declarations(ABC):
         methods = _methods(methods)
         if error_format is not None:
             check_format(error_format, where="error_format")
+        check_hosts(host)
 
         def decorator(handler: F) -> F:
             return self.add_route(
                 handler,
                 uri,
                 methods,
+                host=host,
                 name=name,
                 strict_slashes=strict_slashes,
                 stream=stream,
@@ -227,6 +290,75 @@ class Declarations(ABC):
 
     def options(self, uri: str, **kwargs: Any) -> Callable[[F], F]:
         return self._method_route("OPTIONS", uri, **kwargs)
+
+    def static(
+        self,
+        uri: str,
+        file_or_directory: str | PurePath,
+        pattern: str = DEFAULT_PATTERN,
+        use_modified_since: bool = True,
+        use_content_range: bool = False,
+        stream_large_files: bool | int = False,
+        name: str = "static",
+        host: str | Iterable[str] | None = None,
+        strict_slashes: bool | None = None,
+        content_type: str | None = None,
+        apply: bool = True,
+        resource_type: str | None = None,
+        index: str | Sequence[str] | None = None,
+        directory_view: bool = False,
+        directory_handler: Any = None,
+    ) -> None:
+        """Serve a file, or the files under a directory, at ``uri`` (``GET`` and ``HEAD``).
+
+        Sanic's arguments (docs/static-files.md): ``name`` for ``url_for("static", name=...,
+        filename=...)``, ``index`` file(s) and ``directory_view`` for directories, validators
+        and 304 (``use_modified_since``), ranges (``use_content_range``), ``content_type`` for
+        every file. Nothing outside the directory is ever served (``runtime.static``).
+        """
+        from runtime.static import static_handler, static_options
+
+        if not isinstance(uri, str) or not uri.startswith("/"):
+            raise ValueError(f"static() needs a URI starting with '/', got {uri!r}")
+        options = static_options(
+            file_or_directory,
+            pattern=pattern,
+            use_modified_since=use_modified_since,
+            use_content_range=use_content_range,
+            stream_large_files=stream_large_files,
+            content_type=content_type,
+            apply=apply,
+            resource_type=resource_type,
+            index=index,
+            directory_view=directory_view,
+            directory_handler=directory_handler,
+        )
+        handler = static_handler(options)
+        handler.__name__ = name
+        methods = ("GET", "HEAD")
+        if options.is_file:
+            self.add_route(
+                handler, uri, methods, host=host, name=name, strict_slashes=strict_slashes
+            )
+            return
+        base = uri.rstrip("/")
+        self.add_route(
+            handler,
+            f"{base}/<filename:path>",
+            methods,
+            host=host,
+            name=name,
+            strict_slashes=strict_slashes,
+        )
+        if options.indexes or options.directory_view:
+            self.add_route(
+                handler,
+                base or "/",
+                methods,
+                host=host,
+                name=f"{name}{STATIC_ROOT_SUFFIX}",
+                strict_slashes=strict_slashes if base else True,
+            )
 
     def add_websocket_route(
         self,
@@ -458,10 +590,13 @@ class Declarations(ABC):
 
 
 __all__ = [
+    "DEFAULT_PATTERN",
     "HTTP_METHODS",
+    "STATIC_ROOT_SUFFIX",
     "Declarations",
     "EventName",
     "ListenerShorthand",
     "RouteOptions",
+    "check_hosts",
     "check_name",
 ]

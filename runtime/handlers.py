@@ -38,6 +38,8 @@ class ErrorHandler:
     """The exception → handler table of one app (``app.error_handler``)."""
 
     def __init__(self) -> None:
+        #: the app's config (set by ``App``), for ``default``'s error page
+        self.config: Config | None = None
         self._handlers: dict[tuple[type[BaseException], str | None], ExceptionHandler] = {}
         self._cache: dict[tuple[type[BaseException], str | None], ExceptionHandler | None] = {}
 
@@ -88,6 +90,22 @@ class ErrorHandler:
 
     def __len__(self) -> int:
         return len(self._handlers)
+
+    def default(self, request: Request, exception: BaseException) -> Any:
+        """The answer for an exception no handler takes: log it (unless quiet) and render the
+        error page. Override it in a subclass given as ``App(error_handler=...)`` to watch every
+        unhandled exception (Sanic's ``ErrorHandler.default``); may return an awaitable."""
+        config = self.config
+        noisy = bool(config.get("NOISY_EXCEPTIONS", False)) if config is not None else False
+        log_exception(request, exception, noisy=noisy)
+        route = getattr(request, "route", None)
+        return render(
+            exception,
+            request,
+            debug=bool(config.get("DEBUG", False)) if config is not None else False,
+            route_format=route.extra.get("error_format") if route is not None else None,
+            fallback=str(config.get("FALLBACK_ERROR_FORMAT", "auto")) if config else "auto",
+        )
 
 
 def log_exception(request: Request, exc: BaseException, *, noisy: bool = False) -> None:
@@ -159,6 +177,16 @@ async def error_response(
                     "Exception handler %s raised while handling %r", _describe(handler.fn), exc
                 )
                 return plain_500()
+        elif type(handlers).default is not ErrorHandler.default:  # App(error_handler=...)
+            result = handlers.default(request, exc)
+            if inspect.isawaitable(result):
+                result = await result
+            if not isinstance(result, BaseHTTPResponse):
+                raise TypeError(
+                    f"{type(handlers).__name__}.default returned {type(result).__name__}; "
+                    "return a response (e.g. super().default(request, exception))"
+                )
+            response = result
         else:
             log_exception(request, exc, noisy=noisy)
             response = render(

@@ -125,7 +125,9 @@ class Pipeline:
                 or guards.HTTP_ROUTING_BEFORE
             ):
                 await self._early_signals(request)
-            route, params = self.router.resolve(request.path, request.method)
+            route, params = self.router.resolve(
+                request.path, request.method, request.host if self.router.has_hosts else None
+            )
             request.route = route
             request.match_info = params
             plan = route.extra.get(_PLAN)

@@ -3,28 +3,36 @@
 ``header_items()`` gives the head (headers, then Content-Type, then one Set-Cookie per cookie);
 the server adds Content-Length (or chunked framing for streams), Date and Connection. A
 non-streaming response has ``body: bytes``; a streaming one (``is_streaming``) has
-``async stream_body(write)``.
+``async stream_body(write)``. A :class:`FileResponse` (``file()``, ``file_stream()``) is a
+streaming response the server sends from the file itself: ranges, validators and ``sendfile``
+(``runtime.files``, ``runtime.server.respond``).
 """
 
 from __future__ import annotations
 
 import json as _json
+import os
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
 from runtime.cookies import CookieJar
 from runtime.datastructures import Headers
+from runtime.files import RequestHeaders, content_type_for, etag_for, http_date, select
 
 __all__ = [
     "BaseHTTPResponse",
+    "FileResponse",
     "HTTPResponse",
     "JSONResponse",
     "Response",
     "ResponseStream",
     "StreamingResponse",
     "empty",
+    "file",
+    "file_stream",
     "html",
     "json",
     "raw",
@@ -79,6 +87,7 @@ class BaseHTTPResponse:
     __slots__ = ("_cookies", "_headers", "content_type", "status")
 
     is_streaming = False
+    is_file = False  # a FileResponse: the server sends it from the file
 
     def __init__(
         self, status: int = 200, headers: HeadersArg = None, content_type: str | None = None
@@ -406,3 +415,227 @@ def stream(
 ) -> ResponseStream:
     """A ``ResponseStream``: ``async def fn(response): await response.write(...)``."""
     return ResponseStream(streaming_fn, status, headers, content_type)
+
+
+_AUTO: Any = object()  # "not given": the file's own modification time
+
+
+def _disposition(filename: str) -> str:
+    """``attachment; filename="..."`` with RFC 6266's ``filename*`` when the name is not ASCII."""
+    plain = filename.replace("\\", "_").replace('"', "_")
+    if plain.isascii() and plain.isprintable():
+        return f'attachment; filename="{plain}"'
+    fallback = plain.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=utf-8''{quote(filename, safe='')}"
+
+
+class FileResponse(_Streaming):
+    """A file sent from disk, never loaded whole into memory.
+
+    The answer to a request (200, 206, 304, 412, 416; ``runtime.files.select``) is decided by
+    :meth:`prepare` where the handler knows the request (``app.static`` does), else by vivace's
+    server when it sends the response, from the file it opens. The server sends the body with
+    ``sendfile`` (zero copy), or in reads of ``chunk_size`` where the connection cannot (TLS).
+    Elsewhere (the ASGI adapter, the test client) ``stream_body`` streams the selected bytes.
+    """
+
+    __slots__ = (
+        "_extra",
+        "asked_status",
+        "chunk_size",
+        "conditional",
+        "etag",
+        "last_modified",
+        "length",
+        "offset",
+        "path",
+        "prepared",
+        "ranges",
+    )
+
+    is_file = True
+
+    def __init__(
+        self,
+        path: str | PurePath,
+        status: int = 200,
+        headers: HeadersArg = None,
+        content_type: str | None = None,
+        *,
+        chunk_size: int = 65536,
+        filename: str | None = None,
+        last_modified: datetime | float | int | None = _AUTO,
+        max_age: float | int | None = None,
+        no_store: bool | None = None,
+        ranges: bool = True,
+        conditional: bool = True,
+        etag: bool = True,
+    ) -> None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValueError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
+        location = os.fspath(path)
+        if not isinstance(location, str):
+            raise TypeError(f"A file path must be a str or a path, got {type(path).__name__}")
+        stat = os.stat(location)  # FileNotFoundError now, in the handler, as Sanic raises it
+        if not os.path.isfile(location):
+            raise IsADirectoryError(f"{location!r} is not a regular file")
+        super().__init__(status, headers, content_type or content_type_for(location))
+        self.path = os.path.abspath(location)
+        self.asked_status = self.status  # prepare() may make it a 206
+        self.chunk_size = chunk_size
+        self.ranges = ranges
+        self.conditional = conditional
+        self.etag = etag
+        #: the selected bytes (the whole file until ``prepare`` selects a range)
+        self.offset = 0
+        self.length = stat.st_size
+        #: ``(size, mtime_ns)`` of the file ``prepare`` decided for, else ``None``
+        self.prepared: tuple[int, int] | None = None
+        self._extra: list[tuple[bytes, bytes]] = []
+        if last_modified is _AUTO:
+            self.last_modified: float | None = stat.st_mtime
+        elif last_modified is None:
+            self.last_modified = None
+        elif isinstance(last_modified, datetime):
+            self.last_modified = last_modified.timestamp()
+        elif isinstance(last_modified, (int, float)) and not isinstance(last_modified, bool):
+            self.last_modified = float(last_modified)
+        else:
+            raise TypeError(
+                f"last_modified must be a datetime, a timestamp or None, got {last_modified!r}"
+            )
+        if filename is not None or no_store or max_age is not None:
+            extra = self.headers
+            if filename is not None:
+                extra["content-disposition"] = _disposition(filename)
+            if no_store:
+                extra["cache-control"] = "no-store"
+            elif max_age is not None:
+                if (
+                    isinstance(max_age, bool)
+                    or not isinstance(max_age, (int, float))
+                    or max_age < 0
+                ):
+                    raise ValueError(f"max_age must be a number of seconds >= 0, got {max_age!r}")
+                extra["cache-control"] = f"public, max-age={int(max_age)}"
+
+    def answer(
+        self, method: str, request_headers: RequestHeaders, size: int, mtime_ns: int
+    ) -> tuple[int, list[tuple[bytes, bytes]], int, int]:
+        """``(status, added headers, offset, length)`` for a file of ``size`` and ``mtime_ns``
+        and a request (``runtime.files.select``, plus ``Accept-Ranges`` and the validators)."""
+        etag = etag_for(mtime_ns, size) if self.etag else None
+        chosen = select(
+            method=method,
+            status=self.asked_status,
+            request_headers=request_headers,
+            size=size,
+            etag=etag,
+            last_modified=self.last_modified,
+            ranges=self.ranges,
+            conditional=self.conditional,
+        )
+        added: list[tuple[bytes, bytes]] = []
+        if self.ranges and self.asked_status == 200:
+            added.append((b"accept-ranges", b"bytes"))
+        if etag is not None:
+            added.append((b"etag", etag.encode("latin-1")))
+        if self.last_modified is not None:
+            added.append((b"last-modified", http_date(self.last_modified).encode("latin-1")))
+        added.extend((n.encode("latin-1"), v.encode("latin-1")) for n, v in chosen.headers)
+        return chosen.status, added, chosen.offset, chosen.length
+
+    def prepare(self, method: str, request_headers: RequestHeaders) -> BaseHTTPResponse:
+        """Decide the answer to this request now (``app.static`` does, with the request): this
+        response for 200 and 206, a bodiless ``HTTPResponse`` for 304, 412 and 416."""
+        stat = os.stat(self.path)
+        status, added, offset, length = self.answer(
+            method, request_headers, stat.st_size, stat.st_mtime_ns
+        )
+        if status in (304, 412, 416):
+            other = HTTPResponse(b"", status, content_type=None)
+            for name, value in self.header_items():
+                if name != b"content-type" or status == 416:
+                    other.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in added:
+                other.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            return other
+        self.status = status
+        self.offset, self.length = offset, length
+        self._extra = [*added, (b"content-length", str(length).encode())]
+        self.prepared = (stat.st_size, stat.st_mtime_ns)
+        return self
+
+    def header_items(self) -> list[tuple[bytes, bytes]]:
+        items = super().header_items()
+        if self._extra:
+            items.extend(self._extra)
+        return items
+
+    async def stream_body(self, write: Write) -> None:
+        """The selected bytes in chunks (for hosts other than vivace's server)."""
+        import asyncio
+
+        remaining, offset = self.length, self.offset
+        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
+        try:
+            while remaining > 0:
+                size = min(self.chunk_size, remaining)
+                chunk = await asyncio.to_thread(os.pread, fd, size, offset)
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                offset += len(chunk)
+                await write(chunk)
+        finally:
+            os.close(fd)
+
+
+async def file(
+    location: str | PurePath,
+    status: int = 200,
+    request_headers: Any = None,
+    validate_when_requested: bool = True,
+    mime_type: str | None = None,
+    headers: HeadersArg = None,
+    filename: str | None = None,
+    last_modified: datetime | float | int | None = _AUTO,
+    max_age: float | int | None = None,
+    no_store: bool | None = None,
+    _range: Any = None,
+) -> BaseHTTPResponse:
+    """The file at ``location`` (Sanic's arguments): ``filename`` makes it a download
+    (``Content-Disposition``), ``max_age`` / ``no_store`` set ``Cache-Control``,
+    ``last_modified=None`` drops ``Last-Modified``. The server answers ``If-None-Match`` /
+    ``If-Modified-Since`` with 304 (unless ``validate_when_requested=False``) and ``Range`` with
+    206 / 416; ``request_headers`` and ``_range`` are accepted for Sanic code and not needed."""
+    response = FileResponse(
+        location,
+        status,
+        headers,
+        mime_type,
+        filename=filename,
+        last_modified=last_modified,
+        max_age=max_age,
+        no_store=no_store,
+        conditional=validate_when_requested,
+    )
+    if request_headers is not None:  # Sanic's way: the answer decided now (for a GET)
+        return response.prepare("GET", request_headers)
+    return response
+
+
+async def file_stream(
+    location: str | PurePath,
+    status: int = 200,
+    chunk_size: int = 4096,
+    mime_type: str | None = None,
+    headers: HeadersArg = None,
+    filename: str | None = None,
+    _range: Any = None,
+) -> FileResponse:
+    """The file at ``location``, streamed from disk (Sanic's arguments). vivace sends every file
+    response from disk with ``sendfile``; ``chunk_size`` is the read size where it cannot."""
+    return FileResponse(
+        location, status, headers, mime_type, chunk_size=chunk_size, filename=filename
+    )

@@ -18,6 +18,10 @@ Rules:
    same path and an overlapping method, or one name for two different paths, is ``RouteExists``.
 6. WebSocket routes live in their own table (``resolve_websocket``); ``resolve`` never returns one.
 7. ``resolve`` takes the percent-decoded path (``request.path``).
+8. Virtual hosts: a route added with ``hosts`` lives in a table of its own per host and answers
+   only a request whose ``Host`` is one of them (compared without case, first as sent, then
+   without its port). A request for a host with routes tries that host's table first, then the
+   routes without a host; a request for any other host sees only the routes without a host.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Route:
         "ctx",
         "extra",
         "handler",
+        "hosts",
         "methods",
         "name",
         "params",
@@ -85,8 +90,10 @@ class Route:
         strict_slashes: bool = False,
         version: int | float | str | None = None,
         blueprint: str | None = None,
+        hosts: tuple[str, ...] | None = None,
     ) -> None:
         self.path = path
+        self.hosts = hosts
         self.methods = methods
         self.handler = handler
         self.name = name
@@ -152,9 +159,15 @@ class Router:
     def __init__(self) -> None:
         self._http = _Table()
         self._ws = _Table()
+        self._by_host: dict[str, _Table] = {}  # virtual hosts (rule 8)
         self._names: dict[str, Route] = {}
         self._routes: list[Route] = []
         self._dirty = False
+
+    @property
+    def has_hosts(self) -> bool:
+        """True when a route was added for a virtual host (``resolve`` then needs the Host)."""
+        return bool(self._by_host)
 
     @property
     def routes(self) -> list[Route]:
@@ -181,6 +194,7 @@ class Router:
         version: int | float | str | None = None,
         version_prefix: str = "/v",
         blueprint: str | None = None,
+        hosts: Iterable[str] | None = None,
     ) -> Route:
         """Register ``handler`` for ``path`` and ``methods``; see the module rules for errors."""
         if not isinstance(path, str):
@@ -222,18 +236,27 @@ class Router:
             strict_slashes=strict_slashes,
             version=version,
             blueprint=blueprint,
+            hosts=tuple(h.lower() for h in hosts) if hosts else None,
         )
+        if route.hosts and websocket:
+            raise ValueError(f"Route {path!r}: websocket routes take no host= (yet)")
         route._segments = tuple(segments)
         existing = self._names.get(name)
         if existing is not None and existing.path != path:
             raise RouteExists(
                 f"Route name {name!r} is already used by {existing!r}; give {path!r} another name"
             )
-        table = self._ws if websocket else self._http
-        if params:
-            self._add_dynamic(table, route)
+        if route.hosts:
+            tables = [self._by_host.get(host) or _Table() for host in route.hosts]
         else:
-            self._add_static(table, route)
+            tables = [self._ws if websocket else self._http]
+        for table in tables:
+            if params:
+                self._add_dynamic(table, route)
+            else:
+                self._add_static(table, route)
+        for host, table in zip(route.hosts or (), tables, strict=False):
+            self._by_host[host] = table
         self._names.setdefault(name, route)
         self._routes.append(route)
         return route
@@ -343,23 +366,34 @@ class Router:
 
     def finalize(self) -> None:
         """Order dynamic routes most specific first. Called automatically when needed."""
-        for table in (self._http, self._ws):
+        for table in (self._http, self._ws, *self._by_host.values()):
             for groups in table.dynamic.values():
                 groups.sort(key=lambda g: g.rank)
             table.multi.sort(key=lambda g: (-len(g.rank), g.rank))
             table.plan = {count: groups + table.multi for count, groups in table.dynamic.items()}
-        self._http.cache.clear()
-        self._ws.cache.clear()
+            table.cache.clear()
         self._dirty = False
 
     # -- resolution ----------------------------------------------------------------------------
 
-    def resolve(self, path: str, method: str) -> tuple[Route, dict[str, Any]]:
-        """The route for ``method`` on ``path`` and its converted parameters.
-
-        Raises ``NotFound`` or ``MethodNotAllowed`` (with ``allowed_methods``).
+    def resolve(
+        self, path: str, method: str, host: str | None = None
+    ) -> tuple[Route, dict[str, Any]]:
+        """The route for ``method`` on ``path`` (and the ``Host`` ``host``, rule 8) and its
+        converted parameters. Raises ``NotFound`` or ``MethodNotAllowed`` (with
+        ``allowed_methods``).
         """
-        by_method = self._http.static.get(path)
+        if host is not None and self._by_host:
+            table = self._host_table(host)
+            if table is not None:
+                try:
+                    return self._resolve_in(table, path, method)
+                except (NotFound, MethodNotAllowed) as miss:
+                    try:
+                        return self._resolve_in(self._http, path, method)
+                    except NotFound:
+                        raise miss from None
+        by_method = self._http.static.get(path)  # the hot path, written out (no extra call)
         if by_method is not None:
             route = by_method.get(method)
             if route is not None:
@@ -369,6 +403,25 @@ class Router:
                 if route is not None:
                     return route, {}
         return self._resolve_slow(self._http, path, method, by_method)
+
+    def _host_table(self, host: str) -> _Table | None:
+        host = host.lower()
+        table = self._by_host.get(host)
+        if table is None and ":" in host and not host.endswith("]"):
+            table = self._by_host.get(host.rpartition(":")[0])
+        return table
+
+    def _resolve_in(self, table: _Table, path: str, method: str) -> tuple[Route, dict[str, Any]]:
+        by_method = table.static.get(path)
+        if by_method is not None:
+            route = by_method.get(method)
+            if route is not None:
+                return route, {}
+            if method == "HEAD":
+                route = by_method.get("GET")
+                if route is not None:
+                    return route, {}
+        return self._resolve_slow(table, path, method, by_method)
 
     def resolve_websocket(self, path: str) -> tuple[Route, dict[str, Any]]:
         """The WebSocket route for ``path``; raises ``NotFound`` when there is none."""

@@ -15,7 +15,9 @@ PUBLIC_MODULES = [
     "runtime.errorpages",
     "runtime.handlers",
     "runtime.middleware",
+    "runtime.static",
     "runtime.testing",
+    "runtime.views",
     "runtime.websocket",
 ]
 
@@ -51,6 +53,10 @@ def test_the_everyday_names_are_there() -> None:
         "empty",
         "redirect",
         "stream",
+        "file",
+        "file_stream",
+        "FileResponse",
+        "HTTPMethodView",
         "__version__",
     }
     assert expected <= set(runtime.__all__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -30,6 +31,7 @@ from runtime.hosting import Hosted
 from runtime.log import access_logger, error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import END, Data, H1Connection, Reject, RequestHead, Upgrade
+from runtime.server import respond
 from runtime.server.flow import FlowControl
 
 if TYPE_CHECKING:
@@ -45,9 +47,6 @@ CLOSED: Final = 2
 OPENING: Final = 3  # accepted by the loop; connection_made has not run yet
 
 _PIPELINE_LIMIT: Final = 16  # queued pipelined requests before reading pauses
-_OWN_HEADERS: Final = frozenset((b"content-length", b"transfer-encoding", b"date", b"connection"))
-_OWN_LENGTHS: Final = frozenset(len(h) for h in _OWN_HEADERS)
-_BASE_HEADER_ITEMS: Any = None  # BaseHTTPResponse.header_items, set when a server is built
 
 
 def _has_signal(app: Hosted, name: str) -> bool:
@@ -92,11 +91,10 @@ class ServerState:
         from runtime.request import Request  # the app model; imported when a server is built
         from runtime.response import BaseHTTPResponse
 
-        global _BASE_HEADER_ITEMS
-        _BASE_HEADER_ITEMS = BaseHTTPResponse.header_items
-
+        respond.bind_response_class(BaseHTTPResponse)
         self.app = app
-        self.request_class: Callable[..., Any] = Request
+        #: ``App(request_class=...)``: a subclass of ``Request`` the app asked for
+        self.request_class: Callable[..., Any] = getattr(app, "request_class", None) or Request
         #: the connection class: ``HttpProtocol`` for a vivace ``App``; the ASGI host sets its own
         self.protocol_class: Callable[[ServerState], HttpProtocol] = HttpProtocol
         config = app.config
@@ -499,10 +497,12 @@ class HttpProtocol(asyncio.Protocol):
             if head.expect_continue and not cycle.body_done and head.version == "1.1":
                 self.transport.write(h1.CONTINUE)
             response = await app.handle(request)
-            if response.is_streaming:
-                await self._send_stream(cycle, response)
-            else:
+            if not response.is_streaming:
                 self._send(cycle, response)
+            elif response.is_file:
+                await self._send_file(cycle, response)
+            else:
+                await self._send_stream(cycle, response)
         except asyncio.CancelledError:
             return  # connection lost, timed out or shutting down; the canceller cleans up
         except Exception:
@@ -524,51 +524,29 @@ class HttpProtocol(asyncio.Protocol):
 
     def _send(self, cycle: _Cycle, response: Any) -> None:
         """Write a complete (non-streaming) response, head and body, in one write."""
-        head = cycle.head
-        status = response.status
-        cycle.status = status
+        cycle.status = response.status
         cycle.response_started = True
-        keep_alive = head.keep_alive and not self._close_after and not self.state.shutting_down
-        body: bytes = response.body or b""
-        data = h1.complete_response(
-            status,
-            _header_fields(response),
-            body,
-            keep_alive=keep_alive,
-            send_body=head.method != "HEAD",
+        keep_alive = (
+            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
         )
-        self._write(cycle, data)
+        self._write(cycle, respond.complete(response, cycle.head, keep_alive))
         if not keep_alive:
             self.conn.keep_alive = False
 
     async def _send_stream(self, cycle: _Cycle, response: Any) -> None:
         """Write a streaming response: chunked unless it has a Content-Length (or HTTP/1.0)."""
-        head = cycle.head
-        status = response.status
-        cycle.status = status
+        cycle.status = response.status
         cycle.response_started = True
-        keep_alive = head.keep_alive and not self._close_after and not self.state.shutting_down
-        headers: list[tuple[bytes, bytes]] = []
-        length: int | None = None
-        for name, value in response.header_items():
-            if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
-                if name.lower() == b"content-length":
-                    length = int(value)
-                continue
-            headers.append((name, value))
-        bodyless = head.method == "HEAD" or not h1.status_has_body(status)
-        raw = length is None and head.version == "1.0"  # no chunked framing for HTTP/1.0
-        if raw:
-            keep_alive = False
-        data = h1.response_head(
-            status, headers, content_length=length, keep_alive=keep_alive, chunked=not raw
+        keep_alive = (
+            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
         )
-        if not keep_alive:
+        head = respond.stream_head(response, cycle.head, keep_alive)
+        if not head.keep_alive:
             self.conn.keep_alive = False
-        self._write(cycle, data)
-        if bodyless:
+        self._write(cycle, head.data)
+        if head.bodyless:
             return
-        chunked = length is None and not raw
+        chunked = head.chunked
         flow = self.flow
         stream = self._stream_begins(cycle, chunked)
 
@@ -594,6 +572,50 @@ class HttpProtocol(asyncio.Protocol):
             self._stream_done(stream)
         if chunked and not stream.ended:
             self._write(cycle, h1.LAST_CHUNK)
+
+    async def _send_file(self, cycle: _Cycle, response: Any) -> None:
+        """Write a file response (``runtime.server.respond``): its head, then the file's bytes
+        with ``sendfile``; a large file is a stream for the shutdown grace."""
+        keep_alive = (
+            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
+        )
+        body = respond.file_head(response, cycle.head, cycle.request.headers, keep_alive)
+        if body is None:  # removed since the handler found it
+            from runtime.response import text
+
+            self._send(cycle, text("404 Not Found: the file is gone", status=404))
+            return
+        cycle.status = body.status
+        cycle.response_started = True
+        if not keep_alive:
+            self.conn.keep_alive = False
+        if body.fd < 0:
+            self._write(cycle, body.head)
+            return
+        try:
+            if body.length <= respond.SMALL_FILE:
+                self._write(cycle, body.head + os.pread(body.fd, body.length, body.offset))
+                return
+            self._write(cycle, body.head)
+            stream = self._stream_begins(cycle, chunked=False)
+            try:
+                await respond.send_file(
+                    self.transport,
+                    self.flow,
+                    body,
+                    chunk_size=response.chunk_size,
+                    write=lambda data: self._write(cycle, data),
+                )
+            except ConnectionResetError as exc:
+                # the client went away, or the file shrank: the promised length cannot be kept
+                server_logger.debug("File response cut: %s", exc)
+                self.transport.abort()
+                return
+            finally:
+                self._stream_done(stream)
+            cycle.written += body.length
+        finally:
+            os.close(body.fd)
 
     # -- streams at shutdown -----------------------------------------------------------------------
 
@@ -800,39 +822,6 @@ class HttpProtocol(asyncio.Protocol):
                 cycle.status,
                 cycle.written,
             )
-
-
-_CONTENT_TYPE_LINES: dict[str, bytes] = {}
-
-
-def _content_type_line(content_type: str) -> bytes:
-    line = _CONTENT_TYPE_LINES.get(content_type)
-    if line is None:
-        line = b"content-type: " + content_type.encode("latin-1") + b"\r\n"
-        if len(_CONTENT_TYPE_LINES) < 64:  # the few types an app uses; never grows unbounded
-            _CONTENT_TYPE_LINES[content_type] = line
-    return line
-
-
-def _header_fields(response: Any) -> bytes:
-    """The response's header lines, without the headers the server owns.
-
-    A response with only a content type (the common case: no headers, no cookies, and
-    ``header_items`` not overridden) costs one dict lookup.
-    """
-    if (
-        response._headers is None
-        and response._cookies is None
-        and response.__class__.header_items is _BASE_HEADER_ITEMS
-    ):
-        content_type = response.content_type
-        return b"" if content_type is None else _content_type_line(content_type)
-    headers = response.header_items()
-    for name, _ in headers:
-        if len(name) in _OWN_LENGTHS and name.lower() in _OWN_HEADERS:
-            headers = [(n, v) for n, v in headers if n.lower() not in _OWN_HEADERS]
-            break
-    return b"".join([name + b": " + value + b"\r\n" for name, value in headers])
 
 
 def _raw_head(head: RequestHead) -> bytes:
