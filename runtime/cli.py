@@ -12,10 +12,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from runtime import __version__, launch, log
-from runtime.exceptions import LoadError
+from runtime import __version__, envfile, launch, log, project
+from runtime.exceptions import ConfigError, LoadError
 from runtime.hosting import INTERFACES
 from runtime.loader import load_app, parse_target
 from runtime.options import ReplMode, RunOptions
@@ -37,12 +37,19 @@ examples:
   vivace app:app --single-process   one process, no manager
   vivace app:app --dev              debug + auto-reload + ENTER opens the console
   vivace ./public                   serve the files of ./public
+  vivace --dev                      the app named by [tool.vivace] app = "..." in pyproject.toml
+
+Every long option can also be set by a VIVACE_<OPTION> environment variable
+(--reload-include: VIVACE_RELOAD_INCLUDE, comma-separated) and in the [tool.vivace] table of
+pyproject.toml (reload-include = ["*.html"]). Precedence: command line > environment >
+pyproject.toml > defaults.
 """
 
 TLS_ERROR = (
     "TLS certificates must be specified by either of:\n"
-    "  --cert certdir/fullchain.pem --key certdir/privkey.pem\n"
-    "  --tls certdir  (equivalent to the above)"
+    "  --tls-cert certdir/fullchain.pem --tls-key certdir/privkey.pem  (or --cert/--key)\n"
+    "  --tls certdir  (equivalent to the above)\n"
+    "  --auto-tls     (a local development certificate)"
 )
 
 
@@ -102,21 +109,28 @@ def build_parser() -> argparse.ArgumentParser:
     app = parser.add_argument_group("application")
     kind = app.add_mutually_exclusive_group()
     kind.add_argument(
-        "--factory", action="store_true", help="TARGET is a function that returns the app"
+        "--factory",
+        action="store_true",
+        default=None,
+        help="TARGET is a function that returns the app",
     )
     kind.add_argument(
-        "-s", "--simple", action="store_true", help="TARGET is a directory of files to serve"
+        "-s",
+        "--simple",
+        action="store_true",
+        default=None,
+        help="TARGET is a directory of files to serve",
     )
     app.add_argument(
         "--interface",
         choices=INTERFACES,
-        default="auto",
+        default=None,
         help="what TARGET is: a vivace App, an ASGI 3 or ASGI 2 app, or a WSGI app "
         "(default: auto, detected)",
     )
     app.add_argument(
         "--root-path",
-        default="",
+        default=None,
         metavar="PATH",
         help="the ASGI root_path of an ASGI or WSGI app mounted below a path by a proxy",
     )
@@ -140,24 +154,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--repl-command",
         dest="repl_commands",
         action="append",
-        default=[],
+        default=None,
         metavar="CODE",
         help="run CODE in the console against the live server, then stop (repeatable)",
     )
 
     sock = parser.add_argument_group("socket")
-    sock.add_argument("-H", "--host", default="127.0.0.1", help="bind address [127.0.0.1]")
+    sock.add_argument("-H", "--host", default=None, help="bind address [127.0.0.1]")
     sock.add_argument("-p", "--port", type=_port, default=None, help="port [8000]")
     sock.add_argument("-u", "--unix", metavar="PATH", help="listen on a unix socket instead")
 
-    tls = parser.add_argument_group("TLS and protocol (not supported yet)")
-    tls.add_argument("--cert", metavar="FILE", help="certificate chain (PEM)")
-    tls.add_argument("--key", metavar="FILE", help="private key (PEM)")
+    tls = parser.add_argument_group("TLS (HTTPS and WSS) and protocol")
+    tls.add_argument(
+        "--tls-cert", "--cert", dest="tls_cert", metavar="FILE", help="certificate chain (PEM)"
+    )
+    tls.add_argument("--tls-key", "--key", dest="tls_key", metavar="FILE", help="private key (PEM)")
+    tls.add_argument(
+        "--tls-ca",
+        dest="tls_ca",
+        metavar="FILE",
+        help="CA bundle (PEM): clients must present a certificate it signed",
+    )
     tls.add_argument("--tls", metavar="DIR", action="append", help="fullchain.pem + privkey.pem")
+    tls.add_argument(
+        "--auto-tls",
+        action="store_true",
+        default=None,
+        help="development: a local CA and a certificate for localhost (kept and reused)",
+    )
     tls.add_argument("--tls-strict-host", dest="tlshost", action="store_true")
     tls.add_argument("--http", dest="http", type=int, choices=(1, 3), action="append")
     tls.add_argument("-1", dest="http", action="append_const", const=1, help="serve HTTP/1.1")
     tls.add_argument("-3", dest="http", action="append_const", const=3, help="serve HTTP/3")
+
+    proxy = parser.add_argument_group("behind a proxy")
+    _pair(
+        proxy,
+        "proxy-headers",
+        "proxy_headers",
+        "trust Forwarded / X-Forwarded-For / X-Forwarded-Proto from --forwarded-allow-ips",
+        "ignore them [default]",
+    )
+    proxy.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        default=None,
+        help="comma-separated addresses or networks whose proxy headers are trusted, "
+        "* for all [127.0.0.1]",
+    )
 
     workers = parser.add_argument_group("workers")
     how = workers.add_mutually_exclusive_group()
@@ -169,22 +213,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of server workers [1]",
     )
-    how.add_argument("--fast", action="store_true", help="one worker per available CPU")
+    how.add_argument(
+        "--fast", action="store_true", default=None, help="one worker per available CPU"
+    )
     how.add_argument(
         "--single-process",
         action="store_true",
+        default=None,
         help="serve in this process: no manager, no workers",
     )
     _pair(workers, "access-logs", "access_log", "log every request", "never log requests")
 
     dev = parser.add_argument_group("development")
-    dev.add_argument("--debug", action="store_true", help="debug mode (tracebacks, access logs)")
+    dev.add_argument(
+        "--debug", action="store_true", default=None, help="debug mode (tracebacks, access logs)"
+    )
     dev.add_argument(
         "-r",
         "--reload",
         "--auto-reload",
         dest="auto_reload",
         action="store_true",
+        default=None,
         help="restart the workers when a source file changes",
     )
     dev.add_argument(
@@ -192,20 +242,70 @@ def build_parser() -> argparse.ArgumentParser:
         "--reload-dir",
         dest="reload_dirs",
         action="append",
-        default=[],
+        default=None,
         metavar="DIR",
         help="also watch DIR (repeatable; implies --reload)",
     )
     dev.add_argument(
-        "-d", "--dev", action="store_true", help="--debug --reload, and ENTER opens the console"
+        "--reload-include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="also reload when a file matching GLOB changes (repeatable; ** for any depth; "
+        "implies --reload)",
     )
-    dev.add_argument("--auto-tls", action="store_true", help=argparse.SUPPRESS)
+    dev.add_argument(
+        "--reload-exclude",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="never reload for a file matching GLOB (repeatable; wins over everything else)",
+    )
+    dev.add_argument(
+        "-d",
+        "--dev",
+        action="store_true",
+        default=None,
+        help="--debug --reload, and ENTER opens the console",
+    )
+    dev.add_argument(
+        "--env-file",
+        dest="env_files",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="load environment variables from PATH (a .env file; repeatable) before the app is "
+        "imported; under --reload a change restarts the workers",
+    )
+    dev.add_argument(
+        "--health-path",
+        metavar="PATH",
+        default=None,
+        help="answer GET PATH with 200 from the server itself once the workers serve",
+    )
 
     out = parser.add_argument_group("output")
     _pair(out, "coffee", "coffee", "a different logo", "the usual logo")
     _pair(out, "motd", "motd", "start-up banner [on]", "no start-up banner")
     out.add_argument(
-        "-v", "--verbosity", action="count", default=0, help="more debug output (repeatable: -vv)"
+        "-v",
+        "--verbosity",
+        action="count",
+        default=None,
+        help="more debug output (repeatable: -vv)",
+    )
+    out.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="json: one JSON object per line (time, level, process, pid, message; method, path, "
+        "status, duration for access lines) [text]",
+    )
+    out.add_argument(
+        "--log-config",
+        metavar="FILE",
+        default=None,
+        help="configure logging with logging.dictConfig from FILE (.json, .toml, .yaml)",
     )
     _pair(
         out,
@@ -244,26 +344,115 @@ def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace
 
 
 def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The command line's own TLS combinations (the Sanic spellings included)."""
     if (
-        bool(args.cert) != bool(args.key)
-        or (args.tls and args.cert)
-        or (args.tlshost and not args.tls and not args.cert)
+        bool(args.tls_cert) != bool(args.tls_key)
+        or (args.tls and args.tls_cert)
+        or (args.tlshost and not args.tls and not args.tls_cert)
     ):
         parser.print_usage(sys.stderr)
         raise CliError(TLS_ERROR)
-    if args.cert or args.tls:
-        raise CliError("TLS (--cert/--key/--tls) is not supported yet by vivace.")
-    if args.auto_tls:
-        raise CliError("--auto-tls is not supported yet by vivace.")
+    if args.tls:
+        if len(args.tls) > 1:
+            raise CliError("--tls DIR can be given once (several certificates are not supported)")
+        args.tls_cert = os.path.join(args.tls[0], "fullchain.pem")
+        args.tls_key = os.path.join(args.tls[0], "privkey.pem")
+    if args.tlshost:
+        raise CliError("--tls-strict-host is not supported by vivace (one certificate only).")
     if 3 in (args.http or []):
         raise CliError("HTTP/3 (--http 3, -3) is not supported yet by vivace; HTTP/1.1 is.")
 
 
-def parse_command(argv: Sequence[str]) -> RunOptions:
+#: where each option's value came from, highest precedence first
+SOURCES = ("command line", "environment", "pyproject.toml", "default")
+
+
+class _Layers:
+    """The value of every option from the command line, ``VIVACE_*`` and ``[tool.vivace]``."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        environ: dict[str, str],
+        found: project.Project | None,
+    ) -> None:
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, int] = {}
+        for option in project.OPTIONS:
+            given = getattr(args, option.dest, None)
+            if given is not None:
+                if option.key == "forwarded-allow-ips":
+                    given = [part.strip() for part in str(given).split(",") if part.strip()]
+                self.values[option.key], self.sources[option.key] = given, 0
+                continue
+            from_env = project.env_value(option, environ)
+            if from_env is not None:
+                if option.key == "repl":
+                    from_env = "open" if from_env else "off"
+                self.values[option.key], self.sources[option.key] = from_env, 1
+                continue
+            if found is not None and option.key in found.values:
+                value = found.values[option.key]
+                if option.key == "repl":
+                    value = "open" if value else "off"
+                self.values[option.key], self.sources[option.key] = value, 2
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def rank(self, key: str) -> int:
+        return self.sources.get(key, 3)
+
+    def where(self, key: str) -> str:
+        return SOURCES[self.rank(key)]
+
+    def drop(self, key: str) -> None:
+        self.values.pop(key, None)
+        self.sources.pop(key, None)
+
+    def settle(self, winner: str, loser: str) -> None:
+        """Two options that exclude each other: the one from the higher layer wins; from the
+        same layer they are an error (raised by the caller's checks)."""
+        if winner in self.values and loser in self.values and self.rank(winner) < self.rank(loser):
+            self.drop(loser)
+
+
+def _checked(layers: _Layers, key: str, check: Any) -> Any:
+    value = layers.get(key)
+    if value is None:
+        return None
+    try:
+        return check(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"{key} ({layers.where(key)}): {exc}") from None
+
+
+def _abs(path: str | None) -> str | None:
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
+def _env_files(args: argparse.Namespace, found: project.Project | None) -> list[str]:
+    """``--env-file`` resolved first: its variables take part in the ``VIVACE_*`` layer."""
+    if args.env_files:
+        return [os.path.abspath(p) for p in args.env_files]
+    option = project.BY_KEY["env-file"]
+    from_env = project.env_value(option, os.environ)
+    if from_env:
+        return [os.path.abspath(p) for p in from_env]
+    if found is not None and "env-file" in found.values:
+        return list(found.values["env-file"])
+    return []
+
+
+def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
     """Validated ``RunOptions`` for ``argv``; nothing is imported or started.
 
+    Every option is taken from the command line, else its ``VIVACE_*`` variable (the process's
+    environment, then the ``--env-file`` files), else ``[tool.vivace]`` of the nearest
+    ``pyproject.toml`` holding one (from ``cwd``, default the working directory, upwards).
+
     Raises ``SystemExit`` for usage errors (2), ``--help`` and ``--version`` (0), and ``CliError``
-    (1) for invalid combinations and targets that cannot be parsed.
+    (1) for invalid combinations, bad configuration and targets that cannot be parsed.
     """
     argv = list(argv)
     if argv == ["-v"]:  # the legacy spelling of --version
@@ -271,46 +460,131 @@ def parse_command(argv: Sequence[str]) -> RunOptions:
     if argv[:1] == ["inspect"]:
         raise CliError("vivace inspect is not supported yet (the inspector is not built).")
     parser, args, unknown = _parse(argv)
-    if args.target is None:
-        parser.error("the following arguments are required: TARGET (for example: vivace app:app)")
     _check_tls(parser, args)
-    auto_reload = bool(args.auto_reload or args.dev or args.reload_dirs)
-    if args.single_process and auto_reload:
+    here = os.path.abspath(cwd if cwd is not None else os.getcwd())
+    try:
+        found = project.find_project(here)
+        env_files = _env_files(args, found)
+        from_files = envfile.read_env_files(env_files)
+        layers = _Layers(args, {**from_files, **os.environ}, found)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    target_text = layers.get("app")
+    if target_text is None:
+        parser.error(
+            "the following arguments are required: TARGET (for example: vivace app:app), "
+            'or app = "module:app" in [tool.vivace] of pyproject.toml'
+        )
+    for mode in ("workers", "fast", "reload", "dev", "reload-dir", "reload-include"):
+        layers.settle(mode, "single-process")
+        layers.settle("single-process", mode)
+    layers.settle("workers", "fast")
+    layers.settle("fast", "workers")
+    reload_include = tuple(layers.get("reload-include") or ())
+    reload_exclude = tuple(layers.get("reload-exclude") or ())
+    reload_dirs = list(layers.get("reload-dir") or ())
+    auto_reload = bool(layers.get("reload") or layers.get("dev") or reload_dirs or reload_include)
+    single_process = bool(layers.get("single-process"))
+    workers = _checked(layers, "workers", _workers)
+    fast = bool(layers.get("fast"))
+    if single_process and (auto_reload or (workers or 1) > 1 or fast):
         raise CliError(launch.SINGLE_PROCESS_ERROR)
-    debug = bool(args.debug or args.dev)
-    log.configure(debug=debug, verbosity=args.verbosity)
-    repl: ReplMode = args.repl if args.repl is not None else ("enter" if args.dev else "off")
+    if fast and workers is not None:
+        raise CliError(launch.FAST_WORKERS_ERROR)
+    debug = bool(layers.get("debug") or layers.get("dev"))
+    verbosity = int(layers.get("verbosity") or 0)
+    log_format = str(layers.get("log-format") or "text")
+    log_config = _abs(layers.get("log-config"))
+    try:
+        log.configure(
+            debug=debug, verbosity=verbosity, log_format=log_format, log_config=log_config
+        )
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    repl_given = layers.get("repl")
+    repl: ReplMode = (
+        repl_given if repl_given is not None else ("enter" if layers.get("dev") else "off")
+    )
     namespace = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    from_project = layers.rank("app") == 2 and found is not None
     try:
         target = parse_target(
-            args.target,
-            factory=args.factory,
-            simple=args.simple,
-            cwd=os.getcwd(),
+            str(target_text),
+            factory=bool(layers.get("factory")),
+            simple=bool(layers.get("simple")),
+            cwd=found.directory if from_project and found is not None else here,
             factory_args=tuple(unknown),
             namespace=namespace,
         )
     except LoadError as exc:
         raise CliError(str(exc)) from None
-    if args.root_path and not args.root_path.startswith("/"):
-        raise CliError(f"--root-path must start with '/', got {args.root_path!r}")
-    target = target._replace(interface=args.interface, root_path=args.root_path.rstrip("/"))
+    root_path = str(layers.get("root-path") or "")
+    if root_path and not root_path.startswith("/"):
+        raise CliError(f"--root-path must start with '/', got {root_path!r}")
+    target = target._replace(
+        interface=str(layers.get("interface") or "auto"), root_path=root_path.rstrip("/")
+    )
+    if reload_include or reload_exclude:  # refused with the reason before anything starts
+        from runtime.supervisor.watch import GlobError, compile_globs
+
+        try:
+            compile_globs(reload_include, here, "--reload-include")
+            compile_globs(reload_exclude, here, "--reload-exclude")
+        except GlobError as exc:
+            raise CliError(str(exc)) from None
+    allow = tuple(layers.get("forwarded-allow-ips") or ("127.0.0.1",))
+    if layers.get("forwarded-allow-ips") is not None:
+        from runtime.proxy import TrustedProxies
+
+        try:
+            TrustedProxies.check(allow)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    tls_cert, tls_key, tls_ca = (_abs(layers.get(k)) for k in ("tls-cert", "tls-key", "tls-ca"))
+    auto_tls = bool(layers.get("auto-tls"))
+    if auto_tls and (tls_cert or tls_key):
+        raise CliError("--auto-tls makes its own certificate: give it or --tls-cert/--tls-key")
+    if tls_ca and not (tls_cert or auto_tls):
+        raise CliError("--tls-ca asks clients for certificates: it needs --tls-cert/--tls-key")
+    if tls_cert or tls_key:
+        from runtime import tls
+
+        try:
+            tls.check_files(tls_cert, tls_key, tls_ca)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+    health_path = layers.get("health-path")
+    if health_path is not None and not str(health_path).startswith("/"):
+        raise CliError(f"--health-path must start with '/', got {health_path!r}")
+    port = _checked(layers, "port", _port)
     return RunOptions(
         target=target,
-        host=args.host,
-        port=8000 if args.port is None else args.port,
-        unix=args.unix,
-        workers=launch.available_cpus() if args.fast else (args.workers or 1),
-        single_process=args.single_process,
+        host=str(layers.get("host") or "127.0.0.1"),
+        port=8000 if port is None else port,
+        unix=_abs(layers.get("unix")),
+        workers=launch.available_cpus() if fast else (workers or 1),
+        single_process=single_process,
         debug=debug,
-        access_log=args.access_log,
-        noisy_exceptions=args.noisy_exceptions,
+        access_log=layers.get("access-logs"),
+        noisy_exceptions=layers.get("noisy-exceptions"),
         auto_reload=auto_reload,
-        reload_dirs=tuple(launch.check_reload_dirs(args.reload_dirs)),
-        motd=args.motd is not False,
-        verbosity=args.verbosity,
+        reload_dirs=tuple(launch.check_reload_dirs(reload_dirs)),
+        motd=layers.get("motd") is not False,
+        verbosity=verbosity,
         repl=repl,
-        repl_commands=tuple(args.repl_commands),
+        repl_commands=tuple(layers.get("repl-command") or ()),
+        reload_include=reload_include,
+        reload_exclude=reload_exclude,
+        env_files=tuple(env_files),
+        proxy_headers=bool(layers.get("proxy-headers")),
+        forwarded_allow_ips=allow,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        auto_tls=auto_tls,
+        log_format=log_format,
+        log_config=log_config,
+        health_path=health_path,
     )
 
 
@@ -328,6 +602,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         _error(exc.message)
         return exc.code
+    if options.env_files:  # before the app is imported; every child reads them again
+        try:
+            keys = envfile.load_env_files(options.env_files)
+        except ConfigError as exc:
+            _error(str(exc))
+            return 1
+        options = options._replace(env_keys=keys)
     try:
         app = load_app(options.target)
     except LoadError as exc:

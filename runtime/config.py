@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "REAL_IP_HEADER": None,  # e.g. "X-Real-IP"
     "FORWARDED_FOR_HEADER": "X-Forwarded-For",
     "PROXIES_COUNT": 0,  # 0: never trust forwarding headers
+    # --proxy-headers: Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers
+    "PROXY_HEADERS": False,
+    "FORWARDED_ALLOW_IPS": "127.0.0.1",  # comma-separated addresses or networks; "*": all
     "SERVER_NAME": "",  # host (and port) url_for(_external=True) uses when _server is not given
     # routing
     "STRICT_SLASHES": False,  # False: "/a" and "/a/" are the same route

@@ -59,6 +59,7 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
     (``runtime.cli.main`` or ``app.run()``).
     """
     try:
+        options = resolve_tls(options)
         settings = Settings.resolve(options, app.config, forkable=app.forkable)
     except ConfigError as exc:
         log.error_logger.error("%s", exc)
@@ -75,9 +76,15 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
     if not options.single_process:
         # the manager reports its own failures and returns the exit code (cli.md section 7)
         return serve_multiprocess(app, options, settings, console=console)
+    context = None
+    if options.tls_cert is not None and options.tls_key is not None:
+        from runtime.tls import server_context
+
+        context = server_context(options.tls_cert, options.tls_key, options.tls_ca)
     try:
         return serve_single(
             app,
+            ssl=context,
             host=options.host,
             port=options.port,
             unix=options.unix,
@@ -94,6 +101,24 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
     except Exception as exc:  # a start-up listener raised: it was logged with its traceback
         log.error_logger.error("Start-up failed: %s: %s", type(exc).__name__, exc)
         return 1
+
+
+def resolve_tls(options: RunOptions) -> RunOptions:
+    """``--auto-tls``: the local development certificate, made once and reused (how to trust it
+    is printed when it is made); explicit files are checked. ``ConfigError`` when they cannot
+    serve."""
+    from runtime import tls
+
+    if options.auto_tls:
+        made = tls.auto_tls()
+        if made.created:
+            log.logger.warning("%s", tls.trust_instructions(made))
+        else:
+            log.logger.debug("--auto-tls: reusing %s (CA %s)", made.cert, made.ca)
+        return options._replace(tls_cert=made.cert, tls_key=made.key)
+    if options.tls_cert is not None or options.tls_key is not None:
+        tls.check_files(options.tls_cert, options.tls_key, options.tls_ca)
+    return options
 
 
 # --- app.run() ---------------------------------------------------------------------------------
@@ -192,8 +217,7 @@ def options_from_run_args(
         raise TypeError(f"app.run() got unexpected keyword argument(s): {names}")
     if fast and workers != 1:
         raise RuntimeError(FAST_WORKERS_ERROR)
-    if ssl is not None or auto_tls:
-        raise _not_supported("ssl=..." if ssl is not None else "auto_tls=True")
+    tls_files = _ssl_argument(ssl)
     if sock is not None:
         raise _not_supported("sock=...")
     if protocol is not None:
@@ -246,6 +270,30 @@ def options_from_run_args(
         motd=motd,
         verbosity=verbosity,
         backlog=backlog,
+        tls_cert=tls_files[0],
+        tls_key=tls_files[1],
+        auto_tls=bool(auto_tls),
+    )
+
+
+def _ssl_argument(ssl: object) -> tuple[str | None, str | None]:
+    """``app.run(ssl=...)``: ``{"cert": ..., "key": ...}`` or a directory holding
+    ``fullchain.pem`` and ``privkey.pem`` (Sanic's forms). An ``SSLContext`` cannot reach the
+    worker processes: pass the files."""
+    if ssl is None:
+        return None, None
+    if isinstance(ssl, (str, os.PathLike)):
+        directory = os.fspath(ssl)
+        return (
+            os.path.abspath(os.path.join(directory, "fullchain.pem")),
+            os.path.abspath(os.path.join(directory, "privkey.pem")),
+        )
+    if isinstance(ssl, Mapping) and "cert" in ssl and "key" in ssl:
+        return os.path.abspath(str(ssl["cert"])), os.path.abspath(str(ssl["key"]))
+    raise _not_supported(
+        "ssl=" + type(ssl).__name__,
+        "pass ssl={'cert': 'fullchain.pem', 'key': 'privkey.pem'} or a directory holding them "
+        "(every worker builds its own SSLContext from the files)",
     )
 
 

@@ -32,14 +32,35 @@ class RunOptions(NamedTuple):
     backlog: int = 100
     repl: ReplMode = "off"
     repl_commands: tuple[str, ...] = ()
+    #: --reload-include / --reload-exclude globs
+    reload_include: tuple[str, ...] = ()
+    reload_exclude: tuple[str, ...] = ()
+    #: --env-file paths (absolute), and the variables they set in the main process
+    env_files: tuple[str, ...] = ()
+    env_keys: tuple[str, ...] = ()
+    proxy_headers: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    #: --tls-cert / --tls-key / --tls-ca (absolute paths); --auto-tls fills them at launch
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    auto_tls: bool = False
+    log_format: str = "text"
+    log_config: str | None = None
+    health_path: str | None = None
 
     @property
     def effective_access_log(self) -> bool:
         return self.debug if self.access_log is None else self.access_log
 
     @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None or self.auto_tls
+
+    @property
     def url(self) -> str:
+        scheme = "https" if self.tls else "http"
         if self.unix:
-            return f"http://unix:{self.unix}"
+            return f"{scheme}://unix:{self.unix}"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{scheme}://{host}:{self.port}"

@@ -352,13 +352,29 @@ class Request:
     def port(self) -> int:
         return self.conn_info.client_port if self.conn_info is not None else 0
 
+    def _forwarded(self) -> tuple[str | None, str | None]:
+        """``(client, scheme)`` from the proxy headers (``--proxy-headers``, ``PROXY_HEADERS``)
+        of a connection from a trusted proxy (``FORWARDED_ALLOW_IPS``); ``None`` each else."""
+        if not _config_value(self.app, "PROXY_HEADERS", False) or self.conn_info is None:
+            return None, None
+        from runtime.proxy import forwarded, trusted_proxies  # only behind a proxy
+
+        peer = self.conn_info.unix if self.conn_info.unix is not None else self.ip
+        trusted = trusted_proxies(_config_value(self.app, "FORWARDED_ALLOW_IPS", "127.0.0.1"))
+        return forwarded(peer or "", self.headers.getall, trusted)
+
     @property
     def remote_addr(self) -> str:
         """The client address reported by a trusted proxy, or ``""``.
 
-        Used only when configured: ``REAL_IP_HEADER`` names a header to trust, or
-        ``PROXIES_COUNT`` (> 0) says how many proxies append to ``X-Forwarded-For``.
+        Used only when configured: ``--proxy-headers`` (``PROXY_HEADERS``) reads
+        ``Forwarded`` / ``X-Forwarded-For`` from a peer of ``--forwarded-allow-ips``;
+        ``REAL_IP_HEADER`` names a header to trust; ``PROXIES_COUNT`` (> 0) says how many
+        proxies append to ``X-Forwarded-For``.
         """
+        client, _ = self._forwarded()
+        if client:
+            return client
         header = _config_value(self.app, "REAL_IP_HEADER", None)
         if header:
             value = self.headers.get(header)
@@ -379,10 +395,14 @@ class Request:
 
     @property
     def scheme(self) -> str:
-        """``http`` / ``https``, or ``ws`` / ``wss`` for a WebSocket upgrade."""
+        """``http`` / ``https``, or ``ws`` / ``wss`` for a WebSocket upgrade; behind a trusted
+        proxy (``--proxy-headers``) the scheme it reports."""
         base = self.conn_info.scheme if self.conn_info is not None else "http"
         if base == "http" and self.conn_info is not None and self.conn_info.ssl:
             base = "https"
+        _, proto = self._forwarded()
+        if proto:
+            base = "https" if proto in ("https", "wss") else "http"
         upgrade = self.headers.get("upgrade")
         if upgrade is not None and upgrade.lower() == "websocket":
             return "wss" if base == "https" else "ws"

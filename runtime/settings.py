@@ -68,6 +68,22 @@ class Settings(NamedTuple):
     crash_window: float = 60.0
     #: ``auto`` (fork the main process where safe), ``forkserver`` or ``spawn``
     start_method: str = "auto"
+    #: ``--env-file`` paths, read again by every child, and the variables the main process took
+    #: from them (a child forgets those first, so that a changed file shows)
+    env_files: tuple[str, ...] = ()
+    env_keys: tuple[str, ...] = ()
+    #: ``--reload-include`` / ``--reload-exclude`` globs (the reloader's)
+    reload_include: tuple[str, ...] = ()
+    reload_exclude: tuple[str, ...] = ()
+    proxy_headers: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    #: the TLS files every worker builds its ``SSLContext`` from (None: plain HTTP)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    log_format: str = "text"
+    log_config: str | None = None
+    health_path: str | None = None
 
     @classmethod
     def resolve(
@@ -105,6 +121,18 @@ class Settings(NamedTuple):
             crash_limit=_count(config, "WORKER_CRASH_LIMIT", 5),
             crash_window=_seconds(config, "WORKER_CRASH_WINDOW", 60.0),
             start_method=str(method),
+            env_files=options.env_files,
+            env_keys=options.env_keys,
+            reload_include=options.reload_include,
+            reload_exclude=options.reload_exclude,
+            proxy_headers=options.proxy_headers,
+            forwarded_allow_ips=options.forwarded_allow_ips,
+            tls_cert=options.tls_cert,
+            tls_key=options.tls_key,
+            tls_ca=options.tls_ca,
+            log_format=options.log_format,
+            log_config=options.log_config,
+            health_path=options.health_path,
         )
 
     def config_updates(self) -> dict[str, Any]:
@@ -120,4 +148,7 @@ class Settings(NamedTuple):
             updates["ACCESS_LOG"] = self.access_log
         if self.noisy_exceptions is not None:
             updates["NOISY_EXCEPTIONS"] = self.noisy_exceptions
+        if self.proxy_headers:
+            updates["PROXY_HEADERS"] = True
+            updates["FORWARDED_ALLOW_IPS"] = ",".join(self.forwarded_allow_ips)
         return updates

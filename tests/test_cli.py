@@ -268,18 +268,34 @@ def test_invalid_tls_combinations(flags: list[str], capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     "flags",
     [
-        ["--cert", "c.pem", "--key", "k.pem"],
-        ["--tls", "certs"],
-        ["--auto-tls"],
         ["-3"],
         ["--http", "3"],
         ["--http", "1", "--http", "3"],
     ],
 )
-def test_tls_and_http3_are_not_supported_yet(
-    flags: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_http3_is_not_supported_yet(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert "not supported yet" in failure(["m:app", *flags], capsys)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--cert", "c.pem", "--key", "k.pem"], "--tls-cert"),
+        (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "c.pem: no such file"),
+        (["--tls", "certs"], "fullchain.pem: no such file"),
+    ],
+)
+def test_missing_tls_files_are_one_clear_error(
+    flags: list[str],
+    named: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = failure(["m:app", *flags], capsys)
+    assert named in err
+    assert err.count("\n") == 1, err  # one line, no traceback
 
 
 def test_http1_is_accepted() -> None:
@@ -381,8 +397,7 @@ def test_run_args_errors() -> None:
         with pytest.raises(RuntimeError, match=SINGLE_PROCESS_ERROR):
             options_from_run_args(MODULE_LEVEL_APP, single_process=True, **kwargs)
     unsupported: tuple[dict[str, object], ...] = (
-        {"ssl": {"cert": "c", "key": "k"}},
-        {"auto_tls": True},
+        {"ssl": object()},
         {"version": 3},
         {"sock": "a socket"},
     )

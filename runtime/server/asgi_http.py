@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from runtime.body import DEFAULT_BUFFER_SIZE, BodyChannel
@@ -44,6 +44,9 @@ from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
 from runtime.server.asgi_messages import ClientDisconnected, response_headers
 from runtime.server.http import HttpProtocol, ServerState, _Cycle
+
+if TYPE_CHECKING:
+    from runtime.proxy import TrustedProxies
 
 __all__ = ["ASGIHttpProtocol", "ClientDisconnected", "host_asgi"]
 
@@ -111,6 +114,12 @@ def _lower_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
     return [(name.lower(), value) for name, value in headers]
 
 
+def _proxies(host: ASGIHosted) -> TrustedProxies:
+    from runtime.proxy import trusted_proxies  # only behind a proxy (--proxy-headers)
+
+    return trusted_proxies(host.config.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
 class ASGIHttpProtocol(HttpProtocol):
     """One HTTP/1.1 connection to an ASGI app (see the module docstring)."""
 
@@ -119,6 +128,7 @@ class ASGIHttpProtocol(HttpProtocol):
         "_buffer",
         "_client",
         "_host",
+        "_proxies",
         "_root_path",
         "_scheme",
         "_server",
@@ -136,6 +146,8 @@ class ASGIHttpProtocol(HttpProtocol):
         self._scheme = "http"
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int | None] | None = None
+        # --proxy-headers (issue 15): client and scheme from a trusted proxy's headers
+        self._proxies = _proxies(host) if host.config.get("PROXY_HEADERS") else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -187,6 +199,8 @@ class ASGIHttpProtocol(HttpProtocol):
         state = self._state
         if state is not None:
             scope["state"] = state.copy()
+        if self._proxies is not None:
+            self._proxies.apply_to_scope(scope)
         return scope
 
     async def _run(self, cycle: _Cycle) -> None:

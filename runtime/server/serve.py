@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl as ssl_module
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -50,8 +51,11 @@ class Server:
         backlog: int | None = None,
         second_signal_forces: bool = False,
         sole_listener: bool = False,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.app = app
+        #: TLS (``--tls-cert``/``--auto-tls``): every connection is wrapped, HTTPS and WSS
+        self.ssl = ssl
         self.sockets = sockets
         self.on_ack = on_ack
         self.access_log = access_log
@@ -123,7 +127,7 @@ class Server:
                     # and the connections queued in it live on for the other and next workers.
                     self._servers.append(
                         await loop.create_server(
-                            state.protocol_factory, sock=sock, backlog=self.backlog
+                            state.protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl
                         )
                     )
                 self.started.set()
@@ -173,6 +177,8 @@ class Server:
     async def _run_console(self, console: Console) -> int | None:
         try:
             url = display_url(self.sockets[0]) if self.sockets else None
+            if url is not None and self.ssl is not None and url.startswith("http:"):
+                url = "https" + url[4:]
             result = await console(self.app, None, url=url)
         except asyncio.CancelledError:
             raise
@@ -242,7 +248,7 @@ class Server:
                 except OSError:  # BlockingIOError: the queue is empty
                     break
                 conn.setblocking(False)
-                accept = loop.connect_accepted_socket(state.protocol_factory, conn)
+                accept = loop.connect_accepted_socket(state.protocol_factory, conn, ssl=self.ssl)
                 tasks.append(loop.create_task(accept))
         return tasks
 
@@ -323,6 +329,7 @@ def serve_single(
     backlog: int = 100,
     console: Console | None = None,
     configure_logging: bool = True,
+    ssl: ssl_module.SSLContext | None = None,
 ) -> int:
     """Serve ``app`` in this process until SIGINT/SIGTERM (or the console returns).
 
@@ -344,7 +351,10 @@ def serve_single(
         return 1
     socket_file = unix_path(sock)
     if motd and app.config.get("MOTD", True):
-        logger.info("Goin' Fast @ %s", display_url(sock))
+        url = display_url(sock)
+        logger.info(
+            "Goin' Fast @ %s", "https" + url[4:] if ssl and url.startswith("http:") else url
+        )
     server = Server(
         app,
         [sock],
@@ -353,6 +363,7 @@ def serve_single(
         backlog=backlog,
         second_signal_forces=True,  # Ctrl+C twice: no manager here to send a second signal
         sole_listener=True,
+        ssl=ssl,
     )
     loop = new_event_loop()
     if debug:

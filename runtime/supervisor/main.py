@@ -116,6 +116,8 @@ def serve_multiprocess(
                 bind_failed = True
                 return 1
             url = _display_url(sockets[0])
+            if settings.tls_cert is not None:  # TLS (issue 15): every worker serves HTTPS/WSS
+                url = "https" + url[4:]
             if motd:  # after the bind: a port in use never prints a banner first
                 logger.info("Goin' Fast @ %s", url)
             output = OutputHub()

@@ -39,7 +39,14 @@ from runtime.hosting import Hosted
 from runtime.loader import load_app
 from runtime.log import reload_logger
 from runtime.supervisor.messages import RestartRequest
-from runtime.supervisor.watch import Batcher, ChangeStream, WatchSet, build_watch_set
+from runtime.supervisor.watch import (
+    Batcher,
+    ChangeStream,
+    WatchSet,
+    build_watch_set,
+    compile_globs,
+    precedence_line,
+)
 
 __all__ = [
     "RELOADER_NAME",
@@ -138,6 +145,9 @@ def reloader_main(
     batcher: Batcher | None = None,
     on_watching: Callable[[WatchSet], object] | None = None,
     since: float | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    extra_files: Sequence[str] = (),
 ) -> int:
     """Run the reloader until SIGINT/SIGTERM (or ``stop_event``); returns the exit code.
 
@@ -149,6 +159,9 @@ def reloader_main(
     loading (for a caller that already holds it); ``run_listeners`` replaces
     ``runtime.lifecycle.run_listeners_sync``; ``on_watching`` is called with the watch set once the
     native watchers are live (a readiness signal for tests and benchmarks).
+
+    ``include`` / ``exclude`` are ``--reload-include`` / ``--reload-exclude`` globs (checked by
+    the command line already); ``extra_files`` are watched too (the ``--env-file`` files).
     """
     stop = stop_event or threading.Event()
     runner = run_listeners or _lifecycle_runner()
@@ -177,6 +190,7 @@ def reloader_main(
                 batcher,
                 on_watching,
                 since,
+                (include, exclude, extra_files),
             )
         finally:
             loop.close()
@@ -194,14 +208,19 @@ def _watch_and_trigger(
     batcher: Batcher | None,
     on_watching: Callable[[WatchSet], object] | None,
     since: float | None = None,
+    patterns: tuple[Sequence[str], Sequence[str], Sequence[str]] = ((), (), ()),
 ) -> int:
+    include, exclude, extra_files = patterns
     dirs = list(dict.fromkeys([*reload_dirs, *_app_reload_dirs(app)]))
-    extra = [target.path] if target.path else []
+    extra = [*([target.path] if target.path else []), *extra_files]
+    cwd = target.cwd or os.getcwd()
     watch_set = build_watch_set(
         roots=_roots_for(target, app),
         reload_dirs=dirs,
         extra_files=extra,
         missing_level=logging.DEBUG,  # the main process already warned (launch.check_reload_dirs)
+        include_globs=compile_globs(include, cwd, "--reload-include"),
+        exclude_globs=compile_globs(exclude, cwd, "--reload-exclude"),
     )
     code = 0
     stream = ChangeStream(watch_set, stop, step=step, batcher=batcher)
@@ -209,12 +228,9 @@ def _watch_and_trigger(
     # reload_process_start runs is seen (a listener that regenerates files in a reload dir
     # correctly causes a reload: the workers started before it).
     stream.start()
-    reload_logger.debug(
-        "Watching %d module files and %d reload dirs (%s)",
-        len(watch_set.module_files),
-        len(watch_set.reload_dirs),
-        ", ".join(watch_set.reload_dirs) or "none",
-    )
+    # the rules in force, on one line (at INFO when the command line gave patterns)
+    level = logging.INFO if include or exclude else logging.DEBUG
+    reload_logger.log(level, "%s", precedence_line(watch_set))
     try:
         runner(app, "reload_process_start", loop, None)
     except Exception:

@@ -22,6 +22,7 @@ import importlib.util
 import logging
 import os
 import queue
+import re
 import site
 import sys
 import sysconfig
@@ -41,12 +42,16 @@ __all__ = [
     "IGNORED_DIR_NAMES",
     "Batcher",
     "ChangeStream",
+    "Glob",
+    "GlobError",
     "ReloadFilter",
     "WatchSet",
     "build_watch_set",
+    "compile_globs",
     "excluded_roots",
     "is_ignored",
     "module_source_files",
+    "precedence_line",
 ]
 
 #: Directory names whose contents never trigger a reload.
@@ -105,6 +110,137 @@ def is_ignored(path: str) -> bool:
     if name.startswith(_IGNORED_PREFIXES) or name.endswith(_IGNORED_SUFFIXES):
         return True
     return name.startswith("#") and name.endswith("#")
+
+
+class GlobError(ValueError):
+    """A ``--reload-include`` / ``--reload-exclude`` pattern that cannot be used; says why."""
+
+
+def _segment_regex(segment: str, pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = segment.find("]", i + 2 if segment[i + 1 : i + 2] in ("!", "^") else i + 1)
+            if end < 0:
+                raise GlobError(f"{pattern!r}: '[' at position {i} is never closed by ']'")
+            body = segment[i + 1 : end]
+            if body[:1] in ("!", "^"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Glob:
+    """One ``--reload-include`` / ``--reload-exclude`` pattern, compiled.
+
+    ``*`` and ``?`` match within one path segment, ``[abc]`` one character of a set, and ``**``
+    (a whole segment) any number of directories, none included. A pattern without ``/`` matches
+    a file or directory name at any depth (``*.html``, ``.env``, ``node_modules``); one with ``/``
+    is anchored at the working directory (``templates/**/*.html``) unless absolute. A path
+    matches when it, or one of the directories it is in, matches.
+    """
+
+    pattern: str
+    cwd: str
+    regex: re.Pattern[str]
+    anywhere: bool
+    #: the literal directory the pattern starts from, and whether what it matches lies deeper
+    #: than that directory's own entries (so it must be watched recursively)
+    base: str
+    recursive: bool
+
+    @classmethod
+    def compile(cls, pattern: str, cwd: str) -> Glob:
+        """``GlobError`` says what is wrong with ``pattern``."""
+        text = pattern.strip()
+        if not text:
+            raise GlobError("an empty pattern matches nothing; give a glob such as '*.html'")
+        if "\x00" in text:
+            raise GlobError(f"{pattern!r}: a pattern cannot contain a NUL character")
+        text = text.rstrip("/") or "/"
+        absolute = text.startswith("/")
+        segments = [s for s in text.split("/") if s not in ("", ".")]
+        if not segments:
+            raise GlobError(f"{pattern!r} matches every file: name what to match, as in '*.html'")
+        for segment in segments:
+            if segment == "..":
+                raise GlobError(f"{pattern!r}: '..' is not allowed; use an absolute path")
+            if "**" in segment and segment != "**":
+                raise GlobError(
+                    f"{pattern!r}: '**' must be a whole path segment, as in 'templates/**/*.html'"
+                )
+        anywhere = not absolute and "/" not in text
+        parts: list[str] = []
+        for index, segment in enumerate(segments):
+            last = index == len(segments) - 1
+            if segment == "**":
+                parts.append(".*" if last else "(?:[^/]+/)*")
+            else:
+                parts.append(_segment_regex(segment, pattern) + ("" if last else "/"))
+        regex = re.compile("".join(parts))
+        literal: list[str] = []
+        for segment in segments:
+            if any(c in segment for c in "*?["):
+                break
+            literal.append(segment)
+        root = "/" if absolute else cwd
+        if anywhere:
+            base, recursive = cwd, True
+        elif len(literal) == len(segments):  # no wildcard: one file (or directory)
+            base = os.path.join(root, *literal[:-1])
+            recursive = False
+        else:
+            base = os.path.join(root, *literal)
+            recursive = len(segments) - len(literal) > 1 or "**" in segments
+        return cls(pattern, cwd, regex, anywhere, os.path.normpath(base), recursive)
+
+    def matches(self, path: str) -> bool:
+        """Whether ``path`` (absolute), or a directory it is in, matches."""
+        if self.anywhere:
+            parts = path.split(os.sep)
+            return any(self.regex.fullmatch(part) for part in parts if part)
+        if os.path.isabs(self.pattern.strip()):
+            rel = path.lstrip("/")
+        elif _under(path, self.cwd):
+            rel = os.path.relpath(path, self.cwd)
+        else:
+            return False
+        parts = rel.split(os.sep)
+        return any(self.regex.fullmatch("/".join(parts[:n])) for n in range(len(parts), 0, -1))
+
+
+def compile_globs(patterns: Iterable[str], cwd: str, option: str) -> tuple[Glob, ...]:
+    """Compile ``patterns``; ``GlobError`` names the option and the pattern."""
+    globs = []
+    for pattern in patterns:
+        try:
+            globs.append(Glob.compile(pattern, cwd))
+        except GlobError as exc:
+            raise GlobError(f"{option}: {exc}") from None
+    return tuple(globs)
+
+
+def precedence_line(watch_set: WatchSet) -> str:
+    """The reloader's start-up line: what it watches and which rule wins."""
+    include = ", ".join(g.pattern for g in watch_set.include) or "none"
+    exclude = ", ".join(g.pattern for g in watch_set.exclude) or "none"
+    dirs = ", ".join(watch_set.reload_dirs) or "none"
+    return (
+        f"Watching {len(watch_set.module_files)} module files, reload dirs: {dirs}; "
+        f"include: {include}; exclude: {exclude} "
+        "(exclude > include > built-in ignores > modules and reload dirs)"
+    )
 
 
 def excluded_roots() -> tuple[str, ...]:
@@ -182,12 +318,19 @@ class WatchSet:
     ``module_files`` are watched through their directories (``module_dirs``, not recursively) so
     that editors which save by writing a new file and renaming it keep being seen; ``.py`` files
     created in those directories count too, so a module imported by the next version of the code is
-    covered. ``reload_dirs`` are watched recursively; ``missing_dirs`` were given but do not exist.
+    covered. ``reload_dirs`` are watched recursively; ``missing_dirs`` were given but do not exist
+    (they are watched once they do). ``include`` globs add files (their base directories are
+    watched), ``exclude`` globs remove them.
+
+    Precedence, highest first: ``--reload-exclude`` > ``--reload-include`` > the built-in ignores
+    (:func:`is_ignored`) > module files and reload dirs.
     """
 
     module_files: frozenset[str]
     reload_dirs: tuple[str, ...] = ()
     missing_dirs: tuple[str, ...] = ()
+    include: tuple[Glob, ...] = ()
+    exclude: tuple[Glob, ...] = ()
     module_dirs: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -196,29 +339,40 @@ class WatchSet:
         )
 
     def recursive_roots(self) -> tuple[str, ...]:
-        """Reload dirs with nested duplicates removed."""
+        """Reload dirs and recursive include bases, nested duplicates removed (existing or not:
+        :class:`ChangeStream` watches a missing one once it is created)."""
+        wanted = [
+            *self.reload_dirs,
+            *(os.path.abspath(d) for d in self.missing_dirs),
+            *(g.base for g in self.include if g.recursive),
+        ]
         kept: list[str] = []
-        for d in sorted(self.reload_dirs, key=len):
+        for d in sorted(set(wanted), key=len):
             if not any(_under(d, k) for k in kept):
                 kept.append(d)
         return tuple(kept)
 
     def flat_roots(self) -> tuple[str, ...]:
-        """Module directories not already covered by a recursive reload dir."""
+        """Module directories and flat include bases not already covered by a recursive root."""
         recursive = self.recursive_roots()
-        return tuple(
-            sorted(d for d in self.module_dirs if not any(_under(d, r) for r in recursive))
-        )
+        flat = set(self.module_dirs) | {g.base for g in self.include if not g.recursive}
+        return tuple(sorted(d for d in flat if not any(_under(d, r) for r in recursive)))
 
     def accepts(self, path: str) -> bool:
         """Whether a change of ``path`` (absolute, real) should restart the workers."""
+        if self.exclude and any(g.matches(path) for g in self.exclude):
+            return False
+        if self.include and any(g.matches(path) for g in self.include):
+            return True
         if is_ignored(path):
             return False
         if path in self.module_files:
             return True
         if path.endswith(".py") and os.path.dirname(path) in self.module_dirs:
             return True
-        return any(_under(path, d) for d in self.reload_dirs)
+        return any(_under(path, d) for d in self.reload_dirs) or any(
+            _under(path, os.path.abspath(d)) for d in self.missing_dirs
+        )
 
 
 def build_watch_set(
@@ -230,6 +384,8 @@ def build_watch_set(
     extra_files: Iterable[str] = (),
     log: logging.Logger = reload_logger,
     missing_level: int = logging.WARNING,
+    include_globs: Iterable[Glob] = (),
+    exclude_globs: Iterable[Glob] = (),
 ) -> WatchSet:
     """The watch set for the modules loaded now (``sys.modules`` by default) and ``reload_dirs``.
 
@@ -254,7 +410,13 @@ def build_watch_set(
         else:
             log.log(missing_level, "Directory %s could not be located", d)
             missing.append(d)
-    return WatchSet(frozenset(files), tuple(present), tuple(missing))
+    return WatchSet(
+        frozenset(files),
+        tuple(present),
+        tuple(missing),
+        tuple(include_globs),
+        tuple(exclude_globs),
+    )
 
 
 class ReloadFilter:
@@ -319,12 +481,33 @@ class Batcher:
 _Item = frozenset[str] | BaseException
 
 
+class _AnyEvent:
+    """Set when either event is: the stream's stop and one watcher's own (``watchfiles`` only
+    calls ``is_set``)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        self.first = first
+        self.second = second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
+
+
+#: seconds between checks that the watched directories still (or now) exist
+ROOT_CHECK_INTERVAL = 0.25
+
+
 class ChangeStream:
     """Native file watching for a :class:`WatchSet`, yielding batches of absolute paths.
 
     Module directories are watched flat and reload dirs recursively, each by one ``watchfiles``
     watcher in a daemon thread; ``step`` (ms) is how long ``watchfiles`` waits for more events
     before handing over what it saw. Iteration ends within ``poll`` seconds of ``stop_event``.
+
+    A native watch ends with the directory it watches: every ``ROOT_CHECK_INTERVAL`` seconds the
+    stream checks which roots exist, and when that changes (a directory deleted, created again, or
+    created for the first time) it restarts the watcher of that group on the roots that exist and
+    reports the files found in a directory that appeared.
     """
 
     def __init__(
@@ -343,8 +526,17 @@ class ChangeStream:
         self.poll = poll
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._watching: dict[bool, tuple[tuple[str, ...], threading.Event]] = {}
+        self._next_check = 0.0
+        self._started = False
 
-    def _watch(self, roots: tuple[str, ...], recursive: bool, started: threading.Event) -> None:
+    def _watch(
+        self,
+        roots: tuple[str, ...],
+        recursive: bool,
+        started: threading.Event,
+        own_stop: threading.Event,
+    ) -> None:
         watch_filter = ReloadFilter(self.watch_set)
         try:
             import watchfiles  # here: only the reloader process pays for the import
@@ -352,7 +544,7 @@ class ChangeStream:
             changes = watchfiles.watch(
                 *roots,
                 watch_filter=watch_filter,
-                stop_event=self.stop_event,
+                stop_event=_AnyEvent(self.stop_event, own_stop),
                 debounce=1_600,
                 step=self.step,
                 rust_timeout=max(1, self.step),
@@ -367,26 +559,74 @@ class ChangeStream:
                 started.set()
                 if batch:
                     self._queue.put(frozenset(os.path.realpath(path) for _, path in batch))
+        except FileNotFoundError:
+            pass  # a root went away as the watcher started: the next root check restarts it
         except BaseException as exc:  # report to the consuming thread; it re-raises
-            self._queue.put(exc)
+            if not own_stop.is_set():
+                self._queue.put(exc)
         finally:
             started.set()
 
+    def _existing(self) -> dict[bool, tuple[str, ...]]:
+        return {
+            False: tuple(r for r in self.watch_set.flat_roots() if os.path.isdir(r)),
+            True: tuple(r for r in self.watch_set.recursive_roots() if os.path.isdir(r)),
+        }
+
+    def _launch(self, roots: tuple[str, ...], recursive: bool) -> None:
+        previous = self._watching.pop(recursive, None)
+        if previous is not None:
+            previous[1].set()  # that watcher ends within one step
+        own_stop = threading.Event()
+        self._watching[recursive] = (roots, own_stop)
+        if not roots:
+            return
+        started = threading.Event()
+        thread = threading.Thread(
+            target=self._watch,
+            args=(roots, recursive, started, own_stop),
+            name=f"vivace-watch-{'tree' if recursive else 'modules'}",
+            daemon=True,
+        )
+        thread.start()
+        started.wait(5)
+        self._threads.append(thread)
+
     def start(self) -> None:
-        groups = [(self.watch_set.flat_roots(), False), (self.watch_set.recursive_roots(), True)]
-        for roots, recursive in groups:
-            if not roots:
+        self._started = True
+        for recursive, roots in self._existing().items():
+            self._launch(roots, recursive)
+        self._next_check = time.monotonic() + ROOT_CHECK_INTERVAL
+
+    def _check_roots(self, now: float) -> None:
+        """Restart a group's watcher when the set of its existing roots changed."""
+        if now < self._next_check:
+            return
+        self._next_check = now + ROOT_CHECK_INTERVAL
+        for recursive, roots in self._existing().items():
+            current = self._watching.get(recursive, ((), threading.Event()))[0]
+            if roots == current:
                 continue
-            started = threading.Event()
-            thread = threading.Thread(
-                target=self._watch,
-                args=(roots, recursive, started),
-                name=f"vivace-watch-{'tree' if recursive else 'modules'}",
-                daemon=True,
-            )
-            thread.start()
-            started.wait(5)
-            self._threads.append(thread)
+            appeared = [r for r in roots if r not in current]
+            reload_logger.debug("Watched directories changed: now %s", ", ".join(roots) or "none")
+            self._launch(roots, recursive)
+            found = self._contents(appeared, recursive)
+            if found:
+                self._queue.put(found)
+
+    def _contents(self, dirs: list[str], recursive: bool, limit: int = 10_000) -> frozenset[str]:
+        """The accepted files in directories that appeared (they were created while unwatched)."""
+        found: set[str] = set()
+        for top in dirs:
+            for where, subdirs, files in os.walk(top):
+                subdirs[:] = [d for d in subdirs if d not in IGNORED_DIR_NAMES]
+                for name in files:
+                    path = os.path.realpath(os.path.join(where, name))
+                    if self.watch_set.accepts(path):
+                        found.add(path)
+                if not recursive or len(found) >= limit:
+                    break
+        return frozenset(found)
 
     def close(self, timeout: float = 0.4) -> None:
         self.stop_event.set()
@@ -395,7 +635,7 @@ class ChangeStream:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def __iter__(self) -> Iterator[frozenset[str]]:
-        if not self._threads:
+        if not self._started:
             self.start()
         while not self.stop_event.is_set():
             deadline = self.batcher.deadline()
@@ -409,6 +649,7 @@ class ChangeStream:
             if isinstance(item, BaseException):
                 raise item
             now = time.monotonic()
+            self._check_roots(now)
             self.batcher.add(item, now)
             # drain what else is already queued (the other watcher's half of the same save)
             while True:

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, assert_never
 if TYPE_CHECKING:
     from runtime.server import Server
 
+from runtime import envfile
 from runtime import log as vlog
-from runtime.exceptions import LoadError
+from runtime.exceptions import ConfigError, LoadError
 from runtime.hosting import Hosted, run_fork_hooks
 from runtime.loader import load_app
 from runtime.supervisor.messages import (
@@ -269,15 +270,38 @@ def child_main(spec: WorkerSpec) -> None:
     except OSError:  # pragma: no cover - already a session leader
         pass
     _die_with_parent(spec.main_pid if spec.forked_from_main else None)
+    settings = spec.settings
+    json_stream = None
+    if settings.log_format == "json" and settings.log_config is None and spec.kind != "custom":
+        # one JSON object per line, straight to the main process's stdout (not through the
+        # pipe, which puts the process name in front of every line)
+        json_stream = os.fdopen(os.dup(1), "w", buffering=1)
     _redirect_output(spec.output)
     os.environ["VIVACE_WORKER_NAME"] = spec.name
+    if settings.env_files:  # read again: a reload after the file changed sees the new values
+        try:
+            envfile.reload_env_files(settings.env_files, settings.env_keys)
+        except ConfigError as exc:
+            print(f"Error: {exc}", file=sys.stderr, flush=True)
+            if spec.kind == "server":
+                Channel(spec).send(EarlyExit(str(exc)))
+            sys.exit(1)
     if spec.forked_from_main:
         _forget_main_process(spec.user_modules)
     if spec.main_ref is not None:
         _run_user_main(spec.main_ref)
     channel = _channel = Channel(spec)
     if spec.kind != "custom":  # logging, once, from the run's settings (custom code: its own)
-        vlog.configure(debug=spec.settings.debug, verbosity=spec.settings.verbosity)
+        try:
+            vlog.configure(
+                debug=settings.debug,
+                verbosity=settings.verbosity,
+                log_format=settings.log_format,
+                log_config=settings.log_config,
+                stream=json_stream,
+            )
+        except ConfigError as exc:  # checked by the main process; the file changed since
+            print(f"Error: {exc}", file=sys.stderr, flush=True)
     if spec.kind == "custom":
         channel.start_reader()
         sys.exit(_run_custom(spec))
@@ -294,11 +318,15 @@ def _run_reloader(spec: WorkerSpec) -> int:
     assert spec.app_ref is not None
     dirs = [str(d) for d in spec.kwargs.get("reload_dirs", ())]
     since = spec.kwargs.get("since")
+    settings = spec.settings
     return reloader_main(
         spec.app_ref,
         send=send_to_manager,
         reload_dirs=dirs,
         since=float(since) if since is not None else None,
+        include=settings.reload_include,
+        exclude=settings.reload_exclude,
+        extra_files=settings.env_files,  # a change of an --env-file restarts the workers
     )
 
 
@@ -372,7 +400,12 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
         m = Multiplexer(spec.name, channel.request, table.read)
         app.attach_process(multiplexer=m)
         set_current(m)
-        server = Server(app, list(spec.sockets), on_ack=lambda: channel.send(Ack()))
+        context = None
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            from runtime.tls import server_context
+
+            context = server_context(settings.tls_cert, settings.tls_key, settings.tls_ca)
+        server = Server(app, list(spec.sockets), on_ack=lambda: channel.send(Ack()), ssl=context)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or stop_requested:
             return 0
