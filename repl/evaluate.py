@@ -172,6 +172,19 @@ def needs_loop(*codes: CodeType | None) -> bool:
 Offload: TypeAlias = Callable[[Callable[[], object]], Awaitable[object]]
 
 
+SYNC_ONLY_NOTE = (
+    "This statement awaits, so it runs on the console's event loop, where Django refuses its sync "
+    "API.\nRun the sync call in a statement of its own (no await), or use the async API "
+    "(await Model.objects.acount())."
+)
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    add = getattr(exc, "add_note", None)  # Python 3.11+
+    if callable(add) and note not in getattr(exc, "__notes__", ()):
+        add(note)
+
+
 def _resolved(value: object) -> object:
     """The object behind a context-local proxy (Flask's ``g``), shown after its context ends."""
     if type(value).__name__ != "LocalProxy":
@@ -302,6 +315,8 @@ class Evaluator:
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
         except BaseException as exc:
+            if type(exc).__name__ == "SynchronousOnlyOperation" and self.offload is not None:
+                _add_note(exc, SYNC_ONLY_NOTE)
             return Outcome(error=exc)
         if last is not None and value is not None:
             self.namespace["_"] = value
@@ -355,7 +370,8 @@ class LoopRunner:
 
 def _current_cancelling() -> int:
     task = asyncio.current_task()
-    return task.cancelling() if task is not None else 0
+    cancelling = getattr(task, "cancelling", None)  # Task.cancelling() is Python 3.11+
+    return int(cancelling()) if cancelling is not None else 0
 
 
 class _Lane:

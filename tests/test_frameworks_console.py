@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -364,3 +365,174 @@ def test_django_routes_name_a_class_based_view_by_its_class(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "examples.django_project.notes.views.NotesView"
+
+
+# --- issue 17: a console that feels native in each framework (real projects, real terminal) ------
+
+PROJECTS = ROOT / "tests" / "frameworks" / "console_projects"
+
+
+def _copy_project(name: str, into: Path) -> None:
+    shutil.copytree(
+        PROJECTS / name,
+        into,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3", "*.db"),
+    )
+
+
+def _project_command(tmp_path: Path, *args: str) -> None:
+    """A command of the project's own tooling (``manage.py migrate``, ``flask init-db``)."""
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["PYTHONPATH"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _open_console(t: Term, banner: str) -> str:
+    """ENTER under ``--dev``; returns the banner's text once the prompt is there."""
+    t.wait("Press ENTER to open the console", 30)
+    mark = len(t.text)
+    t.send("\r")
+    t.wait(banner, 30)
+    t.wait_prompt()
+    return t.text[mark:]
+
+
+def _stop(t: Term) -> None:
+    """Close the console (the server keeps serving), then Ctrl+C: exit 0, no process left."""
+    t.send("exit()\r")
+    t.wait("Press ENTER to open the console again")
+    processes = _tree(t)
+    t.send("\x03")
+    assert t.exit_code() == 0
+    _assert_gone(processes)
+    assert t.stty_unchanged()
+
+
+def test_django_console_imports_models_and_the_orm_works(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    """A Django project with two apps and SQLite: the models are there as ``manage.py shell``
+    imports them (the earlier app wins ``Item``), the sync ORM works at the prompt and a live
+    worker serves the row it created, and the async ORM works in a statement that awaits."""
+    _copy_project("django_shop", tmp_path)
+    _project_command(tmp_path, "manage.py", "migrate", "-v", "0")
+    t = term("--dev", "-w", "2", target="shop.asgi:application")
+    banner = _open_console(t, "imported as manage.py shell does")
+    for line in (
+        "from catalog.models import Item, Product",
+        "from django.contrib.auth.models import Group, Permission, User",
+        "from django.contrib.contenttypes.models import ContentType",
+        "from orders.models import Order",
+        "orders.models.Item is not imported: Item is catalog.models.Item",
+    ):
+        assert line in banner, banner
+    t.run("Item", "<class 'catalog.models.Item'>")
+    t.run("User.objects.count() == 0", "True")  # sync ORM: no SynchronousOnlyOperation
+    t.run('Product.objects.create(name="tea", price="3.50")', "<Product: tea>")
+    t.run('client.get("/products/").json()', "{'products': [{'name': 'tea', 'price': '3.50'}]}")
+    t.run('await Product.objects.acreate(name="cake", price="2.00")', "<Product: cake>")
+    t.run("await Product.objects.acount() == 2", "True")
+    t.run("Product.objects.count() == 2", "True")
+    # the sync API in a statement that awaits: Django refuses it there, the console says why
+    t.run("await Product.objects.acount() == Product.objects.count()", "of its own (no await)")
+    t.run('[p["name"] for p in client.get("/products/").json()["products"]]', "['tea', 'cake']")
+    t.run('(await do("/products/")).response.json()["products"][1]', "'price': '2.00'")
+    _stop(t)
+
+
+def test_flask_console_has_an_app_context_and_the_shell_context(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    """Flask-SQLAlchemy as in ``flask shell``: the shell context processor's names, one
+    application context whose ``db.session`` and ``g`` carry from one statement to the next
+    (plain or awaiting), a row the console commits served by a live worker, the context's teardown
+    run once when the console ends."""
+    _copy_project("flask_notes", tmp_path)
+    _project_command(tmp_path, "-m", "flask", "--app", "app", "init-db")
+    t = term("--dev", "-w", "2", target="app:app")
+    # Flask-SQLAlchemy's processor (db and the models) and the app's own
+    banner = _open_console(t, "From app.make_shell_context() (2 shell context processors)")
+    assert re.search(r"\n  db\s+SQLAlchemy", banner), banner
+    assert re.search(r"\n  Note\s+class app\.Note", banner), banner
+    assert "Each statement runs in the console's application context" in banner
+    t.run("from flask import current_app", "")
+    t.run("current_app.name, current_app._get_current_object() is app", "('app', True)")
+    t.run('db.session.add(Note(text="from the console"))', "")
+    t.run("len(db.session.new)", "1")  # the same session in the next statement
+    t.run("db.session.commit()", "")
+    t.run('client.get("/notes").json()', "{'notes': ['from the console']}")
+    t.run('g.mark = "console"', "")
+    t.run("import asyncio; await asyncio.sleep(0); g.mark, Note.query.count()", "('console', 1)")
+    t.run('(await do("/notes")).response.json()["notes"]', "['from the console']")
+    t.run('(tmp := __import__("pathlib").Path("teardowns.txt")).exists()', "False")
+    _stop(t)
+    # the console's application context ended once, with the server (its g had the mark)
+    assert (tmp_path / "teardowns.txt").read_text() == "console\n"
+
+
+def test_fastapi_console_state_dependency_overrides_and_openapi(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    """``app.state`` from the lifespan run in the console's process, a dependency override
+    honoured by ``do()`` (not by the workers), ``openapi``; names from ``[tool.vivace]`` and from
+    an installed package's ``vivace.console`` entry point, a provider that raises reported."""
+    _copy_project("fastapi_store", tmp_path)
+    _write_providers(tmp_path)
+    t = term("--dev", "-w", "2", target="main:app")
+    banner = _open_console(t, "method, path, operation id, request and response model")
+    assert "From the entry point vivace.console extra = extra_names:names" in banner, banner
+    assert "From [tool.vivace] console 'store_console:names' (pyproject.toml):" in banner
+    assert re.search(r"\n  stock\s+dict \{'tea': Item\(name='tea', price=3\.5\)\}", banner)
+    assert (
+        "console names from [tool.vivace] console 'store_console:broken' (pyproject.toml) "
+        "failed: RuntimeError: no stock database here" in banner
+    ), banner
+    mark = len(t.text)
+    t.run("openapi", "3 operations (OpenAPI")
+    table = t.text[mark:]
+    for row in (
+        r"GET\s+/items\s+list_items\s+200 list\[Item\]",
+        r"POST\s+/items\s+create_item\s+NewItem\s+201 Item",
+        r"GET\s+/clock\s+read_clock\s+200 dict\[str, string\]",
+    ):
+        assert re.search(row, table), table
+    t.run("app.state.items", "{'tea': Item(name='tea', price=3.5)}")
+    t.run("from main import get_clock", "")
+    t.run('app.dependency_overrides[get_clock] = lambda: "frozen clock"', "")
+    t.run('(await do("/clock")).response.json()["clock"]', "'frozen clock'")
+    t.run('client.get("/clock").json()["clock"]', "'real clock'")  # the workers keep theirs
+    t.run("app.dependency_overrides.clear()", "")
+    t.run('(await do("/clock")).response.json()["clock"]', "'real clock'")
+    t.run('(await do("/items", method="POST", json={"name": "cake"})).response.json()', "'cake'")
+    t.run("sorted(app.state.items), stock is app.state.items", "(['cake', 'tea'], True)")
+    t.run('openapi["create_item"].request', "'NewItem'")
+    t.run("extra, answer", "('from a package', 42)")  # the project's answer replaces the package's
+    _stop(t)
+
+
+def _write_providers(project: Path) -> None:
+    """``[tool.vivace] console`` in the project's pyproject.toml, and an installed distribution
+    (``extra-names``: a ``.dist-info`` with its entry point, on the project's path) providing
+    names through the ``vivace.console`` entry point group."""
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "store"\nversion = "0"\n\n'
+        '[tool.vivace]\nconsole = ["store_console:names", "store_console:broken"]\n'
+    )
+    (project / "store_console.py").write_text(
+        "def names(app):\n"
+        '    return {"stock": app.state.items, "answer": 42}\n\n\n'
+        "def broken():\n"
+        '    raise RuntimeError("no stock\\n database here")\n'
+    )
+    info = project / "extra_names-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-names\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[vivace.console]\nextra = extra_names:names\n")
+    (project / "extra_names.py").write_text(
+        'def names():\n    return {"extra": "from a package", "answer": 41}\n'
+    )

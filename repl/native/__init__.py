@@ -93,6 +93,8 @@ def describe_object(obj: object, width: int = 60) -> str:
         return f"class {obj.__module__}.{obj.__qualname__}"
     if inspect.ismodule(obj):
         return f"module {obj.__name__}"
+    if type(obj).__name__ == "LocalProxy":  # Flask's g: its docstring is the proxy's
+        return "the object of the current application context"
     if type(obj).__module__ == "builtins" and not inspect.isroutine(obj):
         text = f"{type(obj).__name__} {reprlib.repr(obj)}"
         return text if len(text) <= width else text[: width - 3].rstrip() + "..."

@@ -66,8 +66,6 @@ def configured(start: str) -> tuple[Path | None, list[str], list[str]]:
         return path, [], []
     value = section[KEY]
     example = 'console = ["myproject.console:names"]'
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list):
         problem = f"console names: [tool.vivace] console in {path} must be a list: {example}"
         return path, [], [problem]

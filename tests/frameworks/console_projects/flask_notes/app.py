@@ -39,8 +39,12 @@ def init_db() -> None:
 
 
 @app.teardown_appcontext
-def count_teardowns(exc: BaseException | None) -> None:
-    g.setdefault("torn_down", True)
+def record_teardown(exc: BaseException | None) -> None:
+    """Each ended application context that had ``g.mark`` set adds its mark to a file."""
+    mark = g.get("mark")
+    if mark:
+        with (Path(__file__).resolve().parent / "teardowns.txt").open("a") as out:
+            out.write(f"{mark}\n")
 
 
 @app.get("/notes")
