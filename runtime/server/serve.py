@@ -74,6 +74,7 @@ class Server:
         self._stop_requested = False
         self._force: asyncio.Event | None = None
         self._phase_task: asyncio.Future[object] | None = None
+        self._step_cancelled = False
         self._servers: list[asyncio.base_events.Server] = []
         self.state: ServerState | None = None
 
@@ -159,9 +160,9 @@ class Server:
         try:
             await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if not self._step_cancelled:
                 raise  # the server itself is being cancelled, not just this step
+            self._step_cancelled = False
             logger.warning("Shutdown interrupted: a teardown step was cancelled")
             if self.state is not None:
                 self._abort_connections(self.state)
@@ -261,6 +262,7 @@ class Server:
             logger.info("Second signal: stopping now")
             step = self._phase_task
             if step is not None and not step.done():
+                self._step_cancelled = True  # _phase tells this from the server's cancellation
                 step.cancel()
         self.stop(force=force)
 
@@ -305,6 +307,57 @@ async def _cancel_background_tasks(app: Hosted) -> None:
         await app.cancel_tasks()
     except Exception:
         error_logger.exception("Error while cancelling background tasks")
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.Runner(loop_factory=...).run(main)``: Ctrl+C cancels ``main`` and raises
+    ``KeyboardInterrupt`` once it ended; the loop is closed after."""
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=lambda: loop) as runner:
+            runner.run(main)
+        return
+    _run_on_310(loop, main)  # pragma: no cover - Python 3.10
+
+
+def _run_on_310(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
+    """What ``asyncio.Runner`` (Python 3.11) does for :func:`_run_on`, on Python 3.10."""
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(main)
+    interrupted = False
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        loop.call_soon_threadsafe(task.cancel)
+
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ):
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if previous is not None and signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, previous)
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for left in pending:
+                left.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -369,8 +422,7 @@ def serve_single(
     if debug:
         loop.set_debug(True)
     try:
-        with asyncio.Runner(loop_factory=lambda: loop) as runner:
-            runner.run(server.run())
+        _run_on(loop, server.run())
     except KeyboardInterrupt:
         # Ctrl+C during before_server_start, before the server's own handlers are installed:
         # the runner cancelled the start-up (each stage cleans up after itself); a normal stop

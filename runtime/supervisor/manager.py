@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable, Iterable
 from enum import Enum
 from multiprocessing.context import BaseContext
-from typing import Any, NamedTuple, assert_never
+from typing import Any, NamedTuple
 
 from runtime.appref import AppRef
+from runtime.compat import assert_never  # typing.assert_never is Python 3.11+
 from runtime.exceptions import WorkerBootError
 from runtime.hosting import Hosted
 from runtime.settings import Settings

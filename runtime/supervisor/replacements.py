@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, assert_never
+from typing import TYPE_CHECKING, NamedTuple
 
+from runtime.compat import assert_never  # typing.assert_never is Python 3.11+
 from runtime.exceptions import WorkerBootError
 from runtime.supervisor.output import OutputGate
 from runtime.supervisor.policy import short_reason

@@ -26,13 +26,14 @@ import traceback
 import types
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime.server import Server
 
 from runtime import envfile
 from runtime import log as vlog
+from runtime.compat import assert_never
 from runtime.exceptions import ConfigError, LoadError
 from runtime.hosting import Hosted, run_fork_hooks
 from runtime.loader import load_app
