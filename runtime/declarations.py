@@ -353,11 +353,11 @@ class Declarations(ABC):
         if options.indexes or options.directory_view:
             self.add_route(
                 handler,
-                base or "/",
+                f"{base}/",
                 methods,
                 host=host,
                 name=f"{name}{STATIC_ROOT_SUFFIX}",
-                strict_slashes=strict_slashes if base else True,
+                strict_slashes=strict_slashes,
             )
 
     def add_websocket_route(
