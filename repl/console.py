@@ -430,7 +430,7 @@ class Console:
         if callable(self._unsubscribe):
             with contextlib.suppress(Exception):
                 self._unsubscribe()
+        self._close_scopes()  # before the runner: Quart's context is held on the console's loop
         self.runner.close()
-        self._close_scopes()
         self.client.close()
         self._close_app()

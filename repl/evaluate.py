@@ -303,10 +303,10 @@ class Evaluator:
                         await self._execute(body)
                     if last is not None:
                         value = await self._execute(last)
+                if self.task_scope is not None:
+                    value = _resolved(value)  # a proxy passes for an awaitable
                 if inspect.isawaitable(value):
                     value = await value
-                if self.task_scope is not None:
-                    value = _resolved(value)
             for hook in self.after_statement:
                 await hook()
         except SystemExit as exc:

@@ -52,6 +52,8 @@ class AppContextSession:
         self._app: Any = None
         self._ctx: Any = None
         self._anchor: contextvars.Context | None = None
+        self._holder: tuple[asyncio.AbstractEventLoop, asyncio.Event, asyncio.Task[None]] | None
+        self._holder = None
 
     def _app_now(self) -> Any:
         app = framework_object(self._current(), self._package)
@@ -76,19 +78,42 @@ class AppContextSession:
         return ctx
 
     async def _async_context(self) -> Any:
-        """The context of the current app (Quart), anchored; the old app's one is ended."""
+        """The context of the current app (Quart), anchored; the old app's one is ended.
+
+        Quart's push is async and its pop must run in the context of its push: the anchor is a
+        task on the console's loop that pushes the context and holds it until ``close()``."""
         app = self._app_now()
         with self._lock:
             if self._ctx is not None and self._app is app:
                 return self._ctx
-        await self.aclose()
+        await self._release()
         ctx = app.app_context()
-        anchor = contextvars.Context()
-        # the anchor push runs in a task made in a context of its own (nothing else sees it)
-        await anchor.run(asyncio.get_running_loop().create_task, ctx.push())
+        pushed = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with ctx:
+                pushed.set()
+                await release.wait()
+
+        loop = asyncio.get_running_loop()
+        holder = loop.create_task(hold())
+        await asyncio.wait({holder, loop.create_task(pushed.wait())}, return_when="FIRST_COMPLETED")
+        if holder.done():
+            holder.result()  # the push failed: its error
         with self._lock:
-            self._app, self._ctx, self._anchor = app, ctx, anchor
+            self._app, self._ctx, self._holder = app, ctx, (loop, release, holder)
         return ctx
+
+    async def _release(self) -> None:
+        """End the Quart context held by the anchor task (its teardown runs there)."""
+        with self._lock:
+            holder, self._holder = self._holder, None
+            self._app = self._ctx = None
+        if holder is not None:
+            _, release, task = holder
+            release.set()
+            await task
 
     @contextlib.contextmanager
     def plain(self) -> Iterator[object]:
@@ -115,22 +140,19 @@ class AppContextSession:
         if ctx is not None and anchor is not None and self._package == "flask":
             anchor.run(ctx.pop)
 
-    async def aclose(self) -> None:
-        """End the Quart context: its teardown runs once."""
-        with self._lock:
-            app, ctx = self._app, self._ctx
-            self._app = self._ctx = self._anchor = None
-        if ctx is not None and app is not None:
-            await app.do_teardown_appcontext(None)
-
-    def end(self) -> None:
-        """``close()`` from anywhere, for either framework (Quart: on a loop of its own)."""
+    def end(self, timeout: float = 10.0) -> None:
+        """End the context, from any thread but the console loop's (Quart: on that loop)."""
         if self._package == "flask":
             self.close()
-        elif self._ctx is not None:  # the caller may be on a running loop: a thread of its own
-            ending = threading.Thread(target=asyncio.run, args=(self.aclose(),), daemon=True)
-            ending.start()
-            ending.join(10)
+            return
+        holder = self._holder
+        if holder is None:
+            return
+        loop = holder[0]
+        if loop.is_closed() or not loop.is_running():
+            self._holder = None
+            return
+        asyncio.run_coroutine_threadsafe(self._release(), loop).result(timeout)
 
 
 def flask_scopes(current: Callable[[], object]) -> Scopes:
