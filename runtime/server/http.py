@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -111,6 +112,7 @@ class ServerState:
         self.ws_ping_interval: float | None = _optional_seconds(config, "WEBSOCKET_PING_INTERVAL")
         self.ws_ping_timeout: float | None = _optional_seconds(config, "WEBSOCKET_PING_TIMEOUT")
         self.access_log = bool(config.ACCESS_LOG) if access_log is None else access_log
+        self.tls = False  # the server wraps its connections in TLS (Server(ssl=...), issue 15)
         self.sig_begin = _has_signal(app, "http.lifecycle.begin")
         self.sig_read_head = _has_signal(app, "http.lifecycle.read_head")
         self.sig_send = _has_signal(app, "http.lifecycle.send")
@@ -178,6 +180,7 @@ class _Cycle:
         "body_done",
         "discard",
         "head",
+        "received",
         "request",
         "response_started",
         "status",
@@ -190,6 +193,7 @@ class _Cycle:
     def __init__(self, head: RequestHead, request: Any) -> None:
         self.head = head
         self.request = request
+        self.received = 0.0  # when the head arrived (perf_counter), when access lines are logged
         self.task: asyncio.Task[None] | None = None
         self.body_done = False
         self.discard = False  # answered before its body arrived: the rest of the body is dropped
@@ -271,10 +275,11 @@ class HttpProtocol(asyncio.Protocol):
         self.flow = FlowControl(transport)
         peer = transport.get_extra_info("peername")
         sockname = transport.get_extra_info("sockname")
+        tls = self.state.tls
         if isinstance(peer, tuple):
-            self.conn_info = ConnInfo(peer[0], peer[1], sockname[0], sockname[1])
+            self.conn_info = ConnInfo(peer[0], peer[1], sockname[0], sockname[1], ssl=tls)
         else:
-            self.conn_info = ConnInfo(unix=sockname if isinstance(sockname, str) else "")
+            self.conn_info = ConnInfo(unix=sockname if isinstance(sockname, str) else "", ssl=tls)
         state = self.state
         if self.phase == CLOSED:  # aborted by a forced stop before the loop handed it over
             state.connections.discard(self)
@@ -380,6 +385,8 @@ class HttpProtocol(asyncio.Protocol):
         or waits in the pipeline. (``cycle.request`` is a ``Request``, or the ASGI host's
         exchange: both have ``body_channel`` and ``no_body()``.)"""
         self._receiving = cycle
+        if self.state.access_log:
+            cycle.received = time.perf_counter()  # (uvloop's loop.time() counts milliseconds)
         request = cycle.request
         if cycle.head.has_body:
             channel = request.body_channel
@@ -821,6 +828,7 @@ class HttpProtocol(asyncio.Protocol):
                 head.version,
                 cycle.status,
                 cycle.written,
+                extra={"duration": time.perf_counter() - cycle.received},
             )
 
 

@@ -112,6 +112,7 @@ class Server:
         if self.on_ack is not None:
             self.on_ack()
         state = ServerState(app, access_log=self.access_log)
+        state.tls = self.ssl is not None
         if app.interface != "vivace":
             from runtime.server.asgi_http import host_asgi
 
