@@ -378,6 +378,7 @@ class _Layers:
     ) -> None:
         self.values: dict[str, Any] = {}
         self.sources: dict[str, int] = {}
+        self.file = found.file if found is not None else None
         for option in project.OPTIONS:
             given = getattr(args, option.dest, None)
             if given is not None:
@@ -404,7 +405,13 @@ class _Layers:
         return self.sources.get(key, 3)
 
     def where(self, key: str) -> str:
-        return SOURCES[self.rank(key)]
+        """``--port``, ``VIVACE_PORT`` or ``<file> [tool.vivace] port``: where a value came from."""
+        rank = self.rank(key)
+        if rank == 1:
+            return project.env_name(key)
+        if rank == 2 and self.file is not None:
+            return f"{self.file}: [tool.vivace] {key}"
+        return f"--{key}"
 
     def drop(self, key: str) -> None:
         self.values.pop(key, None)
@@ -424,7 +431,7 @@ def _checked(layers: _Layers, key: str, check: Any) -> Any:
     try:
         return check(str(value))
     except argparse.ArgumentTypeError as exc:
-        raise CliError(f"{key} ({layers.where(key)}): {exc}") from None
+        raise CliError(f"{layers.where(key)}: {exc}") from None
 
 
 def _abs(path: str | None) -> str | None:
