@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask, g, jsonify
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 
 
 class Base(DeclarativeBase):
@@ -24,8 +24,8 @@ db.init_app(app)
 
 
 class Note(db.Model):
-    id: Mapped[int] = mapped_column(primary_key=True)
-    text: Mapped[str]
+    id = db.Column(db.Integer, primary_key=True)
+    text = db.Column(db.String, nullable=False)
 
 
 @app.shell_context_processor
