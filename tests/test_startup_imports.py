@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # cookie expiry (email.utils; the Date header has its own formatter), a user's __main__ script in a
 # worker (runpy), the main listing its user modules before a fork (sysconfig), the console (repl,
 # prompt_toolkit), a WebSocket route (websockets), the reloader (watchfiles), --version (platform),
-# a non-ASCII host name to bind (encodings.idna: socket.getaddrinfo loads it for any str host).
+# a non-ASCII host name to bind (encodings.idna: socket.getaddrinfo loads it for any str host),
+# the manager's exit policy and replacement bookkeeping (a process exits, a restart or reload
+# starts a replacement: all after the first fork).
 LAZY = (
     "email.utils",
     "encodings.idna",
@@ -29,6 +31,8 @@ LAZY = (
     "prompt_toolkit",
     "repl",
     "runpy",
+    "runtime.supervisor.policy",
+    "runtime.supervisor.replacements",
     "sysconfig",
     "uuid",
     "watchfiles",

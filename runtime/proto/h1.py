@@ -29,18 +29,31 @@ Rules of the connection (the state lives in :class:`H1Connection`):
    (``_PARSER_ERRORS``), never llhttp's internal text, so the answer does not depend on the
    version of the parser and does not describe its state machine to the peer.
 
-The response side is plain functions (:func:`response_head`, :func:`chunk`, ...): the server
-serialises, this module only knows the wire format.
+The response side is plain functions (:func:`response_head`, :func:`chunk`, ...) in
+``runtime.proto.writers``, re-exported here: the server serialises, they only know the wire format.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-import time
-from http import HTTPStatus
 from typing import Final
 
 import httptools
+
+from runtime.proto.writers import (
+    CONTINUE,
+    LAST_CHUNK,
+    Header,
+    chunk,
+    complete_response,
+    http_date,
+    imf_fixdate,
+    reject_response,
+    response_head,
+    status_has_body,
+    status_line,
+)
 
 __all__ = [
     "CONTINUE",
@@ -55,12 +68,12 @@ __all__ = [
     "chunk",
     "complete_response",
     "http_date",
+    "imf_fixdate",
     "reject_response",
     "response_head",
+    "status_has_body",
     "status_line",
 ]
-
-Header = tuple[bytes, bytes]
 
 
 class RequestHead:
@@ -348,7 +361,7 @@ class H1Connection:
             if self._host is not None:
                 self._stop(400, "More than one Host header")
             if value not in _valid_hosts:
-                if _HOST.fullmatch(value) is None:
+                if _host_pattern().fullmatch(value) is None:
                     self._stop(400, "Invalid Host header (expected host[:port])")
                 if len(_valid_hosts) >= 64:
                     _valid_hosts.clear()
@@ -423,13 +436,20 @@ def _has_unsupported_coding(te: bytes) -> bool:
 
 
 # Host = uri-host [ ":" port ]; uri-host = IP-literal / IPv4address / reg-name (RFC 3986)
-_HOST: Final = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
-_valid_hosts: set[bytes] = set()  # values that passed _HOST (bounded: cleared at 64)
+_valid_hosts: set[bytes] = set()  # values that passed _host_pattern() (bounded: cleared at 64)
 
-# a request line whose method is a token: ``token SP target SP HTTP/``
-_REQUEST_LINE: Final = re.compile(
-    rb"(?:^|\n)([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}) [^\x00-\x20\x7f]+ HTTP/"
-)
+
+# Compiled on first use, not at import: compiling both costs ~0.3 ms of every start-up, and a
+# start serves before it sees a Host value or a rejected request line.
+@functools.cache
+def _host_pattern() -> re.Pattern[bytes]:
+    return re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+@functools.cache
+def _request_line_pattern() -> re.Pattern[bytes]:
+    """A request line whose method is a token: ``token SP target SP HTTP/``."""
+    return re.compile(rb"(?:^|\n)([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}) [^\x00-\x20\x7f]+ HTTP/")
 
 
 def _unknown_method(data: bytes) -> bytes | None:
@@ -438,7 +458,7 @@ def _unknown_method(data: bytes) -> bytes | None:
     request line at all (400). The first such line whose method llhttp does not know is the one
     it stopped at: the lines before it are requests it already parsed."""
     known: set[bytes] = set()  # one probe per distinct method, however many lines repeat it
-    for match in _REQUEST_LINE.finditer(data):
+    for match in _request_line_pattern().finditer(data):
         method = match.group(1)
         if method in known:
             continue
@@ -487,142 +507,3 @@ _PARSER_ERRORS: Final = (
     ("LF", "Lines must end with CRLF"),
     ("CR", "Lines must end with CRLF"),
 )
-
-
-# -- response side ---------------------------------------------------------------------------------
-
-_STATUS_LINES: dict[int, bytes] = {
-    int(s): f"HTTP/1.1 {int(s)} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
-}
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = f"HTTP/1.1 {status} \r\n".encode("latin-1")
-    return line
-
-
-_date_value = b""
-_date_second = -1
-
-
-def http_date() -> bytes:
-    """The ``Date`` header value, formatted at most once per second."""
-    global _date_value, _date_second
-    now = time.time()
-    second = int(now)
-    if second != _date_second:
-        _date_second = second
-        _date_value = imf_fixdate(second).encode("ascii")
-    return _date_value
-
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def imf_fixdate(seconds: float) -> str:
-    """RFC 9110's ``IMF-fixdate`` (``Sun, 06 Nov 1994 08:49:37 GMT``), as
-    ``email.utils.formatdate(seconds, usegmt=True)`` gives it; written out because ``email.utils``
-    costs ~2 ms of import on every worker start, and this is its whole job here."""
-    t = time.gmtime(seconds)
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
-
-
-CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-LAST_CHUNK: Final = b"0\r\n\r\n"
-
-_NO_BODY_STATUSES = frozenset((204, 304))
-
-
-def status_has_body(status: int) -> bool:
-    return status >= 200 and status not in _NO_BODY_STATUSES
-
-
-_TAIL_KEEP = b"connection: keep-alive\r\n\r\n"
-_TAIL_CLOSE = b"connection: close\r\n\r\n"
-_TAIL_IMPLIED = b"\r\n"  # HTTP/1.1 keep-alive, not announced
-
-
-def response_head(
-    status: int,
-    headers: list[Header],
-    *,
-    content_length: int | None,
-    keep_alive: bool,
-    chunked: bool = True,
-    announce_keep_alive: bool = True,
-) -> bytes:
-    """Serialise a response head. ``content_length=None`` means chunked (when the status has one),
-    or, with ``chunked=False``, a body delimited by closing the connection (HTTP/1.0 streams).
-
-    ``headers`` must not contain Content-Length, Transfer-Encoding, Date or Connection (the
-    server owns those; callers filter them out). ``announce_keep_alive=False`` leaves out
-    ``Connection: keep-alive``, which HTTP/1.1 implies (the ASGI host does, as uvicorn does, and
-    announces it to HTTP/1.0 clients only).
-    """
-    line = _STATUS_LINES.get(status) or status_line(status)
-    fields = b"".join([name + b": " + value + b"\r\n" for name, value in headers])
-    tail = (_TAIL_KEEP if announce_keep_alive else _TAIL_IMPLIED) if keep_alive else _TAIL_CLOSE
-    if content_length is not None and status >= 200 and status != 204 and status != 304:
-        return b"%s%scontent-length: %d\r\ndate: %s\r\n%s" % (
-            line,
-            fields,
-            content_length,
-            http_date(),
-            tail,
-        )
-    framing = b""
-    if content_length is None and chunked and status_has_body(status):
-        framing = b"transfer-encoding: chunked\r\n"
-    return b"%s%s%sdate: %s\r\n%s" % (line, fields, framing, http_date(), tail)
-
-
-def complete_response(
-    status: int, fields: bytes, body: bytes, *, keep_alive: bool, send_body: bool
-) -> bytes:
-    """A whole non-streaming response (head and body) as one bytes object, for one write.
-
-    ``fields`` is the serialised header lines (``b"name: value\r\n"`` each) without
-    Content-Length, Transfer-Encoding, Date or Connection; ``send_body=False`` for HEAD (the
-    Content-Length is still that of ``body``). 1xx, 204 and 304 get neither length nor body.
-    """
-    line = _STATUS_LINES.get(status) or status_line(status)
-    tail = _TAIL_KEEP if keep_alive else _TAIL_CLOSE
-    if status >= 200 and status != 204 and status != 304:
-        return b"%s%scontent-length: %d\r\ndate: %s\r\n%s%s" % (
-            line,
-            fields,
-            len(body),
-            http_date(),
-            tail,
-            body if send_body else b"",
-        )
-    return b"%s%sdate: %s\r\n%s" % (line, fields, http_date(), tail)
-
-
-def chunk(data: bytes) -> bytes:
-    """Frame one chunk of a chunked body (empty data gives nothing: use LAST_CHUNK to end)."""
-    if not data:
-        return b""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def reject_response(status: int, reason: str) -> bytes:
-    """A complete plain-text error response that closes the connection."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    body = f"{status} {phrase}: {reason}\n".encode("utf-8", "replace")
-    head = response_head(
-        status,
-        [(b"content-type", b"text/plain; charset=utf-8")],
-        content_length=len(body),
-        keep_alive=False,
-    )
-    return head + body

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.compat import assert_never  # typing.assert_never is Python 3.11+
@@ -58,13 +57,21 @@ __all__ = [
 ]
 
 
-@dataclass(eq=False)
 class Candidate:
-    """A replacement started beside the process it replaces (rule 1)."""
+    """A replacement started beside the process it replaces (rule 1). A plain slotted class, not
+    a dataclass: this module is imported at every start, and a dataclass costs ~0.15 ms to build."""
 
-    proc: ChildProcess
-    generation: int | None
-    gate: OutputGate | None = None  # a reload's replacement: its output shows once it takes over
+    __slots__ = ("gate", "generation", "proc")
+
+    def __init__(
+        self, proc: ChildProcess, generation: int | None, gate: OutputGate | None = None
+    ) -> None:
+        self.proc = proc
+        self.generation = generation
+        self.gate = gate  # a reload's replacement: its output shows once it takes over
+
+    def __repr__(self) -> str:
+        return f"Candidate(proc={self.proc!r}, generation={self.generation!r})"
 
 
 class Launch(NamedTuple):

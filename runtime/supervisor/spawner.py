@@ -28,7 +28,6 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -68,17 +67,29 @@ def _main_hidden(hide: bool) -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-@dataclass(eq=False)
 class Prepared:
-    """A child ready to start: its spec, its process object and the main process's pipe ends."""
+    """A child ready to start: its spec, its process object and the main process's pipe ends.
+    (A plain slotted class: a dataclass costs ~0.2 ms to build at every start.)"""
 
-    spec: WorkerSpec
-    process: BaseProcess
-    conn: Connection
-    output: socket.socket
-    child_ends: tuple[Connection | socket.socket, ...]
-    ident: str | None
-    replies: Connection | None = None  # the manager's end of a server worker's reply pipe
+    __slots__ = ("child_ends", "conn", "ident", "output", "process", "replies", "spec")
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        process: BaseProcess,
+        conn: Connection,
+        output: socket.socket,
+        child_ends: tuple[Connection | socket.socket, ...],
+        ident: str | None,
+        replies: Connection | None = None,
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.conn = conn
+        self.output = output
+        self.child_ends = child_ends
+        self.ident = ident
+        self.replies = replies  # the manager's end of a server worker's reply pipe
 
 
 class Spawner:

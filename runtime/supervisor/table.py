@@ -20,7 +20,6 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,19 +35,37 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(slots=True)
 class Entry:
-    """One process's entry; ``None`` fields (and IDLE) are not shown."""
+    """One process's entry; ``None`` fields (and IDLE) are not shown. (A plain slotted class: a
+    dataclass costs ~0.3 ms to build at every start.)"""
 
-    server: bool | None = None
-    kind: str | None = None
-    state: ProcessState = ProcessState.IDLE
-    starts: int = 0
-    start_at: datetime | None = None
-    pid: int | None = None
-    serving: bool | None = None
-    restart_at: datetime | None = None
-    custom: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "custom",
+        "kind",
+        "pid",
+        "restart_at",
+        "server",
+        "serving",
+        "start_at",
+        "starts",
+        "state",
+    )
+
+    def __init__(
+        self, server: bool | None = None, kind: str | None = None, pid: int | None = None
+    ) -> None:
+        self.server = server
+        self.kind = kind
+        self.state = ProcessState.IDLE
+        self.starts = 0
+        self.start_at: datetime | None = None
+        self.pid = pid
+        self.serving: bool | None = None
+        self.restart_at: datetime | None = None
+        self.custom: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Entry({self.as_dict()!r})"
 
     def as_dict(self) -> dict[str, Any]:
         shown: dict[str, Any] = {}
