@@ -178,7 +178,12 @@ def test_fastapi_console_ctrl_c_while_open_stops_nothing_then_ctrl_d_in_repl_sto
 
 
 def _scripted(
-    tmp_path: Path, target: str, *commands: str, cwd: Path, env: dict[str, str] | None = None
+    tmp_path: Path,
+    target: str,
+    *commands: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> str:
     """Run vivace ``--repl-command`` for each statement; return stdout, after checking that it
     exited 0 and that no process it started is left (found by a marker in their environment)."""
@@ -191,7 +196,8 @@ def _scripted(
         **(env or {}),
     )
     environ.pop("DJANGO_SETTINGS_MODULE", None)
-    command = [sys.executable, "-m", "runtime", target, "-p", str(free_port()), "-w", "2"]
+    command = [sys.executable, "-m", "runtime", target, "-p", str(free_port())]
+    command += args if args is not None else ["-w", "2"]
     for statement in commands:
         command += ["--repl-command", statement]
     try:
@@ -536,3 +542,71 @@ def _write_providers(project: Path) -> None:
     (project / "extra_names.py").write_text(
         'def names():\n    return {"extra": "from a package", "answer": 41}\n'
     )
+
+
+QUART_APP = """\
+from quart import Quart, g, jsonify
+
+app = Quart(__name__)
+app.config["GREETING"] = "bonjour"
+
+
+@app.shell_context_processor
+def shell_names():
+    return {"greeting": app.config["GREETING"]}
+
+
+@app.teardown_appcontext
+async def record(exc):
+    if g.get("mark"):
+        with open("teardowns.txt", "a") as out:
+            out.write(g.mark + "\\n")
+
+
+@app.get("/")
+async def index():
+    return jsonify(hello="quart")
+"""
+
+
+@pytest.mark.parametrize("mode", [["-w", "2"], ["--single-process"]], ids=["workers", "single"])
+def test_quart_console_runs_statements_in_its_async_app_context(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    """Quart's application context is async: pushed in each statement's task, a plain statement
+    runs in a copy of its context; ``g`` carries and the teardown runs once, at the end."""
+    (tmp_path / "app.py").write_text(QUART_APP)
+    out = _scripted(
+        tmp_path,
+        "app:app",
+        "from quart import current_app",
+        "greeting, current_app.name",
+        'g.mark = "console"',
+        "import asyncio; await asyncio.sleep(0); g.mark",
+        "g.mark",
+        '(await client.get("/")).json()',  # on the serving loop, with --single-process
+        cwd=tmp_path,
+        args=mode,
+    )
+    assert "('bonjour', 'app')\n'console'\n'console'\n{'hello': 'quart'}\n" in out, out
+    assert (tmp_path / "teardowns.txt").read_text() == "console\n"
+
+
+def test_flask_app_context_in_the_serving_process(tmp_path: Path) -> None:
+    """``--single-process``: statements run on the server's loop, in the same one application
+    context (``db.session`` carries), ended once when the server stops."""
+    _copy_project("flask_notes", tmp_path)
+    _project_command(tmp_path, "-m", "flask", "--app", "app", "init-db")
+    out = _scripted(
+        tmp_path,
+        "app:app",
+        'db.session.add(Note(text="single"))',
+        "len(db.session.new)",
+        "db.session.commit()",
+        '(await client.get("/notes")).json()',
+        'g.mark = "single"',
+        cwd=tmp_path,
+        args=["--single-process"],
+    )
+    assert "1\n{'notes': ['single']}\n" in out, out
+    assert (tmp_path / "teardowns.txt").read_text() == "single\n"

@@ -148,9 +148,19 @@ class AppContextSession:
         holder = self._holder
         if holder is None:
             return
-        loop = holder[0]
+        loop, release, _ = holder
         if loop.is_closed() or not loop.is_running():
             self._holder = None
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # --single-process: the holder pops when this loop runs it next
+            with self._lock:
+                self._holder = None
+                self._app = self._ctx = None
+            release.set()
             return
         asyncio.run_coroutine_threadsafe(self._release(), loop).result(timeout)
 
