@@ -4,11 +4,14 @@ A request goes through the hosted ASGI callable in the console's process, with
 ``httpx.AsyncClient(transport=httpx.ASGITransport(app=...))``: no network, no worker.
 
 * **Lifespan.** In the main process (workers run their own), the app's lifespan start-up runs once,
-  on a thread of its own with its own event loop (``vivace-console-app``), when the console opens;
+  when the console opens, on the console's own loop (``loop=``: the loop where statements that
+  await run), or else on a thread of its own with its own event loop (``vivace-console-app``);
   every ``do()`` runs on that loop, so what the start-up made (``app.state.db``, the lifespan
-  ``state``) is there and bound to the loop that uses it. The shut-down runs when the console
-  stops. The protocol itself is ``runtime.foreign.Lifespan`` (the one the workers use): an app
-  without lifespan support is run without it, as uvicorn's ``--lifespan auto``; WSGI apps have none.
+  ``state``) is there and bound to the loop that uses it, and a statement that awaits one of its
+  objects (``await app.state.queue.put(job)``, ``await app.state.pool.fetch(...)``) runs on that
+  loop too. The shut-down runs when the console stops. The protocol itself is
+  ``runtime.foreign.Lifespan`` (the one the workers use): an app without lifespan support is
+  run without it, as uvicorn's ``--lifespan auto``; WSGI apps have none.
 * **In the serving process** (``--single-process``) the server has run the lifespan already: the
   requests run on the serving loop with the server's lifespan state, and nothing is started twice.
 * **State.** ``httpx.ASGITransport`` puts no ``state`` in the scope: the app is wrapped so that each
@@ -71,6 +74,7 @@ class InProcessApp:
         own_loop: bool = True,
         state: dict[str, Any] | None = None,
         on_startup_error: Callable[[str], None] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.label = label
         self.base_url = base_url
@@ -81,7 +85,8 @@ class InProcessApp:
         self._app = with_state(asgi, lambda: self._state)
         self._raw = asgi
         self._on_startup_error = on_startup_error
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = loop  # given: the console's, not ours
+        self._given_loop = loop is not None
         self._thread: threading.Thread | None = None
         self._started: concurrent.futures.Future[None] | None = None
         self._lifespan: Any = None  # runtime.foreign.Lifespan once started
@@ -220,9 +225,12 @@ class InProcessApp:
             return
         self._closed = True
         loop, thread = self._loop, self._thread
+        started = self._started
+        if self._given_loop and loop is not None:
+            self._close_on_given(loop, started, timeout)
+            return
         if loop is None or thread is None:
             return
-        started = self._started
         if started is not None:
             with contextlib.suppress(Exception):
                 started.result(timeout)  # a start-up still running finishes first
@@ -232,3 +240,29 @@ class InProcessApp:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+
+    def _close_on_given(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        started: concurrent.futures.Future[None] | None,
+        timeout: float,
+    ) -> None:
+        """The shut-down on the console's loop, which stays (its owner stops it)."""
+        if started is None or loop.is_closed() or not loop.is_running():
+            return
+
+        async def shutdown() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(started)  # a start-up still running finishes first
+            await self._shutdown()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # called from a statement on that loop: it cannot wait for itself
+            loop.create_task(shutdown())
+            return
+        ending = asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        with contextlib.suppress(Exception):
+            ending.result(timeout)

@@ -324,8 +324,18 @@ class Console:
                 own_loop=not in_serving_process,
                 state=host.lifespan_state if in_serving_process else None,
                 on_startup_error=self._report,
+                loop=self._statement_loop(),
             )
         return self._inprocess
+
+    def _statement_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop statements that await run on (beside the workers), which the app's lifespan
+        and ``do()`` share, so that what the start-up made is usable at the prompt; the runner
+        keeps it alive for the app if it has to move on from a stuck statement."""
+        if not isinstance(self.runner, ThreadRunner):
+            return None
+        self.runner.hosts_app = True
+        return self.runner.loop
 
     def start_app(self) -> None:
         """Begin the app's lifespan start-up in this process (apps served through ASGI)."""
@@ -431,6 +441,6 @@ class Console:
             with contextlib.suppress(Exception):
                 self._unsubscribe()
         self._close_scopes()  # before the runner: Quart's context is held on the console's loop
+        self._close_app()  # the lifespan shut-down, on the console's loop too
         self.runner.close()
         self.client.close()
-        self._close_app()

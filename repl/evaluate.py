@@ -528,6 +528,9 @@ class ThreadRunner:
         self._lane = _Lane(name + "-loop")
         self._sync = SyncLane(name)
         self._give_up: asyncio.Future[None] | None = None
+        #: the console's app runs its lifespan and ``do()`` on ``loop``: when a stuck statement
+        #: is left behind, its loop keeps running for the app (statements move to a new one)
+        self.hosts_app = False
         evaluator.offload = self._offload
 
     @property
@@ -583,7 +586,8 @@ class ThreadRunner:
             _set_async_exc(lane.thread.ident, None)
             sync.withdraw()
             sync.stop()  # its thread ends once the statement does
-            future.add_done_callback(lambda done: self._detached_done(lane, done))
+            keep = self.hosts_app
+            future.add_done_callback(lambda done: self._detached_done(lane, done, keep=keep))
             return Outcome(cancelled=True, detached=True)
         except asyncio.CancelledError:
             self.cancel()
@@ -598,8 +602,11 @@ class ThreadRunner:
         return await asyncio.wrap_future(future)
 
     @staticmethod
-    def _detached_done(lane: _Lane, done: concurrent.futures.Future[Outcome]) -> None:
-        """On the old thread, when a statement left in the background ends: report, then stop."""
+    def _detached_done(
+        lane: _Lane, done: concurrent.futures.Future[Outcome], *, keep: bool = False
+    ) -> None:
+        """On the old thread, when a statement left in the background ends: report, then stop
+        (``keep``: its loop runs on, for the app that lives there)."""
         try:
             report = "" if done.cancelled() else _background_report(done.result())
             if report:
@@ -608,7 +615,8 @@ class ThreadRunner:
         except Exception:  # reporting must never break the old thread's shutdown
             pass
         finally:
-            lane.stop()
+            if not keep:
+                lane.stop()
 
     def cancel(self) -> None:
         """Cancel the running statement (called on the caller's loop, e.g. on Ctrl+C)."""

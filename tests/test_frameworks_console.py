@@ -610,3 +610,55 @@ def test_flask_app_context_in_the_serving_process(tmp_path: Path) -> None:
     )
     assert "1\n{'notes': ['single']}\n" in out, out
     assert (tmp_path / "teardowns.txt").read_text() == "single\n"
+
+
+QUEUE_APP = """\
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.jobs = asyncio.Queue()
+    app.state.done = []
+
+    async def work():
+        while True:
+            job = await app.state.jobs.get()
+            app.state.done.append(job)
+            app.state.jobs.task_done()
+
+    task = asyncio.create_task(work())
+    yield
+    task.cancel()
+    print("lifespan shut down", flush=True)
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/done")
+async def done():
+    return {"done": app.state.done}
+"""
+
+
+def test_what_the_lifespan_made_is_usable_from_statements_that_await(tmp_path: Path) -> None:
+    """The lifespan's objects are bound to the loop that made them (a queue and its consumer
+    task here, a connection pool in a real app): the console's statements that await run on that
+    same loop, so ``await app.state.jobs.put(...)`` reaches the consumer (on another loop the
+    job was never picked up, silently)."""
+    (tmp_path / "main.py").write_text(QUEUE_APP)
+    out = _scripted(
+        tmp_path,
+        "main:app",
+        "import asyncio",
+        'await app.state.jobs.put("from the console")',
+        "await asyncio.wait_for(app.state.jobs.join(), 10)",
+        '(await do("/done")).response.json()',
+        cwd=tmp_path,
+    )
+    assert "{'done': ['from the console']}\n" in out, out
+    assert out.count("lifespan shut down") == 3, out  # two workers and the console's process
