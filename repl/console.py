@@ -258,8 +258,8 @@ class Console:
                 owner[name] = source
                 self._native_names[name] = obj
         for name, obj in self._native_names.items():
-            if name in ns and name not in previous:
-                continue  # the user's own variable (a refresh) stays
+            if name in ns:
+                continue  # the user bound it to something else since (before a refresh): theirs
             ns[name] = obj
         self.native = native
         self.native_notes = notes

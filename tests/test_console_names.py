@@ -165,3 +165,27 @@ def test_a_flask_provider_runs_in_the_application_context(tmp_path: Path) -> Non
     result = _scripted(tmp_path, "app:app", "greeting", "g")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\n'hello'\n<flask.ctx._AppCtxGlobals object at " in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_refresh_runs_the_providers_again_and_keeps_what_the_user_bound(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(VIVACE_APP)
+    (tmp_path / "names.py").write_text(
+        'def names():\n    return {"version": "one", "shared": "provided", "gone": 1}\n'
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.vivace]\nconsole = ["names:names"]\n')
+    result = _scripted(
+        tmp_path,
+        "app:app",
+        "version, shared, gone",
+        'shared = "mine"',
+        'p = __import__("pathlib").Path("names.py")',
+        'p.write_text(\'def names():\\n    return {"version": "two!", "shared": "new"}\\n\') > 0',
+        "refresh()",
+        "version, shared",
+        '"gone" in globals()',
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "('one', 'provided', 1)\nTrue\napp re-imported from app" in out, out
+    assert "('two!', 'mine')\nFalse\n" in out, out
