@@ -531,6 +531,7 @@ class ThreadRunner:
         #: the console's app runs its lifespan and ``do()`` on ``loop``: when a stuck statement
         #: is left behind, its loop keeps running for the app (statements move to a new one)
         self.hosts_app = False
+        self._kept: list[_Lane] = []
         evaluator.offload = self._offload
 
     @property
@@ -587,6 +588,8 @@ class ThreadRunner:
             sync.withdraw()
             sync.stop()  # its thread ends once the statement does
             keep = self.hosts_app
+            if keep:
+                self._kept.append(lane)  # stopped by close()
             future.add_done_callback(lambda done: self._detached_done(lane, done, keep=keep))
             return Outcome(cancelled=True, detached=True)
         except asyncio.CancelledError:
@@ -650,5 +653,7 @@ class ThreadRunner:
         self.cancel()
         self._lane.stop()
         self._sync.stop()
+        for kept in self._kept:  # loops kept for the app after a stuck statement
+            kept.stop()
         self._lane.thread.join(5)
         self._sync.thread.join(5)

@@ -265,3 +265,34 @@ def test_describe_object_and_framework_object() -> None:
     assert describe_object(42) == "int 42"
     assert len(describe_object("x" * 200)) < 60
     assert describe_object(textwrap) == "module textwrap"
+
+
+async def test_a_loop_that_hosts_the_app_outlives_a_statement_left_behind() -> None:
+    """The app's lifespan and ``do()`` live on the console's loop: when a statement stuck in C on
+    that loop is left behind, statements move to a new loop and the old one keeps running for the
+    app once the statement ends; ``close()`` stops it."""
+    import time
+
+    ns: dict[str, Any] = {}
+    runner = ThreadRunner(Evaluator(ns))
+    runner.hosts_app = True
+    app_loop = runner.loop
+    app_thread = runner._lane.thread
+    try:
+        await runner.run("import asyncio, time")
+        task = asyncio.create_task(runner.run("await asyncio.sleep(0); time.sleep(2); later = 1"))
+        await asyncio.sleep(0.2)
+        runner.cancel()
+        outcome = await asyncio.wait_for(task, 10)
+        assert outcome.detached and runner.loop is not app_loop
+        deadline = time.monotonic() + 10
+        while "later" not in ns and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        assert app_loop.is_running() and app_thread.is_alive()  # kept for the app
+        done = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result="served"), app_loop)
+        assert await asyncio.wrap_future(done) == "served"
+    finally:
+        runner.close()
+    app_thread.join(5)
+    assert not app_thread.is_alive()
