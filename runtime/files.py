@@ -65,11 +65,21 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def http_date(seconds: float) -> str:
     """RFC 9110's ``IMF-fixdate`` (``Sun, 06 Nov 1994 08:49:37 GMT``) of a UTC timestamp."""
-    t = time.gmtime(seconds)
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
+    whole = int(seconds)
+    text = _DATES.get(whole)
+    if text is None:
+        t = time.gmtime(whole)
+        text = (
+            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+        )
+        if len(_DATES) >= 256:  # the modification times of the files being served
+            _DATES.clear()
+        _DATES[whole] = text
+    return text
+
+
+_DATES: dict[int, str] = {}
 
 
 def etag_for(mtime_ns: int, size: int) -> str:
@@ -78,6 +88,19 @@ def etag_for(mtime_ns: int, size: int) -> str:
 
 def content_type_for(name: str, default: str = "application/octet-stream") -> str:
     """The type of a file from its name; text types get ``charset=utf-8``."""
+    suffix = name[name.rfind(".") :] if "." in name.rpartition("/")[2] else ""
+    known = _TYPES.get((suffix, default))
+    if known is None:
+        known = _guess(name, default)
+        if len(_TYPES) < 512:
+            _TYPES[suffix, default] = known
+    return known
+
+
+_TYPES: dict[tuple[str, str], str] = {}
+
+
+def _guess(name: str, default: str) -> str:
     guessed, encoding = mimetypes.guess_type(name)
     if guessed is None or encoding is not None:
         return default

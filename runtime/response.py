@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import PurePath
+from stat import S_ISREG
 from typing import Any
 from urllib.parse import quote
 
@@ -441,6 +442,7 @@ class FileResponse(_Streaming):
 
     __slots__ = (
         "_extra",
+        "_stat",
         "asked_status",
         "chunk_size",
         "conditional",
@@ -470,17 +472,21 @@ class FileResponse(_Streaming):
         ranges: bool = True,
         conditional: bool = True,
         etag: bool = True,
+        stat: os.stat_result | None = None,
     ) -> None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        """``stat``: the file's ``os.stat`` when the caller has it (``app.static`` does)."""
+        if chunk_size.__class__ is not int or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
         location = os.fspath(path)
         if not isinstance(location, str):
             raise TypeError(f"A file path must be a str or a path, got {type(path).__name__}")
-        stat = os.stat(location)  # FileNotFoundError now, in the handler, as Sanic raises it
-        if not os.path.isfile(location):
+        if stat is None:
+            stat = os.stat(location)  # FileNotFoundError now, in the handler, as Sanic raises it
+        if not S_ISREG(stat.st_mode):
             raise IsADirectoryError(f"{location!r} is not a regular file")
         super().__init__(status, headers, content_type or content_type_for(location))
-        self.path = os.path.abspath(location)
+        self.path = location if location[:1] == "/" else os.path.abspath(location)
+        self._stat: os.stat_result | None = stat
         self.asked_status = self.status  # prepare() may make it a 206
         self.chunk_size = chunk_size
         self.ranges = ranges
@@ -548,7 +554,8 @@ class FileResponse(_Streaming):
     def prepare(self, method: str, request_headers: RequestHeaders) -> BaseHTTPResponse:
         """Decide the answer to this request now (``app.static`` does, with the request): this
         response for 200 and 206, a bodiless ``HTTPResponse`` for 304, 412 and 416."""
-        stat = os.stat(self.path)
+        stat = self._stat or os.stat(self.path)
+        self._stat = None  # a second prepare() looks again
         status, added, offset, length = self.answer(
             method, request_headers, stat.st_size, stat.st_mtime_ns
         )

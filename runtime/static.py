@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote
 
@@ -54,18 +55,33 @@ _REFUSED_CHARS = frozenset(chr(c) for c in range(32)) | {"\\", "\x7f"}
 def resolve(root: Path, url_path: str, *, hidden: bool = True) -> Path | None:
     """The file or directory ``url_path`` (percent-decoded) names inside ``root`` (a resolved
     directory), or ``None`` (rule 1). ``hidden=False`` refuses names starting with a dot."""
+    found = _resolve(str(root), url_path, hidden)
+    return None if found is None else Path(found[0])
+
+
+def _resolve(root: str, url_path: str, hidden: bool) -> tuple[str, os.stat_result] | None:
+    """``(real path, its stat)`` or ``None``. ``root`` is resolved, so only what lies below it is
+    checked: one ``lstat`` per part; at the first symlink, ``realpath`` of the whole and a check
+    that it stays inside. Strings, not pathlib: this runs for every request of a static route."""
     if any(char in _REFUSED_CHARS for char in url_path):
         return None
-    parts = [part for part in url_path.split("/") if part not in ("", ".")]
-    if any(part == ".." or (not hidden and part.startswith(".")) for part in parts):
-        return None
+    parts = [part for part in url_path.split("/") if part and part != "."]
+    path = root
     try:
-        real = Path(os.path.realpath(os.path.join(root, *parts), strict=True))
+        info = os.stat(root)
+        for part in parts:
+            if part == ".." or (not hidden and part[0] == "."):
+                return None
+            path = f"{path}/{part}" if path != "/" else f"/{part}"
+            info = os.lstat(path)
+            if S_ISLNK(info.st_mode):
+                real = os.path.realpath(os.path.join(root, *parts), strict=True)
+                if real != root and not real.startswith(root.rstrip("/") + "/"):
+                    return None
+                return real, os.stat(real)
     except (OSError, ValueError):
         return None
-    if real != root and not real.is_relative_to(root):
-        return None
-    return real
+    return path, info
 
 
 def _human_size(size: int) -> str:
@@ -115,11 +131,12 @@ def listing(directory: Path, url_path: str, *, hidden: bool = False) -> str:
 
 
 class Found(NamedTuple):
-    """What a URL path names: a file, a listing page, a redirect, or nothing."""
+    """What a URL path names: a file (with its ``stat``), a listing page, a redirect, nothing."""
 
     kind: Literal["missing", "redirect", "file", "listing"]
-    path: Path | None = None
+    path: str | Path | None = None
     page: str = ""
+    stat: os.stat_result | None = None
 
 
 class StaticOptions(NamedTuple):
@@ -139,24 +156,27 @@ def lookup(options: StaticOptions, file_part: str, url_path: str) -> Found:
     """Decide what to answer (rules 1 and 2); ``file_part`` is the path below the static URI."""
     if options.is_file:
         return Found("file", options.root)
-    target = resolve(options.root, file_part, hidden=options.hidden)
-    if target is None:
+    root = str(options.root)
+    found = _resolve(root, file_part, options.hidden)
+    if found is None:
         return Found("missing")
-    if target.is_dir():
+    real, info = found
+    if S_ISDIR(info.st_mode):
         if not options.indexes and not options.directory_view:
             return Found("missing")
         if not url_path.endswith("/"):
             return Found("redirect")
         for name in options.indexes:
-            index = resolve(options.root, f"{file_part}/{name}", hidden=options.hidden)
-            if index is not None and index.is_file():
-                return Found("file", index)
+            index = _resolve(root, f"{file_part}/{name}", options.hidden)
+            if index is not None and S_ISREG(index[1].st_mode):
+                return Found("file", index[0], stat=index[1])
         if options.directory_view:
-            return Found("listing", page=listing(target, url_path, hidden=options.hidden))
+            page = listing(Path(real), url_path, hidden=options.hidden)
+            return Found("listing", page=page)
         return Found("missing")
-    if not target.is_file():  # a socket, a fifo, a device: never served
+    if not S_ISREG(info.st_mode):  # a socket, a fifo, a device: never served
         return Found("missing")
-    return Found("file", target)
+    return Found("file", real, stat=info)
 
 
 def static_handler(options: StaticOptions) -> Callable[..., Any]:
@@ -178,6 +198,7 @@ def static_handler(options: StaticOptions) -> Callable[..., Any]:
                 content_type=options.content_type,
                 ranges=options.use_content_range,
                 conditional=options.use_modified_since,
+                stat=found.stat,
             )
             return response.prepare(request.method, request.headers)
         except OSError:  # removed or made unreadable since the lookup

@@ -106,7 +106,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(
-    port: int, duration: int, connections: int, threads: int, prefix: list[str]
+    port: int, duration: int, connections: int, threads: int, prefix: list[str], path: str = "/"
 ) -> tuple[float, float, int]:
     """(requests per second, p99 latency in ms, requests)."""
     out = subprocess.run(
@@ -117,7 +117,7 @@ def wrk(
             f"-c{connections}",
             f"-d{duration}s",
             "--latency",
-            f"http://127.0.0.1:{port}/",
+            f"http://127.0.0.1:{port}{path}",
         ],
         capture_output=True,
         text=True,
