@@ -139,7 +139,7 @@ def collect(host: Hosted, *, start: str) -> Native:
         elif framework in ("Starlette", "Litestar"):
             native.sections.append(
                 Section(
-                    framework,
+                    f"{framework}:",
                     {},
                     source=framework,
                     notes=[
