@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="run CODE in the console against the live server, then stop (repeatable)",
     )
+    app.add_argument(
+        "--json",
+        dest="repl_json",
+        action="store_true",
+        help="scripted console: print one JSON object per statement, nothing else on stdout",
+    )
 
     sock = parser.add_argument_group("socket")
     sock.add_argument("-H", "--host", default=None, help="bind address [127.0.0.1]")
@@ -580,6 +586,7 @@ def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
         verbosity=verbosity,
         repl=repl,
         repl_commands=tuple(layers.get("repl-command") or ()),
+        repl_json=bool(getattr(args, "repl_json", False)),
         reload_include=reload_include,
         reload_exclude=reload_exclude,
         env_files=tuple(env_files),

@@ -32,6 +32,7 @@ class RunOptions(NamedTuple):
     backlog: int = 100
     repl: ReplMode = "off"
     repl_commands: tuple[str, ...] = ()
+    repl_json: bool = False  # --json: scripted mode prints one JSON object per statement
     #: --reload-include / --reload-exclude globs
     reload_include: tuple[str, ...] = ()
     reload_exclude: tuple[str, ...] = ()
