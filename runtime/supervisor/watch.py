@@ -24,6 +24,7 @@ import os
 import queue
 import re
 import site
+import stat
 import sys
 import sysconfig
 import threading
@@ -526,8 +527,10 @@ class ChangeStream:
         self.poll = poll
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._watching: dict[bool, tuple[tuple[str, ...], threading.Event]] = {}
+        self._watching: dict[bool, tuple[tuple[tuple[str, int, int], ...], threading.Event]] = {}
         self._next_check = 0.0
+        self._lock = threading.Lock()
+        self._stale: set[bool] = set()
         self._started = False
 
     def _watch(
@@ -537,7 +540,17 @@ class ChangeStream:
         started: threading.Event,
         own_stop: threading.Event,
     ) -> None:
-        watch_filter = ReloadFilter(self.watch_set)
+        accepts = ReloadFilter(self.watch_set)
+        root_set = frozenset(roots)
+
+        def watch_filter(change: watchfiles.Change, path: str) -> bool:
+            if path in root_set and change.name == "deleted":
+                # the watched directory itself went away: its native watch ends with it, so the
+                # next root check starts this group again (the inode may be reused at once)
+                with self._lock:
+                    self._stale.add(recursive)
+            return accepts(change, path)
+
         try:
             import watchfiles  # here: only the reloader process pays for the import
 
@@ -567,18 +580,32 @@ class ChangeStream:
         finally:
             started.set()
 
-    def _existing(self) -> dict[bool, tuple[str, ...]]:
-        return {
-            False: tuple(r for r in self.watch_set.flat_roots() if os.path.isdir(r)),
-            True: tuple(r for r in self.watch_set.recursive_roots() if os.path.isdir(r)),
-        }
+    def _existing(self) -> dict[bool, tuple[tuple[str, int, int], ...]]:
+        """The roots of each group that exist now, with their identity (device and inode): a
+        directory deleted and created again between two checks is another directory."""
+        found: dict[bool, tuple[tuple[str, int, int], ...]] = {}
+        for recursive, roots in (
+            (False, self.watch_set.flat_roots()),
+            (True, self.watch_set.recursive_roots()),
+        ):
+            present = []
+            for root in roots:
+                try:
+                    st = os.stat(root)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    present.append((root, st.st_dev, st.st_ino))
+            found[recursive] = tuple(present)
+        return found
 
-    def _launch(self, roots: tuple[str, ...], recursive: bool) -> None:
+    def _launch(self, present: tuple[tuple[str, int, int], ...], recursive: bool) -> None:
         previous = self._watching.pop(recursive, None)
         if previous is not None:
             previous[1].set()  # that watcher ends within one step
         own_stop = threading.Event()
-        self._watching[recursive] = (roots, own_stop)
+        self._watching[recursive] = (present, own_stop)
+        roots = tuple(root for root, _, _ in present)
         if not roots:
             return
         started = threading.Event()
@@ -603,13 +630,23 @@ class ChangeStream:
         if now < self._next_check:
             return
         self._next_check = now + ROOT_CHECK_INTERVAL
-        for recursive, roots in self._existing().items():
+        with self._lock:
+            stale, self._stale = self._stale, set()
+        for recursive, present in self._existing().items():
             current = self._watching.get(recursive, ((), threading.Event()))[0]
-            if roots == current:
+            if present == current and recursive not in stale:
                 continue
-            appeared = [r for r in roots if r not in current]
-            reload_logger.debug("Watched directories changed: now %s", ", ".join(roots) or "none")
-            self._launch(roots, recursive)
+            # new roots, roots created again (another inode, or a root whose deletion was seen)
+            appeared = [
+                root
+                for root, dev, ino in present
+                if (root, dev, ino) not in current or recursive in stale
+            ]
+            self._launch(present, recursive)
+            reload_logger.debug(  # after the launch: the new native watcher is live
+                "Watched directories changed: now %s",
+                ", ".join(root for root, _, _ in present) or "none",
+            )
             found = self._contents(appeared, recursive)
             if found:
                 self._queue.put(found)
