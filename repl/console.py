@@ -91,6 +91,7 @@ class Console:
         *,
         exit_hint: str,
         url: str | None = None,
+        runner_name: str = "vivace-console",  # attach: each session's threads are named apart
     ) -> None:
         self.host = host
         self.control = control
@@ -114,7 +115,7 @@ class Console:
         else:
             bridge = Bridge(self.loop)
             self.bridge = bridge
-            self.runner = ThreadRunner(self.evaluator)
+            self.runner = ThreadRunner(self.evaluator, runner_name)
 
             def wait_ready(timeout: float) -> bool:
                 try:

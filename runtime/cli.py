@@ -283,6 +283,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="load environment variables from PATH (a .env file; repeatable) before the app is "
         "imported; under --reload a change restarts the workers",
     )
+    # --- issue 14: the control socket (vivace attach / inspect / mcp) ---
+    attach = dev.add_mutually_exclusive_group()
+    attach.add_argument(
+        "--attach",
+        dest="attach",
+        action="store_true",
+        default=None,
+        help="listen on a control socket for vivace attach/inspect/mcp (on with --dev)",
+    )
+    attach.add_argument(
+        "--no-attach", dest="attach", action="store_false", help="no control socket (also --dev)"
+    )
+    dev.add_argument(
+        "--attach-tcp",
+        metavar="HOST:PORT",
+        default=None,
+        help="also accept vivace attach over TCP, with a random token (TLS with --tls-cert)",
+    )
+    # --- end issue 14 ---
     dev.add_argument(
         "--health-path",
         metavar="PATH",
@@ -470,8 +489,6 @@ def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
     argv = list(argv)
     if argv == ["-v"]:  # the legacy spelling of --version
         argv = ["--version"]
-    if argv[:1] == ["inspect"]:
-        raise CliError("vivace inspect is not supported yet (the inspector is not built).")
     parser, args, unknown = _parse(argv)
     _check_tls(parser, args)
     here = os.path.abspath(cwd if cwd is not None else os.getcwd())
@@ -586,6 +603,8 @@ def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
         verbosity=verbosity,
         repl=repl,
         repl_commands=tuple(layers.get("repl-command") or ()),
+        attach=getattr(args, "attach", None),  # issue 14
+        attach_tcp=_attach_tcp(getattr(args, "attach_tcp", None)),  # issue 14
         repl_json=bool(getattr(args, "repl_json", False)),
         reload_include=reload_include,
         reload_exclude=reload_exclude,
@@ -602,6 +621,35 @@ def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
     )
 
 
+def _attach_tcp(text: str | None) -> str | None:
+    """``--attach-tcp HOST:PORT`` (issue 14)."""
+    if text is None:
+        return None
+    _host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise CliError(f"--attach-tcp {text}: expected HOST:PORT, e.g. 0.0.0.0:6458")
+    return text
+
+
+def _subcommand(name: str, argv: list[str]) -> int:
+    """``vivace attach``, ``vivace inspect``, ``vivace mcp`` (issue 14)."""
+    if name == "inspect":
+        from runtime import inspector
+
+        return inspector.main(argv)
+    try:
+        if name == "attach":
+            from repl.attach import main as attach_main
+
+            return attach_main(argv)
+        from repl.mcp import main as mcp_main
+
+        return mcp_main(argv)
+    except ImportError as exc:
+        _error(f"vivace {name} cannot start: {exc}")
+        return 1
+
+
 def _error(message: str) -> None:
     print(f"Error: {message}", file=sys.stderr, flush=True)
 
@@ -609,6 +657,8 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``vivace`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["attach"], ["inspect"], ["mcp"]):  # issue 14
+        return _subcommand(args[0], args[1:])
     try:
         options = parse_command(args)
     except SystemExit as exc:  # argparse: usage error, --help, --version
@@ -629,13 +679,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return 1
     console = None
-    if options.repl != "off" or options.repl_commands:
+    if options.repl != "off" or options.repl_commands or options.attach or options.attach_tcp:
         try:
             from repl import console_for
+            from repl.attach import with_attach  # issue 14
         except ImportError as exc:
             _error(f"The console cannot start: {exc}. Run without --repl/--repl-command/--dev.")
             return 1
-        console = console_for(options)
+        console = with_attach(options, console_for(options))  # issue 14: the control socket
     return launch.run(app, options, console=console)
 
 

@@ -74,6 +74,10 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
         log.error_logger.error("vivace cannot serve: %s", exc)
         return 1
     if not options.single_process:
+        if app.config.get("INSPECTOR"):  # issue 14: the HTTP inspector (runtime.inspector)
+            from runtime.inspector import with_inspector
+
+            console = with_inspector(console, app.config)
         # the manager reports its own failures and returns the exit code (cli.md section 7)
         return serve_multiprocess(app, options, settings, console=console)
     context = None

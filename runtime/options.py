@@ -49,6 +49,9 @@ class RunOptions(NamedTuple):
     log_format: str = "text"
     log_config: str | None = None
     health_path: str | None = None
+    #: issue 14: --attach / --no-attach (None: on under --dev), --attach-tcp HOST:PORT
+    attach: bool | None = None
+    attach_tcp: str | None = None
 
     @property
     def effective_access_log(self) -> bool:

@@ -243,8 +243,9 @@ def test_factory_receives_unknown_options_in_the_namespace(spelling: list[str]) 
     assert options.port == 0
 
 
-def test_inspect_is_not_supported_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "not supported yet" in failure(["inspect"], capsys)
+def test_inspect_without_a_server_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    err = failure(["inspect", "--host", "127.0.0.1", "--port", "1"], capsys)
+    assert "no inspector at 127.0.0.1:1" in err
 
 
 # --- TLS and HTTP/3 ------------------------------------------------------------------------------
