@@ -16,9 +16,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from repl.history import Exchange, History
+
+if TYPE_CHECKING:
+    import httpx
+
+    from repl.streams import Stream
+    from repl.wsclient import ConsoleWebSocket
 
 BODY_LIMIT = 2000
 
@@ -65,6 +71,10 @@ class LiveResponse:
             raise AttributeError(name)
         return getattr(self._result()[0], name)
 
+    def curl(self) -> str:
+        """The ``curl`` command line that sends this request again."""
+        return curl_of(self.response)
+
     def __repr__(self) -> str:
         if not self._future.done():
             return "<response on its way: await it>"
@@ -109,6 +119,20 @@ def _body_text(response: httpx.Response) -> str:
     return f"<{len(content)} bytes of {ctype or 'binary data'}>"
 
 
+def curl_of(response: httpx.Response, unix_socket: str | None = None) -> str:
+    """``curl`` for the request behind an ``httpx.Response``."""
+    from repl.history import curl_command
+
+    request = response.request
+    return curl_command(
+        request.method,
+        str(request.url),
+        list(request.headers.items()),
+        request.content,
+        unix_socket=unix_socket,
+    )
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -132,8 +156,11 @@ class LiveClient:
         timeout: float = 30.0,
         ready_timeout: float = 10.0,
         threads: int = 4,
+        history: History | None = None,
     ) -> None:
         self.base_url = base_url
+        #: every request made through this client (``history`` in the console)
+        self.history = history if history is not None else History()
         self._uds = uds
         self._wait_ready = wait_ready
         self._protected_loop = protected_loop
@@ -155,6 +182,8 @@ class LiveClient:
     def _http(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
+            import httpx  # here: the console's prompt does not wait for it
+
             transport = httpx.HTTPTransport(uds=self._uds) if self._uds else None
             client = httpx.Client(
                 base_url=self.base_url, transport=transport, timeout=self._timeout
@@ -165,6 +194,53 @@ class LiveClient:
         return client
 
     def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> tuple[httpx.Response, float]:
+        started = time.perf_counter()
+        try:
+            response, elapsed = self._send_ready(method, url, kwargs)
+        except Exception as exc:
+            self._record(method, url, kwargs, None, time.perf_counter() - started, exc)
+            raise
+        self._record(method, url, kwargs, response, elapsed, None)
+        return response, elapsed
+
+    def _record(
+        self,
+        method: str,
+        url: str,
+        kwargs: dict[str, Any],
+        response: httpx.Response | None,
+        elapsed: float,
+        error: Exception | None,
+    ) -> None:
+        request = response.request if response is not None else None
+        shown = url
+        if request is not None and "://" not in url:
+            target = request.url
+            shown = target.raw_path.decode("ascii", "replace")
+        self.history.add(
+            Exchange(
+                via="client",
+                method=method,
+                url=shown,
+                status=response.status_code if response is not None else None,
+                size=len(response.content) if response is not None else 0,
+                elapsed_ms=elapsed * 1000,
+                request=request,
+                response=response,
+                headers=list(request.headers.items()) if request is not None else [],
+                body=request.content if request is not None else b"",
+                call={"url": url, **kwargs},
+                error=None if error is None else f"{type(error).__name__}: {error}",
+                base_url=self.base_url,
+                unix_socket=self._uds,
+            )
+        )
+
+    def _send_ready(
+        self, method: str, url: str, kwargs: dict[str, Any]
+    ) -> tuple[httpx.Response, float]:
+        import httpx
+
         deadline = time.monotonic() + self._ready_timeout
         if self._wait_ready is not None and not self._wait_ready(self._ready_timeout):
             raise TimeoutError(
@@ -214,6 +290,82 @@ class LiveClient:
 
     def options(self, url: str = "/", **kwargs: Any) -> LiveResponse:
         return self.request("OPTIONS", url, **kwargs)
+
+    async def websocket(
+        self,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        subprotocols: list[str] | None = None,
+        timeout: float = 10.0,
+    ) -> ConsoleWebSocket:
+        """``ws = await client.websocket("/ws")``: a websocket to the live server
+        (``repl.wsclient``)."""
+        from repl.wsclient import connect
+
+        if self._wait_ready is not None:
+            ready = await asyncio.get_running_loop().run_in_executor(
+                None, self._wait_ready, self._ready_timeout
+            )
+            if not ready:
+                raise TimeoutError(f"no server worker became ready within {self._ready_timeout} s")
+        ws, elapsed = await connect(
+            self.base_url,
+            path,
+            unix_socket=self._uds,
+            headers=headers,
+            subprotocols=subprotocols,
+            timeout=timeout,
+        )
+        sent = [("Connection", "Upgrade"), ("Upgrade", "websocket"), *(headers or {}).items()]
+        self.history.add(
+            Exchange(
+                via="ws",
+                method="GET",
+                url=path,
+                status=101,
+                size=0,
+                elapsed_ms=elapsed * 1000,
+                request=None,
+                response=ws,
+                headers=sent,
+                call={"url": path, "headers": headers},
+                base_url=self.base_url,
+                unix_socket=self._uds,
+            )
+        )
+        return ws
+
+    async def stream(
+        self, path: str, method: str = "GET", *, timeout: float | None = None, **kwargs: Any
+    ) -> Stream:
+        """Print a streamed (or server-sent events) response as it arrives (``repl.streams``);
+        Ctrl+C ends the stream only."""
+        from repl.streams import stream
+
+        if self._wait_ready is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._wait_ready, self._ready_timeout
+            )
+        summary = await stream(
+            self.base_url, path, method=method, unix_socket=self._uds, timeout=timeout, **kwargs
+        )
+        self.history.add(
+            Exchange(
+                via="stream",
+                method=method.upper(),
+                url=path,
+                status=summary.status,
+                size=summary.size,
+                elapsed_ms=summary.elapsed_ms,
+                request=None,
+                response=summary,
+                call={"url": path, **kwargs},
+                base_url=self.base_url,
+                unix_socket=self._uds,
+            )
+        )
+        return summary
 
     async def settle(self) -> None:
         """Await the responses started on a protected loop (run after every console statement)."""

@@ -127,9 +127,17 @@ class Console:
             add_listener = getattr(control, "add_listener", None)
             if callable(add_listener):
                 self._unsubscribe = add_listener(self._on_progress)
-        from repl.client import LiveClient  # httpx: imported once the console starts
+        from repl.client import LiveClient
+        from repl.history import History, set_server
 
-        self.client = LiveClient(base, uds=uds, wait_ready=wait_ready, protected_loop=self.loop)
+        # history, replay, the listeners for do() (issue 14) ---------------------------------
+        self.history = History()  # the session's, not the app's: refresh() and reloads keep it
+        set_server(base if not uds else "http://localhost", uds)
+        self._listeners: Any = None  # repl.listeners.ServerListeners, made by the first do()
+        # ------------------------------------------------------------------------------------
+        self.client = LiveClient(
+            base, uds=uds, wait_ready=wait_ready, protected_loop=self.loop, history=self.history
+        )
         self.evaluator.after_statement.append(self.client.settle)
         self.on_change: Callable[[], None] = lambda: None
         self.native = Native()
@@ -171,12 +179,20 @@ class Console:
             app=self.app,
             runtime=runtime,
             client=self.client,
-            do=bind_do(lambda: ns["app"], None if self.vivace else self._in_process),
+            do=bind_do(
+                lambda: ns["app"],
+                None if self.vivace else self._in_process,
+                record=self.history.add,
+                before=self._start_listeners,
+            ),
             routes=RoutesView(lambda: ns["app"], lambda: self.host.framework),
             help=Help(self.banner),
             exit=ExitConsole("exit", self.exit_hint),
             quit=ExitConsole("quit", self.exit_hint),
         )
+        from repl.history import bind_replay
+
+        ns.update(history=self.history, replay=bind_replay(self.history, self.client, ns["do"]))
         if self.control is not None and self.bridge is not None:
             workers = Workers(self.control, self.bridge)
             ns.update(
@@ -338,6 +354,24 @@ class Console:
         self.runner.hosts_app = True
         return self.runner.loop
 
+    async def _start_listeners(self) -> None:
+        """Before a ``do()`` to a vivace app in the main process: its server listeners, once
+        (``repl.listeners``); the serving process of ``--single-process`` ran them already."""
+        if not self.vivace or self.control is None:
+            return
+        if self._listeners is None:
+            from repl.listeners import ServerListeners
+
+            self._listeners = ServerListeners(self.host.target, on_report=self._report)
+            if isinstance(self.runner, ThreadRunner):
+                self.runner.hosts_app = True  # its loop holds what the listeners made
+        await self._listeners.ensure()
+
+    def _stop_listeners(self) -> None:
+        listeners, self._listeners = self._listeners, None
+        if listeners is not None:
+            listeners.close()
+
     def start_app(self) -> None:
         """Begin the app's lifespan start-up in this process (apps served through ASGI)."""
         inprocess = self._in_process()
@@ -380,6 +414,7 @@ class Console:
         forgotten.settle()
         self.host = host
         self.namespace["app"] = host.target
+        self._stop_listeners()  # the old app's teardown listeners; the next do() starts the new
         if host.framework != old.framework:
             self._close_scopes()
             self._set_scopes()
@@ -443,5 +478,6 @@ class Console:
                 self._unsubscribe()
         self._close_scopes()  # before the runner: Quart's context is held on the console's loop
         self._close_app()  # the lifespan shut-down, on the console's loop too
+        self._stop_listeners()  # a vivace app's teardown listeners, on that loop too
         self.runner.close()
         self.client.close()

@@ -125,6 +125,8 @@ def describe(
         Name("do", 'await do("/path", method="GET", json=...): request through app, no network')
     )
     names.append(Name("routes", "method, path, name and endpoint of every route of app"))
+    names.append(Name("history", "requests made with client and do(): history[-1].curl()"))
+    names.append(Name("replay", "replay(i=-1, json=..., headers=..., params=...): send again"))
     if has_control:
         example = "app.ctx" if vivace else "os.getpid()"
         names += [

@@ -9,7 +9,7 @@ callable (``repl.asgi.InProcessApp``: the app's lifespan start-up runs once firs
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -42,6 +42,24 @@ class Result(NamedTuple):
             text = text[:500] + f"... ({len(text) - 500} more characters)"
         method = getattr(self.request, "method", "")
         return f"Result({method} {path} -> {status} {ctype or ''}): {text}".rstrip()
+
+    def curl(self) -> str:
+        """The ``curl`` command line sending this request to the live server."""
+        from repl.history import server
+
+        request = self.request
+        if hasattr(request, "url") and hasattr(request.url, "raw_path"):  # httpx.Request
+            method, path = request.method, request.url.raw_path.decode("ascii", "replace")
+            headers, body = list(request.headers.items()), request.content
+        else:
+            method, path = request.method, request.path
+            query = getattr(request, "query_string", "")
+            path = f"{path}?{query}" if query else path
+            headers, body = list(request.headers.items()), bytes(getattr(request, "body", b""))
+        from repl.history import curl_command
+
+        base = str(server["url"] or "").rstrip("/")
+        return curl_command(method, base + path, headers, body, unix_socket=server["unix_socket"])
 
 
 def _header_pairs(headers: Headers) -> list[tuple[str, str]]:
@@ -126,11 +144,19 @@ async def do_asgi(
     return Result(response.request, response)
 
 
-def bind_do(app_ref: Any, runner: Callable[[], InProcessApp | None] | None = None) -> Any:
+def bind_do(
+    app_ref: Any,
+    runner: Callable[[], InProcessApp | None] | None = None,
+    *,
+    record: Callable[[Any], None] | None = None,
+    before: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
     """``do(path, method=..., headers=..., json=..., body=...)`` bound to the console's current app.
 
     ``app_ref`` is a zero-argument callable returning the app (``refresh()`` rebinds ``app``);
     ``runner`` one returning the ``InProcessApp`` of an app served through ASGI (None: vivace).
+    ``record`` gets each call's ``repl.history.Exchange``; ``before`` is awaited before each
+    call to a vivace app (the app's server listeners, run once: ``repl.listeners``).
     """
 
     async def bound(
@@ -141,9 +167,30 @@ def bind_do(app_ref: Any, runner: Callable[[], InProcessApp | None] | None = Non
         body: str | bytes | None = None,
     ) -> Result:
         """Fake a request to the console's app, in process: ``await do("/health")``."""
+        if record is None:
+            return await send(path, method, headers, json, body)
+        import time
+
+        from repl.history import do_exchange
+
+        call = {"url": path, "method": method, "headers": headers, "json": json, "body": body}
+        started = time.perf_counter()
+        try:
+            result = await send(path, method, headers, json, body)
+        except Exception as exc:
+            record(do_exchange(None, call, time.perf_counter() - started, exc))
+            raise
+        record(do_exchange(result, call, time.perf_counter() - started))
+        return result
+
+    async def send(
+        path: str, method: str, headers: Headers, json: Any, body: str | bytes | None
+    ) -> Result:
         inprocess = runner() if runner is not None else None
         if inprocess is not None:
             return await do_asgi(inprocess, path, method, headers, json, body)
+        if before is not None:
+            await before()
         return await do(app_ref(), path, method, headers, json, body)
 
     bound.__name__ = "do"

@@ -64,9 +64,13 @@ BACKGROUND_LINE = (
 def _plain_types() -> tuple[type, ...]:
     """Values shown as their plain repr (tables, HTTP responses), not highlighted as Python."""
     from repl.client import LiveResponse
+    from repl.history import Exchange, History
     from repl.native.fastapi import OpenAPI
+    from repl.streams import Stream
+    from repl.wsclient import ConsoleWebSocket
 
-    return (LiveResponse, Summary, Workers, Worker, Logs, Result, Row, Routes, RoutesView, OpenAPI)
+    plain = (LiveResponse, Summary, Workers, Worker, Logs, Result, Row, Routes, RoutesView, OpenAPI)
+    return (*plain, History, Exchange, Stream, ConsoleWebSocket)  # issue 14
 
 
 def console_for(
@@ -74,6 +78,14 @@ def console_for(
 ) -> ConsoleHook | None:
     """The console hook for these options, or None (after one info line) when none should run."""
     stdin = stdin if stdin is not None else sys.stdin
+    json_out: TextIO | None = None
+    if options.repl_json:  # --json (issue 14): see repl.scripted
+        from repl.scripted import JSON_NEEDS_SCRIPT, json_stdout
+
+        if not options.repl_commands and options.repl != "open":
+            print(JSON_NEEDS_SCRIPT, file=sys.stderr, flush=True)
+            return None
+        json_out = stdout if stdout is not None else json_stdout()
     stdout = stdout if stdout is not None else sys.stdout
     if options.repl_commands:
         commands = list(options.repl_commands)
@@ -81,19 +93,23 @@ def console_for(
         async def scripted_commands(
             host: Hosted, control: Any = None, *, url: str | None = None
         ) -> int | None:
-            return await run_scripted(host, control, options, commands=commands, url=url)
+            return await run_scripted(
+                host, control, options, commands=commands, url=url, json_out=json_out
+            )
 
         return scripted_commands
     if options.repl == "off":
         return None
     terminal = isatty(stdin) and isatty(stdout)
-    if not terminal:
+    if not terminal or json_out is not None:
         if options.repl == "open":
 
             async def scripted_stdin(
                 host: Hosted, control: Any = None, *, url: str | None = None
             ) -> int | None:
-                return await run_scripted(host, control, options, stdin=stdin, url=url)
+                return await run_scripted(
+                    host, control, options, stdin=stdin, url=url, json_out=json_out
+                )
 
             return scripted_stdin
         print(NO_TTY_LINE, file=stdout, flush=True)
@@ -207,11 +223,21 @@ async def run_scripted(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     url: str | None = None,
+    json_out: TextIO | None = None,
 ) -> int:
-    """Run statements from ``commands`` (or stdin) against the live server; 0 if all succeeded."""
+    """Run statements from ``commands`` (or stdin) against the live server; 0 if all succeeded.
+
+    ``json_out`` (``--json``): one JSON object per statement there instead (``repl.scripted``)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     console = Console(host, control, options, exit_hint="stop", url=url)
+    if json_out is not None:
+        from repl.scripted import run_json
+
+        try:
+            return await run_json(console, commands, stdin or sys.stdin, json_out, err)
+        finally:
+            console.close()
     try:
         console.start_app()
         for problem in await console.prepare():

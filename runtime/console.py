@@ -20,6 +20,8 @@ CONSOLE_NAMES: tuple[str, ...] = (
     "client",
     "do",
     "routes",
+    "history",
+    "replay",
     "workers",
     "restart",
     "reload",
