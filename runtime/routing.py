@@ -160,14 +160,11 @@ class Router:
         self._http = _Table()
         self._ws = _Table()
         self._by_host: dict[str, _Table] = {}  # virtual hosts (rule 8)
+        #: True once a route was added for a virtual host (``resolve`` then needs the Host)
+        self.has_hosts = False
         self._names: dict[str, Route] = {}
         self._routes: list[Route] = []
         self._dirty = False
-
-    @property
-    def has_hosts(self) -> bool:
-        """True when a route was added for a virtual host (``resolve`` then needs the Host)."""
-        return bool(self._by_host)
 
     @property
     def routes(self) -> list[Route]:
@@ -257,6 +254,7 @@ class Router:
                 self._add_static(table, route)
         for host, table in zip(route.hosts or (), tables, strict=False):
             self._by_host[host] = table
+            self.has_hosts = True
         self._names.setdefault(name, route)
         self._routes.append(route)
         return route

@@ -476,7 +476,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         try:
             if body.length <= respond.SMALL_FILE:
-                self._write(cycle, body.head + os.pread(body.fd, body.length, body.offset))
+                data = os.pread(body.fd, body.length, body.offset)
+                self._write(cycle, body.head + data)
+                if len(data) != body.length:  # shrunk since its fstat: the length was promised
+                    self.transport.abort()
                 return
             self._write(cycle, body.head)
             stream = self._stream_begins(cycle, chunked=False)

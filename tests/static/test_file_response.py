@@ -369,3 +369,33 @@ def test_select_only_answers_get_and_head_with_200() -> None:
         ).status
         == 200
     )
+
+
+def test_a_client_that_stops_reading_a_file_is_dropped(tmp_path: Path) -> None:
+    """Rule 4 of runtime.server.respond: the response timeout applies while sendfile waits."""
+    big = tmp_path / "huge.bin"
+    with big.open("wb") as out:
+        out.truncate(64 * 1024 * 1024)
+    app = App("stalled", config={"RESPONSE_TIMEOUT": 1})
+
+    @app.get("/huge")
+    async def huge(request: Request) -> Any:
+        return await file(big)
+
+    with serve(app) as running:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect(("127.0.0.1", running.port))
+        with sock:
+            sock.sendall(get("/huge"))
+            time.sleep(2.5)  # read nothing: the server's sends stall
+            sock.settimeout(5)
+            received = 0
+            try:
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+            except ConnectionResetError:
+                pass
+            assert received < 64 * 1024 * 1024  # cut, not completed
+        assert fetch(running.port, "/huge", "Range: bytes=0-9\r\n").status == 206
+        assert running.errors == []
