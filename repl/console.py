@@ -297,8 +297,8 @@ class Console:
             notes.append("This console runs inside the serving process, on the server's loop.")
         elif not self.vivace and self.host.interface != "wsgi":
             notes.append(
-                "do() runs the app's lifespan start-up here, once; its shut-down runs when the "
-                "console stops."
+                "do() runs the app's lifespan start-up here, once (if it has one); its shut-down "
+                "runs when the console stops."
             )
         notes += self.native_notes + self.native.problems
         return banner(
