@@ -421,12 +421,12 @@ class ControlServer:
         for sock in self._listeners:
             sock.close()
         self._listeners.clear()
+        self.unlink()  # first: the loop may not run much longer
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self.unlink()
 
     def unlink(self) -> None:
         for path in (self.path, self.token_file):

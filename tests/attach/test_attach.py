@@ -1,0 +1,227 @@
+"""``vivace attach`` as a user drives it: a server started with no terminal (in the background,
+output to a file), consoles attached from real pseudo-terminals (pexpect, screens kept by pyte)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.attach.support import AttachTerm, Server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, ready_attach: bool = True) -> Server:
+        s = Server(tmp_path, *args, env=env)
+        started.append(s)
+        s.wait_ready(attach=ready_attach)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def attach(tmp_path: Path) -> Iterator[Callable[..., AttachTerm]]:
+    started: list[AttachTerm] = []
+
+    def start(srv: Server, *args: str, tag: str = "a") -> AttachTerm:
+        t = AttachTerm(tmp_path, srv.env, *args, tag=tag)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.close()
+
+
+class Load:
+    """Requests to the server from a thread all along; every one must succeed."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = self.srv.get().status_code
+            except Exception as exc:
+                self.failures.append(repr(exc))
+            else:
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(str(status))
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_two_consoles_attached_at_once_to_a_server_without_a_terminal(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    srv = server("--dev")
+    assert "No console: stdin and stdout must be a terminal" in srv.log()
+    before = srv.worker_pids()
+    load = Load(srv)
+
+    first = attach(srv, tag="first")
+    first.wait_prompt()
+    assert "vivace console for AttachDemo" in first.text
+    second = attach(srv, "--pid", str(srv.pid), tag="second")
+    second.wait_prompt()
+
+    # statements run in the server's main process, with the same names as ENTER's console
+    first.run("import os; os.getpid()", str(srv.pid))
+    first.run('client.get("/").status_code', "200")
+    first.run("app.name", "'AttachDemo'")
+    # each console has its own namespace
+    first.run("mine = 41 + 1", "")
+    first.run("mine", "42")
+    second.run("mine", "NameError")
+    # the worker table, and worker output streamed above the attached prompt
+    table = second.run("workers", "server workers ready")
+    assert "Vivace-Server-0-0" in table and "Vivace-Server-1-0" in table
+    second.run('client.get("/spam?rate=200&seconds=0.3").status_code', "200")
+    second.wait("| spam done", 20)
+    first.wait("| spam done", 20)  # every attached console sees the workers' output
+
+    # restart one worker from the first console: only its pid changes
+    first.run('restart("Vivace-Server-0-0")', "ready in", timeout=60)
+    after = srv.worker_pids()
+    assert after["Vivace-Server-0-0"] != before["Vivace-Server-0-0"]
+    assert after["Vivace-Server-1-0"] == before["Vivace-Server-1-0"]
+    assert after["Vivace-Main"] == before["Vivace-Main"] == srv.pid
+    assert after["Vivace-Reloader-0"] == before["Vivace-Reloader-0"]
+
+    # stop() asks first; "n" keeps the server running
+    second.send("stop()\r")
+    second.wait("[y/N]")
+    second.send("n")
+    second.wait("not stopped")
+    second.wait_prompt()
+
+    # Ctrl+D detaches one console, exit() the other: the server keeps serving, same pids
+    first.send("\x04")
+    assert first.exit_code() == 0
+    assert first.stty_restored()
+    second.send("exit()\r")
+    assert second.exit_code() == 0
+    assert second.stty_restored()
+    time.sleep(0.3)
+    load.stop()
+    assert load.failures == [] and load.ok > 0
+    assert srv.worker_pids() == after
+    assert srv.proc.poll() is None and srv.serves()
+    log = srv.log()
+    assert log.count("Console attached") == 2 and log.count("Console detached") == 2
+
+
+def test_stop_after_confirmation_stops_the_server(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    srv = server("--dev")
+    term = attach(srv)
+    term.wait_prompt()
+    term.send("stop()\r")
+    term.wait("[y/N]")
+    term.send("y")
+    term.wait("The server stopped.", 30)
+    assert term.exit_code() == 0
+    assert term.stty_restored()
+    srv.proc.wait(30)
+    assert srv.proc.returncode == 0
+    assert not srv.socket_path().exists()
+
+
+def test_a_server_that_exits_while_attached_ends_the_console_with_one_line(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    srv = server("--dev")
+    term = attach(srv)
+    term.wait_prompt()
+    term.send("1 +")  # half-typed input: the prompt is being edited when the server goes
+    srv.stop()
+    term.wait(f"vivace attach: the server (pid {srv.pid}) exited; detached", 30)
+    assert term.exit_code() == 1
+    assert term.stty_restored()
+
+
+def test_ctrl_c_cancels_only_the_remote_statement(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    srv = server("--dev")
+    term = attach(srv)
+    term.wait_prompt()
+    term.send("import time; time.sleep(30)\r")
+    time.sleep(0.5)
+    term.send("\x03")
+    term.wait("KeyboardInterrupt", 10)
+    term.wait_prompt()
+    term.run("6 * 7", "42")
+    assert srv.proc.poll() is None and srv.serves()
+
+
+def test_attach_finds_the_only_server_lists_several_and_says_when_there_is_none(
+    tmp_path: Path, server: Callable[..., Server]
+) -> None:
+    from tests.attach.support import env_for
+
+    env = env_for(tmp_path)
+
+    def attach_with(stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runtime", "attach", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    none = attach_with("1\n")
+    assert none.returncode == 1
+    assert "no running vivace server of this user" in none.stderr
+
+    one = server("--attach", env=env)
+    done = attach_with("print('printed'); 6 * 7\n")
+    assert done.returncode == 0, done.stderr
+    assert "printed\n42\n" in done.stdout
+    failed = attach_with("1 / 0\n")
+    assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr
+
+    two = server("--dev", env=env)
+    several = attach_with("1\n")
+    assert several.returncode == 1
+    assert f"vivace attach --pid {one.pid}" in several.stderr
+    assert f"vivace attach --pid {two.pid}" in several.stderr
+    chosen = attach_with("import os; os.getpid()\n", "--pid", str(two.pid))
+    assert chosen.stdout.strip() == str(two.pid)
+
+
+def test_no_control_socket_without_dev_or_attach_and_none_with_no_attach(
+    server: Callable[..., Server],
+) -> None:
+    plain = server(ready_attach=False)
+    off = server("--dev", "--no-attach", ready_attach=False)
+    for srv in (plain, off):
+        assert "vivace attach" not in srv.log()
+        assert not srv.socket_path().exists()
