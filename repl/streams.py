@@ -55,9 +55,13 @@ class SSEParser:
         self._last_id: str | None = None
 
     def feed(self, text: str) -> Iterator[Event]:
-        self._pending += text.replace("\r\n", "\n").replace("\r", "\n")
-        while "\n" in self._pending:
-            line, self._pending = self._pending.split("\n", 1)
+        text = self._pending + text
+        held = ""
+        if text.endswith("\r"):  # maybe the first half of a CRLF split between two chunks
+            text, held = text[:-1], "\r"
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._pending = lines.pop() + held
+        for line in lines:
             event = self._line(line)
             if event is not None:
                 yield event

@@ -45,19 +45,21 @@ def scripted(
     stdin: str | None = None,
     env: dict[str, str] | None = None,
     json_mode: bool = True,
+    app: str = APP,
 ) -> Run:
     mark = uuid.uuid4().hex
     environ = dict(os.environ)
     for name in [n for n in environ if n.startswith("VIVACE_")]:
         environ.pop(name)
     environ.update(
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=os.pathsep.join([str(tmp), str(ROOT)]),
         VIVACE_HISTORY_FILE=str(tmp / "history"),
         CONSOLE14_MARK=mark,
         PYTHONUNBUFFERED="1",
         **(env or {}),
     )
-    command = [sys.executable, "-m", "runtime", APP, "-p", str(free_port()), "-w", "1", *args]
+    workers = () if "--single-process" in args else ("-w", "1")
+    command = [sys.executable, "-m", "runtime", app, "-p", str(free_port()), *workers, *args]
     if json_mode:
         command.append("--json")
     for statement in statements:
