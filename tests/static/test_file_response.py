@@ -399,3 +399,41 @@ def test_a_client_that_stops_reading_a_file_is_dropped(tmp_path: Path) -> None:
             assert received < 64 * 1024 * 1024  # cut, not completed
         assert fetch(running.port, "/huge", "Range: bytes=0-9\r\n").status == 206
         assert running.errors == []
+
+
+def test_over_tls_the_file_is_read_and_written(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TLS connection cannot sendfile: the server reads the file in chunks (rule 3)."""
+    import functools
+    import ssl
+
+    import httpx
+    import trustme
+
+    from runtime.server import Server
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    monkeypatch.setattr(helpers, "Server", functools.partial(Server, ssl=context))
+    calls: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(*args: Any) -> int:
+        calls.append(1)
+        return real_sendfile(*args)
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
+    with (
+        serve(make_app(files)) as running,
+        ca.cert_pem.tempfile() as ca_file,
+        httpx.Client(verify=ssl.create_default_context(cafile=ca_file)) as client,
+    ):
+        url = f"https://127.0.0.1:{running.port}/f/big.bin"
+        whole = client.get(url)
+        assert whole.content == (files / "big.bin").read_bytes()
+        part = client.get(url, headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206
+        assert part.content == (files / "big.bin").read_bytes()[100:200]
+    assert calls == []  # never on the TLS socket
