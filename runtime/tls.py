@@ -177,7 +177,8 @@ def trust_instructions(made: AutoTLS) -> str:
     return (
         f"--auto-tls: made a local certificate authority ({made.ca}) and a certificate for "
         f"{', '.join(AUTO_TLS_NAMES)}; they are reused from now on. To trust it: "
-        f"curl --cacert {made.ca} ..., httpx.Client(verify='{made.ca}'), "
+        f"curl --cacert {made.ca} ..., "
+        f"httpx.Client(verify=ssl.create_default_context(cafile='{made.ca}')), "
         f"SSL_CERT_FILE={made.ca} for Python tools, or add it to your system "
         f"(Debian/Ubuntu: sudo cp {made.ca} /usr/local/share/ca-certificates/vivace-dev.crt "
         "&& sudo update-ca-certificates) or browser store"

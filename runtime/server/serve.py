@@ -129,7 +129,7 @@ class Server:
                     # and the connections queued in it live on for the other and next workers.
                     self._servers.append(
                         await loop.create_server(
-                            state.protocol_factory, sock=sock, backlog=self.backlog, ssl=self.ssl
+                            self._factory(state), sock=sock, backlog=self.backlog, ssl=self.ssl
                         )
                     )
                 self.started.set()
@@ -237,6 +237,16 @@ class Server:
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
 
+    def _factory(self, state: ServerState) -> Callable[[], asyncio.Protocol]:
+        """The protocol factory of the sockets. Under TLS the loop makes the protocol at accept
+        but calls its ``connection_made`` only after the handshake, and never calls its
+        ``connection_lost`` when the handshake fails: counted at accept, such a connection would
+        stay in ``state.connections`` for good (and every drain would wait for it), so it is
+        counted from ``connection_made``."""
+        if self.ssl is None:
+            return state.protocol_factory
+        return lambda: state.protocol_class(state)
+
     def _accept_queued(self, state: ServerState) -> list[asyncio.Task[Any]]:
         """Accept every connection queued in the sockets: closing the last descriptor of a
         listening socket would reset them (the clients have connected and sent their requests)."""
@@ -250,7 +260,7 @@ class Server:
                 except OSError:  # BlockingIOError: the queue is empty
                     break
                 conn.setblocking(False)
-                accept = loop.connect_accepted_socket(state.protocol_factory, conn, ssl=self.ssl)
+                accept = loop.connect_accepted_socket(self._factory(state), conn, ssl=self.ssl)
                 tasks.append(loop.create_task(accept))
         return tasks
 
