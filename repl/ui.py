@@ -112,6 +112,9 @@ class ConsoleUI:
             output=self.output,
             _extra_toolbars=toolbars,
         )
+        from repl.completion import RouteCompleter  # route paths in client.get(" (issue 14)
+
+        self.repl.completer = RouteCompleter(get_namespace, self.repl.completer)
         self.repl.confirm_exit = False
         self.repl.complete_while_typing = False
         self.repl.show_status_bar = False
