@@ -404,13 +404,15 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_reading("body")
         self._next()
 
+    def _keeps_alive(self, cycle: _Cycle) -> bool:
+        """May the connection carry another request after ``cycle``'s response?"""
+        return cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
+
     def _send(self, cycle: _Cycle, response: Any) -> None:
         """Write a complete (non-streaming) response, head and body, in one write."""
         cycle.status = response.status
         cycle.response_started = True
-        keep_alive = (
-            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
-        )
+        keep_alive = self._keeps_alive(cycle)
         self._write(cycle, respond.complete(response, cycle.head, keep_alive))
         if not keep_alive:
             self.conn.keep_alive = False
@@ -419,9 +421,7 @@ class HttpProtocol(asyncio.Protocol):
         """Write a streaming response: chunked unless it has a Content-Length (or HTTP/1.0)."""
         cycle.status = response.status
         cycle.response_started = True
-        keep_alive = (
-            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
-        )
+        keep_alive = self._keeps_alive(cycle)
         head = respond.stream_head(response, cycle.head, keep_alive)
         if not head.keep_alive:
             self.conn.keep_alive = False
@@ -458,9 +458,7 @@ class HttpProtocol(asyncio.Protocol):
     async def _send_file(self, cycle: _Cycle, response: Any) -> None:
         """Write a file response (``runtime.server.respond``): its head, then the file's bytes
         with ``sendfile``; a large file is a stream for the shutdown grace."""
-        keep_alive = (
-            cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
-        )
+        keep_alive = self._keeps_alive(cycle)
         body = respond.file_head(response, cycle.head, cycle.request.headers, keep_alive)
         if body is None:  # removed since the handler found it
             from runtime.response import text
