@@ -131,7 +131,8 @@ def configure(
             try:
                 dict_config.dictConfig(config)
             except (ValueError, TypeError, AttributeError, ImportError) as exc:
-                raise ConfigError(f"--log-config {log_config}: {exc}") from None
+                cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+                raise ConfigError(f"--log-config {log_config}: {exc}{cause}") from None
             _dict_configured = log_config
         return
     if log_format not in LOG_FORMATS:
