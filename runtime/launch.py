@@ -89,6 +89,7 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
         return serve_single(
             app,
             ssl=context,
+            health_path=options.health_path,
             host=options.host,
             port=options.port,
             unix=options.unix,

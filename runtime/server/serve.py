@@ -52,8 +52,11 @@ class Server:
         second_signal_forces: bool = False,
         sole_listener: bool = False,
         ssl: ssl_module.SSLContext | None = None,
+        health_path: str | None = None,
     ) -> None:
         self.app = app
+        #: ``--health-path``: answered 200 by the server itself while it serves (503 draining)
+        self.health_path = health_path
         #: TLS (``--tls-cert``/``--auto-tls``): every connection is wrapped, HTTPS and WSS
         self.ssl = ssl
         self.sockets = sockets
@@ -113,6 +116,8 @@ class Server:
             self.on_ack()
         state = ServerState(app, access_log=self.access_log)
         state.tls = self.ssl is not None
+        if self.health_path is not None:
+            _answer_health(app, self.health_path, state)
         if app.interface != "vivace":
             from runtime.server.asgi_http import host_asgi
 
@@ -320,6 +325,53 @@ async def _cancel_background_tasks(app: Hosted) -> None:
         error_logger.exception("Error while cancelling background tasks")
 
 
+HEALTH_BODY = b"ok"
+DRAINING_BODY = b"stopping"
+
+
+def _answer_health(app: Hosted, path: str, state: ServerState) -> None:
+    """``--health-path``: a ``GET``/``HEAD`` of ``path`` is answered by the server before the
+    app sees it (no routing, middleware or handler): 200 ``ok`` once the worker serves, 503
+    ``stopping`` while it drains, so a load balancer or Kubernetes stops sending it requests."""
+    if app.interface == "vivace":
+        from runtime.response import text
+
+        handle = cast(Any, app).handle
+
+        async def handle_or_health(request: Any) -> Any:
+            if request.path == path and request.method in ("GET", "HEAD"):
+                if state.shutting_down:
+                    return text(DRAINING_BODY.decode(), status=503)
+                return text(HEALTH_BODY.decode())
+            return await handle(request)
+
+        setattr(app, "handle", handle_or_health)  # noqa: B010 - this worker's app only
+        return
+    host = cast(ASGIHosted, app)
+    asgi = host.asgi
+
+    async def asgi_or_health(scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == host.root_path + path
+            and scope["method"] in ("GET", "HEAD")
+        ):
+            draining = state.shutting_down
+            body = DRAINING_BODY if draining else HEALTH_BODY
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503 if draining else 200,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await asgi(scope, receive, send)
+
+    setattr(host, "asgi", asgi_or_health)  # noqa: B010 - the host's callable, in this worker
+
+
 def _run_on(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
     """``asyncio.Runner(loop_factory=...).run(main)``: Ctrl+C cancels ``main`` and raises
     ``KeyboardInterrupt`` once it ended; the loop is closed after."""
@@ -394,6 +446,7 @@ def serve_single(
     console: Console | None = None,
     configure_logging: bool = True,
     ssl: ssl_module.SSLContext | None = None,
+    health_path: str | None = None,
 ) -> int:
     """Serve ``app`` in this process until SIGINT/SIGTERM (or the console returns).
 
@@ -428,6 +481,7 @@ def serve_single(
         second_signal_forces=True,  # Ctrl+C twice: no manager here to send a second signal
         sole_listener=True,
         ssl=ssl,
+        health_path=health_path,
     )
     loop = new_event_loop()
     if debug:

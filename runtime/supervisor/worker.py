@@ -406,7 +406,13 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
             from runtime.tls import server_context
 
             context = server_context(settings.tls_cert, settings.tls_key, settings.tls_ca)
-        server = Server(app, list(spec.sockets), on_ack=lambda: channel.send(Ack()), ssl=context)
+        server = Server(
+            app,
+            list(spec.sockets),
+            on_ack=lambda: channel.send(Ack()),
+            ssl=context,
+            health_path=settings.health_path,
+        )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or stop_requested:
             return 0
