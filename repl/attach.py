@@ -24,7 +24,7 @@ import os
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO, cast
 
 from repl.evaluate import Outcome, split_statements
@@ -618,13 +618,15 @@ async def _attach(opts: argparse.Namespace, terminal: bool) -> int:
     except wire.AttachError as exc:
         return _fail(str(exc))
     remote = RemoteConsole(conn, welcome)
+    # the editor is built while the server prepares the session (its banner waits in the socket)
+    editor = _editor(remote) if terminal else None
     try:
         await remote.start()
     except (Gone, wire.ProtocolError):
         return _fail(f"the server (pid {remote.pid}) closed the connection")
     try:
-        if terminal:
-            return await _interactive(remote)
+        if editor is not None:
+            return await _interactive(remote, editor)
         return await _scripted(remote)
     finally:
         remote.close()
@@ -668,21 +670,133 @@ async def _scripted(remote: RemoteConsole) -> int:
     return 0 if ok else 1
 
 
-async def _interactive(remote: RemoteConsole) -> int:
-    from repl.ui import ConsoleUI, history_path, routed_output
+class _LazyCodeStyles(dict[str, Any]):
+    """ptpython's code styles: the two it starts with at once, pygments' many (~35 ms to build)
+    only when something looks past them (the F2 menu)."""
+
+    def __init__(self, first: dict[str, Any]) -> None:
+        super().__init__(first)
+        self._complete = False
+
+    def _load_all(self) -> None:
+        if not self._complete:
+            self._complete = True
+            from ptpython.style import get_all_code_styles
+
+            for name, style in get_all_code_styles().items():
+                self.setdefault(name, style)
+
+    def __missing__(self, key: str) -> Any:
+        self._load_all()
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        if not dict.__contains__(self, key):
+            self._load_all()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load_all()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._load_all()
+        return dict.keys(self)
+
+    def items(self) -> Any:
+        self._load_all()
+        return dict.items(self)
+
+
+def _first_code_styles() -> dict[str, Any]:
+    from prompt_toolkit.styles import Style
+    from ptpython import style
+
+    return _LazyCodeStyles(
+        {
+            "default-ansi": Style.from_dict(style.default_ansi_code_style),
+            "win32": Style.from_dict(style.win32_code_style),
+        }
+    )
+
+
+class _DeferredLexer:
+    """ptpython's input lexer, compiled (~70 ms of pygments regular expressions) once the prompt
+    is on the screen instead of before it."""
+
+    def __init__(self, python_lexer: Any = None) -> None:
+        self._given = python_lexer
+        self._real: Any = None
+
+    def build(self) -> Any:
+        if self._real is None:
+            from ptpython.lexer import PtpythonLexer
+
+            self._real = PtpythonLexer(self._given)
+        return self._real
+
+    def lex_document(self, document: Any) -> Any:
+        if self._real is None and not document.text:
+            return lambda lineno: []
+        return self.build().lex_document(document)
+
+    def invalidation_hash(self) -> Any:
+        return id(self._real)
+
+
+@contextlib.contextmanager
+def _light_editor() -> Iterator[list[_DeferredLexer]]:
+    """While the editor is built: ptpython's code styles and input lexer made lazily."""
+    from ptpython import python_input
+
+    made: list[_DeferredLexer] = []
+
+    def lexer(python_lexer: Any = None) -> _DeferredLexer:
+        made.append(_DeferredLexer(python_lexer))
+        return made[-1]
+
+    saved = python_input.__dict__["get_all_code_styles"], python_input.__dict__["PtpythonLexer"]
+    python_input.__dict__["get_all_code_styles"] = _first_code_styles
+    python_input.__dict__["PtpythonLexer"] = lexer
+    try:
+        yield made
+    finally:
+        python_input.__dict__["get_all_code_styles"], python_input.__dict__["PtpythonLexer"] = saved
+
+
+Editor = tuple[Any, list[_DeferredLexer], list[tuple[str, str]]]
+
+
+def _editor(remote: RemoteConsole) -> Editor:
+    """The attached console's editor (``repl.ui.ConsoleUI``): names from the remote namespace,
+    the toolbar the server sends."""
+    from repl.ui import ConsoleUI, history_path
 
     toolbar: list[tuple[str, str]] = []
+    with _light_editor() as lexers:
+        ui = ConsoleUI(
+            lambda: remote.names,
+            toolbar=lambda: list(toolbar),
+            history_file=history_path(),
+            plain_types=(_Plain,),
+        )
+    return ui, lexers, toolbar
+
+
+async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
+    from repl.ui import routed_output
+
+    ui, lexers, toolbar = editor
 
     def set_toolbar(parts: list[Any]) -> None:
         toolbar[:] = [(str(p[0]), str(p[1])) for p in parts if isinstance(p, list) and len(p) >= 2]
         ui.invalidate()
 
-    ui = ConsoleUI(
-        lambda: remote.names,
-        toolbar=lambda: list(toolbar),
-        history_file=history_path(),
-        plain_types=(_Plain,),
-    )
+    def build_lexers() -> None:
+        for lexer in lexers:
+            lexer.build()
+
+    asyncio.get_running_loop().call_later(0.05, build_lexers)  # once the prompt is drawn
 
     def on_output(text: str) -> None:
         sys.stdout.write(text)

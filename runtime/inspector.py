@@ -377,7 +377,7 @@ def _show(answer: dict[str, Any]) -> str:
         lines.append(f"{'name':<26} {'state':<12} {'pid':>7}  server")
         for name, row in result["workers"].items():
             lines.append(
-                f"{name:<26} {row.get('state', '?'):<12} {row.get('pid') or '-':>7}  "
+                f"{name:<26} {row.get('state', 'IDLE'):<12} {row.get('pid') or '-':>7}  "
                 f"{'yes' if row.get('server') else 'no'}"
             )
         return "\n".join(lines)
