@@ -40,10 +40,11 @@ class Background:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.log = workdir / "server.log"
         self.port = free_port()
+        argv = [vivace_python(), "-m", "runtime", "vivace_app:app", "-p", str(self.port)]
+        argv += ["-w", "2", "--dev"]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [vivace_python(), "-m", "runtime", "vivace_app:app", "-p", str(self.port)]
-                + ["-w", "2", "--dev"],
+                argv,
                 cwd=str(workdir),
                 env=env,
                 stdin=subprocess.DEVNULL,
