@@ -151,6 +151,28 @@ async def _make_ui(console: Console) -> Any:
     )
 
 
+async def _first_frame(console: Console) -> Any:
+    """``--repl``: the banner and a prompt at once (``repl.quickprompt``) while the editor is
+    built in a thread; the keys typed meanwhile go to the editor (issue 14)."""
+    from repl.quickprompt import QuickPrompt
+
+    ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
+    quick: QuickPrompt | None = None
+    try:
+        console.start_app()
+        await console.prepare()  # the problems it returns are in the banner too
+        print(console.banner(), flush=True)
+        quick = QuickPrompt()
+        quick.start()
+        ui = await ui_task
+    finally:
+        typed = quick.stop() if quick is not None else b""
+        if not ui_task.done():
+            ui_task.cancel()
+    ui.type_ahead(typed)
+    return ui
+
+
 async def _session(console: Console, ui: Any, *, first: bool) -> int:
     """One opening of the editor; returns the exit code when the user leaves."""
     from repl.ui import routed_output
@@ -193,7 +215,7 @@ async def _run_interactive(
     ui_task: asyncio.Task[Any] | None = None
     try:
         if not enter:
-            return await _session(console, await _make_ui(console), first=True)
+            return await _session(console, await _first_frame(console), first=False)
         print(ENTER_LINE, flush=True)
         ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
         first = True

@@ -123,6 +123,18 @@ class ConsoleUI:
         self.repl.insert_blank_line_after_output = False
         self.repl.app.refresh_interval = 0.5
 
+    def type_ahead(self, data: bytes) -> None:
+        """Keys typed before the editor existed (``repl.quickprompt``), handled as typed now."""
+        if not data:
+            return
+        from prompt_toolkit.input.vt100_parser import Vt100Parser
+
+        keys: list[KeyPress] = []
+        parser = Vt100Parser(keys.append)
+        parser.feed(data.decode("utf-8", "replace"))
+        parser.flush()
+        self._typeahead += keys
+
     def _toolbar_text(self) -> StyleAndTextTuples:
         if self._toolbar is None:
             return []

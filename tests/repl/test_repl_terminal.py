@@ -202,7 +202,8 @@ def test_repl_client_do_workers_eval_and_ctrl_d_stops(term: Callable[..., Term])
     t = term("--repl", "-w", "2")
     t.wait("vivace console for ConsoleDemo")
     t.wait_prompt()
-    assert "answer" in t.text and "2/2 ready" in t.display()
+    t.wait(lambda: "2/2 ready" in t.display())  # the toolbar comes with the editor (quickprompt)
+    assert "answer" in t.text
     t.run('client.get("/")', '"hello": "world"')
     assert "HTTP/1.1 200 OK" in t.text
     t.run('(await client.get("/")).json()["hello"]', "'world'")

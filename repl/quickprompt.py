@@ -1,0 +1,93 @@
+"""The first prompt, drawn before the editor exists: ``--repl`` opens at once.
+
+Importing and building the editor (ptpython, prompt_toolkit, pygments, jedi) takes a few hundred
+milliseconds, most of the time from launch to prompt. ``QuickPrompt`` needs nothing but the
+standard library: the console shows its banner and ``>>> `` as soon as the workers serve, while
+the editor is built in a thread. Until it is ready, keys are read in raw mode, printable ones
+echoed (Backspace too), and everything typed is kept; then the line is cleared, the editor draws
+its own prompt on it, and the keys are handed to it as if typed there (Enter, Ctrl+C, Ctrl+D and
+arrows included), so nothing typed is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from typing import Any, TextIO
+
+__all__ = ["PROMPT", "QuickPrompt"]
+
+PROMPT = ">>> "
+
+
+class QuickPrompt:
+    """``start()`` prints the prompt and collects keys; ``stop()`` returns them (bytes)."""
+
+    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._fd = self._stdin.fileno()
+        self._saved: list[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.typed = bytearray()
+        self._echoed: list[str] = []
+        self._echo = True  # until a key the line cannot show (arrows, Enter): then kept only
+
+    def _write(self, text: str) -> None:
+        self._stdout.write(text)
+        self._stdout.flush()
+
+    def start(self) -> None:
+        import termios
+        import tty
+
+        try:
+            self._saved = termios.tcgetattr(self._fd)
+            tty.setraw(self._fd, termios.TCSANOW)
+            mode = termios.tcgetattr(self._fd)
+            mode[1] |= termios.OPOST  # "\n" still moves to the start of the next line
+            termios.tcsetattr(self._fd, termios.TCSANOW, mode)
+        except (termios.error, OSError):
+            self._saved = None
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._on_input)
+        self._write(PROMPT)
+
+    def _on_input(self) -> None:
+        try:
+            data = os.read(self._fd, 4096)
+        except OSError:
+            return
+        if not data:
+            return
+        self.typed += data
+        if not self._echo:
+            return
+        for char in data.decode("utf-8", "replace"):
+            if char == "\x7f" or char == "\x08":
+                if self._echoed:
+                    self._echoed.pop()
+                    self._write("\b \b")
+            elif char.isprintable():
+                self._echoed.append(char)
+                self._write(char)
+            else:
+                self._echo = False  # the editor shows the rest once it is there
+                return
+
+    def stop(self) -> bytes:
+        """Stop reading, restore the terminal, clear the line; the keys typed meanwhile."""
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._fd)
+            self._loop = None
+        if self._saved is not None:
+            import termios
+
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
+            self._saved = None
+        self._write("\r\x1b[K")  # the editor draws its prompt and the typed text here
+        return bytes(self.typed)

@@ -1,0 +1,80 @@
+"""``--repl``: the prompt is drawn before the editor is built; what is typed at once is kept
+(real terminal)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from repl.quickprompt import QuickPrompt
+from tests.repl.test_repl_terminal import Term
+
+
+async def test_keys_are_echoed_kept_and_the_terminal_restored() -> None:
+    import termios
+
+    main, secondary = os.openpty()
+    with (
+        open(secondary, closefd=False) as stdin,
+        open(secondary, "w", closefd=False) as echo,
+        open(main, "w", closefd=False) as out,
+    ):
+        before = termios.tcgetattr(secondary)
+        quick = QuickPrompt(stdin=stdin, stdout=echo)
+        quick.start()
+        assert not termios.tcgetattr(secondary)[3] & termios.ICANON  # raw: key by key
+        out.write("ab\x7fc\x1b[Dd")
+        out.flush()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if quick.typed.endswith(b"d"):
+                break
+        typed = quick.stop()
+        assert typed == b"ab\x7fc\x1b[Dd"
+        assert termios.tcgetattr(secondary) == before
+        shown = ""
+        deadline = time.monotonic() + 5
+        while not shown.endswith("\r\x1b[K") and time.monotonic() < deadline:
+            if select.select([main], [], [], 0.1)[0]:
+                shown += os.read(main, 1024).decode()
+        # the prompt, a and b echoed, b rubbed out, c; nothing after the arrow; the line cleared
+        assert shown.startswith(">>> ab\b \bc") and shown.endswith("\r\x1b[K")
+        assert "d" not in shown[len(">>> ab\b \bc") :]
+    os.close(main)
+    os.close(secondary)
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+    started: list[Term] = []
+
+    def start(*args: str, target: str) -> Term:
+        t = Term(tmp_path, *args, target=target)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.close()
+
+
+@pytest.mark.slow
+def test_what_is_typed_at_the_first_prompt_runs_once(term: Callable[..., Term]) -> None:
+    t = term("--repl", "-w", "1", target="console14_app:app")
+    t.wait(">>> ", 30)
+    t.send("40 + 2\r")  # at once: the editor may not be there yet
+    t.wait("42", 20)
+    t.wait_prompt()
+    screen = t.display()
+    assert screen.count(">>> 40 + 2") == 1, screen
+    assert screen.count("\n42") == 1, screen
+    t.run('client.get("/").status_code', "200")
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
