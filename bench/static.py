@@ -161,7 +161,7 @@ def argv(name: str, directory: Path) -> tuple[list[str], list[Path]]:
 def measure(
     name: str, file_key: str, directory: Path, args: argparse.Namespace, logs: Path
 ) -> Sample:
-    server_cpu, wrk_cpu = pinning(True)
+    server_cpu, wrk_cpu = pinning(args.pin)
     command, pythonpath = argv(name, directory)
     filename, size, connections = FILES[file_key]
     log = logs / f"{name}.log"
@@ -222,6 +222,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--only", default=",".join(SERVERS), help="servers to run")
     parser.add_argument("--files", default=",".join(FILES), help="small, large")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let server and wrk share every CPU (server CPU then competes with the client's)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -257,6 +263,7 @@ def main() -> int:
                     )
     print(
         f"\nwrk -t1 keep-alive, {args.duration} s per run, {args.rounds} rounds, "
+        f"{'pinned (server CPU 0, wrk CPU 1)' if args.pin else 'not pinned'}, "
         f"{os.cpu_count()} CPUs, load average at start {load:.2f}; connections: "
         + ", ".join(f"{k} {c}" for k, (_, _, c) in FILES.items())
         + " (ceiling: 1, large file only)"
