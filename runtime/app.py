@@ -149,8 +149,8 @@ class App(Declarations):
         self.listeners = ListenerRegistry()
         self.signal_router = SignalRouter(self, self.listeners)
         self.middleware_registry = MiddlewareRegistry()
-        self.error_handler = error_handler if error_handler is not None else ErrorHandler()
-        self.error_handler.config = self.config
+        self._errors = error_handler if error_handler is not None else ErrorHandler()
+        self._errors.config = self.config
         self.blueprints: dict[str, Blueprint] = {}
         self.shared_ctx = SharedContext()
         self.repl_ctx = ReplContext()
@@ -160,7 +160,7 @@ class App(Declarations):
             router=self.router,
             middleware=self.middleware_registry,
             signals=self.signal_router,
-            errors=self.error_handler,
+            errors=self._errors,
             config=self.config,
         )
         self.handle = pipeline.handle
@@ -189,6 +189,24 @@ class App(Declarations):
             raise LookupError(f"No app named {name!r}; apps in this process: {names}") from None
 
     # -- settings
+
+    @property
+    def error_handler(self) -> ErrorHandler:
+        """The exception -> handler table (``@app.exception`` adds to it). Assigning another
+        ``ErrorHandler`` (Sanic's ``app.error_handler = CustomHandler()``) replaces it, with the
+        handlers registered on it."""
+        return self._errors
+
+    @error_handler.setter
+    def error_handler(self, value: ErrorHandler) -> None:
+        if not isinstance(value, ErrorHandler):
+            raise TypeError(
+                f"app.error_handler takes an instance of runtime.handlers.ErrorHandler (or a "
+                f"subclass), got {value!r}"
+            )
+        value.config = self.config
+        self._errors = value
+        self._pipeline.errors = value
 
     @property
     def debug(self) -> bool:

@@ -60,6 +60,25 @@ def test_error_handler_sees_every_unhandled_exception() -> None:
     srv.errors.clear()
 
 
+def test_error_handler_assigned_after_construction() -> None:
+    """Sanic's exception_monitoring.py: ``app.error_handler = CustomHandler()``."""
+    app = App("assigned")
+    monitor = Monitoring()
+    app.error_handler = monitor
+
+    @app.get("/boom")
+    async def boom(request: Request) -> Any:
+        raise ValueError("bad")
+
+    with serve(app) as srv, RawClient(srv.port) as client:
+        client.send(get("/boom"))
+        assert client.read_response().status == 500
+    assert monitor.seen == ["ValueError"]
+    srv.errors.clear()
+    with pytest.raises(TypeError, match="ErrorHandler"):
+        app.error_handler = object()  # type: ignore[assignment]
+
+
 def test_request_class_is_what_handlers_get() -> None:
     app = App("custom_request", request_class=MyRequest)
 
