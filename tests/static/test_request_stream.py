@@ -10,7 +10,8 @@ import json as json_module
 import threading
 from typing import Any
 
-from runtime import App, HTTPMethodView, json, text
+from runtime import App, Blueprint, HTTPMethodView, json, text
+from runtime import stream as response_stream
 from runtime.body import DEFAULT_BUFFER_SIZE
 from runtime.request import Request
 from runtime.views import stream
@@ -54,6 +55,32 @@ def make_app(limit: int = 100 * 1024 * 1024) -> App:
             return text(str(total))
 
     app.add_route(Upload.as_view(), "/view")
+
+    @app.post("/duplex", stream=True)
+    async def duplex(request: Request) -> Any:
+        # Sanic's request_stream example: the response streams while the body still arrives
+        async def streaming(response: Any) -> None:
+            while True:
+                body = await request.stream.read()
+                if body is None:
+                    break
+                await response.write(body.decode("utf-8").replace("1", "A"))
+
+        return response_stream(streaming)
+
+    bp = Blueprint("bp_stream", url_prefix="/bp")
+
+    @bp.post("/stream", stream=True)
+    async def bp_handler(request: Request) -> Any:
+        result = ""
+        while True:
+            body = await request.stream.read()
+            if body is None:
+                break
+            result += body.decode("utf-8").replace("1", "A")
+        return text(result)
+
+    app.blueprint(bp)
     return app
 
 
@@ -103,3 +130,20 @@ def test_the_size_limit_applies_to_streamed_bodies() -> None:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server answered and closed while we were still sending
             assert client.read_response().status == 413
+
+
+def test_a_response_streams_while_the_body_arrives() -> None:
+    with serve(make_app()) as srv, RawClient(srv.port) as client:
+        client.send(b"POST /duplex HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        client.send(b"4\r\n1234\r\n")
+        head_and_first = b""
+        while b"A234" not in head_and_first:  # answered before the rest of the body is sent
+            chunk = client.sock.recv(65536)
+            assert chunk, "closed early"
+            head_and_first += chunk
+        client.buffer = head_and_first
+        client.send(b"3\r\n111\r\n0\r\n\r\n")
+        answer = client.read_response()
+        assert answer.status == 200 and answer.body == b"A234AAA"
+        client.send(b"POST /bp/stream HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n101010")
+        assert client.read_response().body == b"A0A0A0"
