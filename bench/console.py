@@ -7,7 +7,12 @@
   drawn on the terminal (vivace only: Sanic's console reads with ``input()``, so the kernel's tty
   echoes keys and its log lines land inside the line being typed).
 
-Targets (docs console.md section 8): ENTER -> prompt < 100 ms; round trip < 5 ms; echo < 50 ms.
+Targets (docs console.md section 8): ENTER -> prompt < 100 ms; round trip < 5 ms; echo < 50 ms;
+launch -> prompt with ``--repl`` <= 300 ms and <= 0.3x Sanic's in the same run (issue 14).
+
+The peers run from ``bench/.peers`` (``startup.py`` creates them): Sanic's environment gets
+``httpx`` here, without which Sanic's console has no ``client``; vivace's is installed again
+when it lacks one of the project's dependencies (one added since it was made).
 
     python bench/console.py                 # ~60 s; --rounds N, --only vivace
 """
@@ -20,12 +25,13 @@ import random
 import re
 import socket
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pexpect
-from startup import vivace_python, vivace_root
+from startup import VIVACE_PY, ensure_sanic, vivace_python, vivace_root
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -74,6 +80,46 @@ ROUND_TRIP = (
     'import time, statistics; print("RT=%.3f" % statistics.median([(lambda t0: (client.get("/"), '
     "(time.perf_counter() - t0) * 1000)[1])(time.perf_counter()) for _ in range(200)]))"
 )
+
+
+#: run by a peer's interpreter: exit 1 when a requirement of vivace is not installed
+MISSING_REQUIREMENT = """
+import importlib.metadata as m, sys
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+for text in m.requires("vivace") or []:
+    req = Requirement(text)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        m.version(req.name)
+    except m.PackageNotFoundError:
+        print(req.name)
+        sys.exit(1)
+"""
+
+
+def prepare_peers(servers: list[str]) -> None:
+    """Sanic's environment with httpx (its console's ``client``); vivace's up to date."""
+    if "vivace" in servers and Path(vivace_python()) == VIVACE_PY:
+        check = subprocess.run([str(VIVACE_PY), "-c", MISSING_REQUIREMENT], capture_output=True)
+        if check.returncode != 0:
+            missing = check.stdout.decode().strip()
+            print(f"bench/.peers/vivace lacks {missing}: installing this tree again", flush=True)
+            subprocess.run(
+                [str(VIVACE_PY), "-m", "pip", "install", "-q", "-e", str(ROOT)],
+                check=True,
+                timeout=600,
+            )
+    if "sanic" in servers and ensure_sanic():
+        has = subprocess.run([str(SANIC_PY), "-c", "import httpx"], capture_output=True)
+        if has.returncode != 0:
+            print("bench/.peers/sanic: installing httpx (Sanic's console client)", flush=True)
+            subprocess.run(
+                [str(SANIC_PY), "-m", "pip", "install", "-q", "httpx"], check=True, timeout=300
+            )
 
 
 def free_port() -> int:
@@ -227,8 +273,9 @@ def main() -> int:
     parser.add_argument("--only", default="vivace,sanic")
     args = parser.parse_args()
     servers = [s for s in args.only.split(",") if s]
+    prepare_peers(servers)
     if "sanic" in servers and not SANIC_PY.exists():
-        print("bench/.peers/sanic is missing (python bench/reload.py creates it): vivace only")
+        print("bench/.peers/sanic could not be made: vivace only")
         servers.remove("sanic")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -250,7 +297,19 @@ def main() -> int:
             results[("keystroke echo, 5,000 lines/s", "vivace")] = echo_under_flood(workdir)
         print(f"\n{'measurement (ms)':34} {'server':8} result")
         for (name, server), values in results.items():
-            print(f"{name:34} {server:8} {fmt(values)}")
+            ratio = ""
+            other = results.get((name, "sanic"))
+            if server == "vivace" and other:
+                ratio = f"  {statistics.median(values) / statistics.median(other):.2f}x Sanic"
+            print(f"{name:34} {server:8} {fmt(values)}{ratio}")
+        launch = results.get(("launch -> prompt (--repl)", "vivace"))
+        if launch:
+            median = statistics.median(launch)
+            line = f"\ntarget launch -> prompt <= 300 ms: {median:.0f} ms"
+            sanic = results.get(("launch -> prompt (--repl)", "sanic"))
+            if sanic:
+                line += f"; <= 0.3x Sanic: {median / statistics.median(sanic):.2f}x"
+            print(line)
     return 0
 
 

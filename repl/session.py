@@ -156,18 +156,20 @@ async def _first_frame(console: Console) -> Any:
     built in a thread; the keys typed meanwhile go to the editor (issue 14)."""
     from repl.quickprompt import QuickPrompt
 
-    ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
     quick: QuickPrompt | None = None
+    ui_task: asyncio.Task[Any] | None = None
     try:
         console.start_app()
         await console.prepare()  # the problems it returns are in the banner too
         print(console.banner(), flush=True)
         quick = QuickPrompt()
         quick.start()
+        # only now: the import thread would hold the GIL against the first frame
+        ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
         ui = await ui_task
     finally:
         typed = quick.stop() if quick is not None else b""
-        if not ui_task.done():
+        if ui_task is not None and not ui_task.done():
             ui_task.cancel()
     ui.type_ahead(typed)
     return ui
