@@ -6,7 +6,8 @@ lists them (``HEAD`` comes with ``get``). Each request builds a new instance wit
 given to ``as_view(*args, **kwargs)``; ``decorators`` wrap the view function, first one
 innermost. ``@stream`` on a method makes the route a streaming one (``request.stream``).
 
-A subclass can register itself: ``class ItemView(HTTPMethodView, attach=app, uri="/items")``.
+A subclass can register itself: ``class ItemView(HTTPMethodView, attach=app, uri="/items")``, or
+be registered with ``ItemView.attach(app, "/items")``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ class HTTPMethodView:
         if attach is not None:
             if not uri:
                 raise TypeError(f"class {cls.__name__}(HTTPMethodView, attach=...) needs uri=")
-            attach.add_route(cls.as_view(), uri, methods, **route_options)
+            cls.attach(attach, uri, methods, **route_options)
+
+    @classmethod
+    def attach(
+        cls, to: Any, uri: str, methods: Iterable[str] | None = None, **route_options: Any
+    ) -> None:
+        """Register the view on ``to`` (an app or a blueprint) at ``uri``: ``add_route``'s
+        options (``host``, ``strict_slashes``, ``version``, ``name``, ``stream`` ...)."""
+        to.add_route(cls.as_view(), uri, methods, **route_options)
 
     def dispatch_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the method named after ``request.method`` (``get`` for ``HEAD``)."""

@@ -67,6 +67,12 @@ def make_app() -> App:
         async def get(self, request: Request) -> Any:
             return text("attached")
 
+    class Later(HTTPMethodView):
+        async def get(self, request: Request) -> Any:
+            return text("later")
+
+    Later.attach(app, "/later", host="example.com")
+
     return app
 
 
@@ -90,6 +96,9 @@ def test_each_method_its_handler() -> None:
         assert send(srv.port, b"GET /things/1 HTTP/1.1\r\nHost: t\r\n\r\n").body == b"thing 1"
         assert send(srv.port, b"GET /bp/items/1 HTTP/1.1\r\nHost: t\r\n\r\n").body == b"bp 1"
         assert send(srv.port, b"GET /attached HTTP/1.1\r\nHost: t\r\n\r\n").body == b"attached"
+        later = b"GET /later HTTP/1.1\r\nHost: example.com\r\n\r\n"
+        assert send(srv.port, later).body == b"later"
+        assert send(srv.port, b"GET /later HTTP/1.1\r\nHost: t\r\n\r\n").status == 404
 
 
 def test_other_methods_get_405_listing_the_view_methods() -> None:
