@@ -9,8 +9,10 @@ Rules:
 1. The server owns ``Content-Length``, ``Transfer-Encoding``, ``Date`` and ``Connection``: a
    response's own are dropped (a streaming response's ``Content-Length`` is kept as its framing).
 2. A file is opened and ``fstat``-ed when its response is written, so its head describes the
-   bytes sent; a file gone by then is a 404. Its answer (200, 206, 304, 412, 416) comes from
-   ``runtime.files.select``; ``HEAD`` gets the head only.
+   bytes sent; a file gone by then is a 404. Its answer (200, 206, 304, 412, 416) is the one the
+   handler's ``FileResponse.prepare`` decided when the file is still the one it saw (same size
+   and modification time), else ``FileResponse.answer`` for this request (``runtime.files``);
+   ``HEAD`` gets the head only.
 3. Up to ``SMALL_FILE`` bytes go out with the head in one write (one ``pread``); more go with
    ``os.sendfile`` on the connection's socket, zero copy, once what is buffered before them has
    been written. Where the transport has no socket or encrypts (TLS), the file is read in chunks
