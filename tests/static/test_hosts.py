@@ -3,6 +3,7 @@ matched against ``Host`` (without case, with or without the port), 404 for any o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +101,17 @@ def test_the_same_path_on_the_same_host_twice_is_refused() -> None:
 def test_bad_hosts_are_refused(bad: Any) -> None:
     with pytest.raises(ValueError, match="host"):
         App("bad").add_route(lambda r: text(""), "/", host=bad)
+
+
+def test_static_files_on_a_host(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("for files.example.com")
+    app = App("static_host")
+    app.static("/s", tmp_path, host="files.example.com")
+    assets = Blueprint("assets", host="assets.example.com")
+    assets.static("/b", tmp_path)  # the blueprint's host
+    app.blueprint(assets)
+    with serve(app) as srv:
+        assert fetch(srv.port, "/s/a.txt", "files.example.com") == (200, b"for files.example.com")
+        assert fetch(srv.port, "/s/a.txt", "example.com")[0] == 404
+        assert fetch(srv.port, "/b/a.txt", "assets.example.com")[0] == 200
+        assert fetch(srv.port, "/b/a.txt", "files.example.com")[0] == 404
