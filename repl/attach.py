@@ -85,10 +85,25 @@ class _Router:
 
     @staticmethod
     def ensure() -> None:
-        """Put a router in front of the current ``sys.stdout`` unless one is there (the server
-        terminal's console replaces ``sys.stdout`` while it is open)."""
-        if not isinstance(sys.stdout, _Router):
-            sys.stdout = cast(TextIO, _Router(sys.stdout))
+        """Route ``sys.stdout`` unless it is routed already. The server terminal's console puts
+        its own stream there while it is open, and checks that it is still there: that stream
+        keeps its class and gets a routing ``write`` of its own instead of a router in front."""
+        out = sys.stdout
+        if isinstance(out, _Router) or getattr(out, "_vivace_routed", False):
+            return
+        if any(cls.__name__ == "StdoutProxy" for cls in type(out).__mro__):
+            write = out.write
+
+            def routed(text: str) -> int:
+                sink = _Router._sink()
+                if sink is not None:
+                    sink(text)
+                    return len(text)
+                return write(text)
+
+            vars(out).update(write=routed, _vivace_routed=True)  # on this object only
+            return
+        sys.stdout = cast(TextIO, _Router(out))
 
 
 def _plain_types() -> tuple[type, ...]:

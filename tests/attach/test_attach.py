@@ -225,3 +225,76 @@ def test_no_control_socket_without_dev_or_attach_and_none_with_no_attach(
     for srv in (plain, off):
         assert "vivace attach" not in srv.log()
         assert not srv.socket_path().exists()
+
+
+def test_attached_beside_the_console_of_the_server_terminal(
+    tmp_path: Path, attach: Callable[..., AttachTerm]
+) -> None:
+    """The server runs in a terminal with its own console open (ENTER); a console attached
+    meanwhile gets its own output, and the local one keeps working."""
+    import pexpect
+
+    from tests.attach.support import ANSI, ROWS, env_for
+    from tests.support import free_port
+
+    env = env_for(tmp_path)
+    port = free_port()
+    local = pexpect.spawn(
+        sys.executable,
+        ["-m", "runtime", "attach_app:app", "-p", str(port), "--dev"],
+        cwd=str(tmp_path),
+        env=env,
+        dimensions=(ROWS, 110),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=30,
+    )
+    seen = [""]
+
+    def local_wait(needle: str, timeout: float = 20.0) -> None:
+        start = len(seen[0])
+        deadline = time.monotonic() + timeout
+        while needle not in seen[0][max(0, start - 200) :]:
+            assert time.monotonic() < deadline, f"waited for {needle!r}: {seen[0][-2000:]}"
+            try:
+                seen[0] += ANSI.sub("", local.read_nonblocking(65536, timeout=0.05))
+            except pexpect.TIMEOUT:
+                pass
+
+    try:
+        local_wait("Press ENTER to open the console")
+        local_wait("vivace attach --pid")
+        local.send("\r")
+        local_wait(">>>")
+        term = attach(AttachTermServer(local.pid, env, tmp_path, port))
+        term.wait_prompt()
+        term.run('print("from-" + "attached")', "from-attached")
+        local.send('print("from-" + "local")\r')
+        local_wait("from-local")
+        local.send("6 * 7\r")
+        local_wait("42")
+        term.run("7 * 6", "42")
+        assert "from-attached" not in seen[0]
+        assert "from-local" not in term.text
+        term.send("\x04")
+        assert term.exit_code() == 0
+        local.send("\x04")
+        local_wait("Console closed; the server keeps running")
+    finally:
+        local.kill(15)
+        local.expect(pexpect.EOF, timeout=30)
+        local.close(force=True)
+
+
+class AttachTermServer(Server):
+    """A handle on a server started elsewhere (in a pty), for ``attach``."""
+
+    def __init__(self, pid: int, env: dict[str, str], tmp: Path, port: int) -> None:
+        self._pid = pid
+        self.env = env
+        self.tmp = tmp
+        self.port = port
+
+    @property
+    def pid(self) -> int:
+        return self._pid
