@@ -357,6 +357,11 @@ class AttachService:
             host, _, port = str(tcp).rpartition(":")
             context = None
             cert, key = self.options.tls_cert, self.options.tls_key
+            if self.options.auto_tls and not cert:  # --auto-tls: the certificate it made
+                from runtime import tls
+
+                made = tls.auto_tls()
+                cert, key = made.cert, made.key
             if cert and key:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.load_cert_chain(cert, key)

@@ -186,3 +186,50 @@ def test_stale_sockets_are_cleaned(tmp_path: Path, servers: list[Server]) -> Non
     assert found.stdout.strip() == str(other.pid)
     assert not path.exists()
     _unchanged(other, before)
+
+
+def test_tcp_with_tls_when_the_server_has_a_certificate(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    for pem in cert.cert_chain_pems[1:]:
+        pem.write_to_path(str(cert_file), append=True)
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    srv = Server(
+        tmp_path,
+        "--dev",
+        "--tls-cert",
+        str(cert_file),
+        "--tls-key",
+        str(key_file),
+        "--attach-tcp",
+        "127.0.0.1:0",
+    )
+    servers.append(srv)
+    wait_for(lambda: "Attach over TCP (TLS)" in srv.log(), 30, "the TLS listener's line")
+    match = re.search(r"vivace attach --tcp (\S+) --token-file (\S+)", srv.log())
+    assert match is not None, srv.log()
+    address, token_file = match.group(1), match.group(2)
+
+    plain = _attach(srv.env, "1\n", "--tcp", address, "--token-file", token_file)
+    assert plain.returncode == 1 and "refused" in plain.stderr
+    wait_for(lambda: "TLS handshake failed" in srv.log(), 10, "the refusal")
+
+    secure = _attach(
+        srv.env,
+        "import os; os.getpid()\n",
+        "--tcp",
+        address,
+        "--token-file",
+        token_file,
+        "--tls-ca",
+        str(ca_file),
+    )
+    assert secure.returncode == 0, secure.stderr
+    assert secure.stdout.strip() == str(srv.pid)
