@@ -171,6 +171,7 @@ class LiveClient:
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "vivace-client")
         self._pending: set[LiveResponse] = set()
+        self._websockets: list[ConsoleWebSocket] = []
         for name in ("httpx", "httpcore"):  # one line per request would bury the console's output
             quiet = logging.getLogger(name)
             if quiet.level == logging.NOTSET:
@@ -317,6 +318,7 @@ class LiveClient:
             subprotocols=subprotocols,
             timeout=timeout,
         )
+        self._websockets = [w for w in self._websockets if not w.closed] + [ws]
         sent = [("Connection", "Upgrade"), ("Upgrade", "websocket"), *(headers or {}).items()]
         self.history.add(
             Exchange(
@@ -376,7 +378,14 @@ class LiveClient:
             except Exception:
                 pass  # shown when the response is used
 
+    def close_websockets(self, timeout: float = 2.0) -> None:
+        """Close the websockets still open (from any thread but their loop's, before it stops)."""
+        websockets, self._websockets = self._websockets, []
+        for ws in websockets:
+            ws.close_from_outside(timeout)
+
     def close(self) -> None:
+        self.close_websockets()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for client in self._clients:

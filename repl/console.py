@@ -479,5 +479,6 @@ class Console:
         self._close_scopes()  # before the runner: Quart's context is held on the console's loop
         self._close_app()  # the lifespan shut-down, on the console's loop too
         self._stop_listeners()  # a vivace app's teardown listeners, on that loop too
+        self.client.close_websockets()  # open ones, on that loop too, before it stops
         self.runner.close()
         self.client.close()

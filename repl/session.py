@@ -17,6 +17,7 @@ The terminal's modes are saved when the hook starts and restored on every way ou
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from collections.abc import Awaitable
 from typing import Any, Protocol, TextIO
@@ -140,8 +141,11 @@ def _warm_imports() -> None:
 
 async def _make_ui(console: Console) -> Any:
     """Build the editor once; warming its imports in a thread keeps the loop free meanwhile."""
-    await asyncio.get_running_loop().run_in_executor(None, _warm_imports)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, _warm_imports)
     from repl.ui import ConsoleUI, history_path
+
+    loop.run_in_executor(None, importlib.import_module, "httpx")  # client's, after the editor
 
     return ConsoleUI(
         lambda: console.namespace,

@@ -137,6 +137,21 @@ class ConsoleWebSocket:
         await self._connection.close(code, reason)
         return f"closed ({self._connection.close_code})"
 
+    def close_from_outside(self, timeout: float) -> None:
+        """``close()`` run on the websocket's loop from another thread (the console's end)."""
+        loop = self._loop
+        if self.closed or loop.is_closed() or not loop.is_running():
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                return  # cannot wait for itself; its loop's end drops the connection
+        except RuntimeError:
+            pass
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.close(1001, "console closed"), loop).result(
+                timeout
+            )
+
     def __repr__(self) -> str:
         if self.closed:
             state = f"closed ({self._connection.close_code})"
