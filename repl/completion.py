@@ -4,9 +4,9 @@ The paths come from the same place as ``routes`` (``repl.routes``: every framewo
 read again at each Tab, so a route added in the console or by ``refresh()`` is there. Each
 completion shows the whole path with its parameters (``/items/<item_id:int>``) and, beside it,
 the methods and the route's name; what is inserted stops before the first parameter, where the
-value is typed. ``client.get`` offers the routes that take GET, ``client.websocket`` the
-websocket routes, ``do(`` and ``client.request(`` every route. Anywhere else, ptpython's own
-completer runs.
+value is typed (typed up to there, Tab inserts the placeholder to type over). ``client.get``
+offers the routes that take GET, ``client.websocket`` the websocket routes, ``do(`` and
+``client.request(`` every route. Anywhere else, ptpython's own completer runs.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def route_completions(
         if not path.startswith(prefix):
             continue
         inserted = _static_part(path)
-        if not inserted.startswith(prefix):  # typed into the parameter's own text: all of it
-            inserted = path
+        if not inserted.startswith(prefix) or inserted == prefix:
+            inserted = path  # typed up to (or into) a parameter: the path with its parameters
         seen.add(path)
         meta = f"{route.method} {route.name}".strip()
         yield Completion(inserted, start_position=-len(prefix), display=path, display_meta=meta)

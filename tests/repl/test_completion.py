@@ -80,6 +80,10 @@ def test_paths_with_their_parameters_filtered_by_method(app: App) -> None:
     assert _complete(app, 'client.get("/items/<it') == [
         ("/items/<item_id:int>", "/items/<item_id:int>", "GET item")
     ]
+    assert _complete(app, 'client.get("/items/') == [
+        ("/items/<item_id:int>", "/items/<item_id:int>", "GET item"),
+        ("/items/search", "/items/search", "GET,POST search"),
+    ]
     # elsewhere, ptpython's completer
     assert _complete(app, "app.na") == [("python-completion", "python-completion", "")]
 
