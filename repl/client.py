@@ -39,6 +39,7 @@ class LiveResponse:
     ) -> None:
         self._future = future
         self._on_loop = on_loop
+        self.unix_socket: str | None = None  # the server's, for .curl()
 
     def __await__(self) -> Generator[Any, None, LiveResponse]:
         if not self._future.done():
@@ -73,7 +74,7 @@ class LiveResponse:
 
     def curl(self) -> str:
         """The ``curl`` command line that sends this request again."""
-        return curl_of(self.response)
+        return curl_of(self.response, self.unix_socket)
 
     def __repr__(self) -> str:
         if not self._future.done():
@@ -266,10 +267,13 @@ class LiveClient:
         loop = _running_loop()
         if loop is not None and loop is self._protected_loop:
             live = LiveResponse(future, on_loop=loop)
+            live.unix_socket = self._uds
             self._pending.add(live)
             return live
         future.result()  # raise connection errors where the call was typed
-        return LiveResponse(future)
+        live = LiveResponse(future)
+        live.unix_socket = self._uds
+        return live
 
     def get(self, url: str = "/", **kwargs: Any) -> LiveResponse:
         return self.request("GET", url, **kwargs)
