@@ -40,6 +40,8 @@ FLUSH_EVERY = 0.02
 #: a peer this far behind (bytes not yet sent) gets worker lines dropped, then a note
 BACKLOG_LIMIT = 2 * 1024 * 1024
 SESSION_PREFIX = "vivace-attach-"
+#: the colours of process names, as the server's own terminal shows them
+_PALETTE = ("36", "35", "33", "32", "34", "96", "95", "93", "92", "94")
 DETACH_HINT = "detach (the server keeps running)"
 
 
@@ -140,6 +142,7 @@ class AttachedSession:
         self._question: concurrent.futures.Future[bool] | None = None
         self._statement: asyncio.Task[Outcome] | None = None
         self._width = 0
+        self._colours: dict[str, str] = {}
         namespace = self.console.namespace
         if "stop" in namespace:
             namespace["stop"] = self._confirmed_stop(namespace["stop"])
@@ -172,15 +175,17 @@ class AttachedSession:
         if self.conn.buffered() > BACKLOG_LIMIT:  # a peer that cannot keep up loses lines
             self._dropped += 1
             return
+        note = ""
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
-            self._pending.append(f"[{dropped} lines not shown: the terminal was too slow]\n")
+            note = f"[{dropped} lines not shown: the terminal was too slow]\n"
         self._width = max(self._width, len(name))
         label = name.ljust(self._width)
         if self.colour:
-            label = f"\033[36m{label}\033[0m"
+            code = self._colours.setdefault(name, _PALETTE[len(self._colours) % len(_PALETTE)])
+            label = f"\033[{code}m{label}\033[0m"
         with self._lock:
-            self._pending.append(f"{label} | {line}\n")
+            self._pending.append(f"{note}{label} | {line}\n")
         self._schedule()
 
     def send_toolbar(self) -> None:
@@ -573,7 +578,9 @@ def _read_token(path: str) -> str:
         raise wire.AttachError(f"cannot read the token file: {exc}") from None
 
 
-async def connect(opts: argparse.Namespace, mode: str) -> tuple[wire.Connection, dict[str, Any]]:
+async def connect(
+    opts: argparse.Namespace, mode: str, *, colour: bool = False
+) -> tuple[wire.Connection, dict[str, Any]]:
     """Connect as ``vivace attach`` options say (also used by ``vivace mcp``)."""
     if opts.tcp:
         host, sep, port = str(opts.tcp).rpartition(":")
@@ -588,7 +595,9 @@ async def connect(opts: argparse.Namespace, mode: str) -> tuple[wire.Connection,
         if opts.tls or opts.tls_ca:
             context = ssl.create_default_context(cafile=opts.tls_ca)
             context.check_hostname = False
-        return await wire.connect_tcp(host.strip("[]"), int(port), token, mode, context=context)
+        return await wire.connect_tcp(
+            host.strip("[]"), int(port), token, mode, context=context, colour=colour
+        )
     path = opts.socket
     if opts.pid is not None:
         path = str(wire.socket_path(opts.pid))
@@ -605,8 +614,7 @@ async def connect(opts: argparse.Namespace, mode: str) -> tuple[wire.Connection,
                 f"several vivace servers of this user run; choose one:\n{listing}"
             )
         path = str(found[0][1])
-    hello_path = path
-    return await wire.connect_unix(hello_path, mode)
+    return await wire.connect_unix(path, mode, colour=colour)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -634,7 +642,8 @@ def _fail(text: str) -> int:
 
 async def _attach(opts: argparse.Namespace, terminal: bool) -> int:
     try:
-        conn, welcome = await connect(opts, "console")
+        colour = terminal and not os.environ.get("NO_COLOR")
+        conn, welcome = await connect(opts, "console", colour=colour)
     except wire.AttachError as exc:
         return _fail(str(exc))
     remote = RemoteConsole(conn, welcome)

@@ -258,10 +258,10 @@ def peer_pid(sock: socket.socket) -> int:
 # --- the client side ------------------------------------------------------------------------------
 
 
-async def _hello(conn: Connection, mode: str) -> dict[str, Any]:
+async def _hello(conn: Connection, mode: str, extra: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = await asyncio.wait_for(
-            conn.request({"type": "hello", "version": PROTOCOL, "mode": mode}), 10
+            conn.request({**extra, "type": "hello", "version": PROTOCOL, "mode": mode}), 10
         )
     except EOFError:
         conn.close()
@@ -275,7 +275,9 @@ async def _hello(conn: Connection, mode: str) -> dict[str, Any]:
     return answer
 
 
-async def connect_unix(path: str | Path, mode: str) -> tuple[Connection, dict[str, Any]]:
+async def connect_unix(
+    path: str | Path, mode: str, **extra: Any
+) -> tuple[Connection, dict[str, Any]]:
     """Connect to a server's control socket and say hello; returns the connection and the
     server's welcome frame. Raises :class:`AttachError` with one line for the user."""
     path = Path(path)
@@ -300,11 +302,17 @@ async def connect_unix(path: str | Path, mode: str) -> tuple[Connection, dict[st
         raise AttachError(f"cannot connect to {path}: {exc}") from None
     reader, writer = await _streams(sock, server_side=False)
     conn = Connection(reader, writer, str(path))
-    return conn, await _hello(conn, mode)
+    return conn, await _hello(conn, mode, extra)
 
 
 async def connect_tcp(
-    host: str, port: int, token: str, mode: str, *, context: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    token: str,
+    mode: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    **extra: Any,
 ) -> tuple[Connection, dict[str, Any]]:
     loop = asyncio.get_running_loop()
     try:
@@ -322,7 +330,7 @@ async def connect_tcp(
         raise AttachError(f"cannot connect to {host}:{port}: {exc}") from None
     writer.write(f"VIVACE {token}\n".encode())
     conn = Connection(reader, writer, f"{host}:{port}")
-    return conn, await _hello(conn, mode)
+    return conn, await _hello(conn, mode, extra)
 
 
 # --- the server side ------------------------------------------------------------------------------
