@@ -56,3 +56,21 @@ async def spam(request: Any) -> Any:
 
     request.app.ctx.spam_task = asyncio.get_running_loop().create_task(later())
     return json({"scheduled": rate})
+
+
+@app.get("/ticks")
+async def ticks(request: Any) -> Any:
+    from runtime.response import StreamingResponse
+
+    async def produce() -> Any:
+        for n in range(3):
+            yield f'event: tick\nid: {n}\ndata: {{"n": {n}}}\n\n'
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(produce(), content_type="text/event-stream")
+
+
+@app.websocket("/chat")
+async def chat(request: Any, ws: Any) -> None:
+    async for message in ws:
+        await ws.send(f"echo: {message}")

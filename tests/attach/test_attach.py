@@ -68,7 +68,7 @@ class Load:
                     self.ok += 1
                 else:
                     self.failures.append(str(status))
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     def stop(self) -> None:
         self._stop.set()
@@ -103,6 +103,19 @@ def test_two_consoles_attached_at_once_to_a_server_without_a_terminal(
     second.run('client.get("/spam?rate=200&seconds=0.3").status_code', "200")
     second.wait("| spam done", 20)
     first.wait("| spam done", 20)  # every attached console sees the workers' output
+
+    # history and replay, a websocket round trip (followed above the attached prompt), a stream
+    shown = first.run("history", "GET")  # each console has its own history
+    assert "/spam" not in shown
+    second.run("history", "/spam")
+    second.run('replay(-1, params={"rate": "100", "seconds": "0.1"}).status_code', "200")
+    second.run("ws = await client.websocket('/chat')", "")
+    second.run('await ws.send("hi"); await ws.recv()', "'echo: hi'")
+    second.run("ws.follow()", "printing incoming messages")
+    second.run('await ws.send("again")', "<- echo: again")
+    second.run("await ws.close()", "closed (1000)")
+    second.run('s = await client.stream("/ticks")', 'event: tick  id: 2  data: {"n": 2}')
+    second.run("s.events[-1].json()", "{'n': 2}")
 
     # restart one worker from the first console: only its pid changes
     first.run('restart("Vivace-Server-0-0")', "ready in", timeout=60)
