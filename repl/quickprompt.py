@@ -77,6 +77,10 @@ class QuickPrompt:
                 self._echo = False  # the editor shows the rest once it is there
                 return
 
+    def print_above(self, text: str) -> None:
+        """Print ``text`` above the prompt and draw the prompt and what was echoed again."""
+        self._write("\r\x1b[K" + text.rstrip("\n") + "\n" + PROMPT + "".join(self._echoed))
+
     def stop(self) -> bytes:
         """Stop reading, restore the terminal, clear the line; the keys typed meanwhile."""
         if self._loop is not None:

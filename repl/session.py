@@ -157,19 +157,32 @@ async def _make_ui(console: Console) -> Any:
 
 async def _first_frame(console: Console) -> Any:
     """``--repl``: the banner and a prompt at once (``repl.quickprompt``) while the editor is
-    built in a thread; the keys typed meanwhile go to the editor (issue 14)."""
+    built in a thread; the keys typed meanwhile go to the editor (issue 14).
+
+    For a vivace app the names from providers (``[tool.vivace] console``, entry points: reading
+    the installed packages' metadata costs tens of milliseconds) are collected after the prompt
+    is shown; the banner's lines they add, if any, are then printed above the prompt. Other
+    frameworks' names (and their lifespan, which providers may read) come before the banner."""
     from repl.quickprompt import QuickPrompt
 
     quick: QuickPrompt | None = None
     ui_task: asyncio.Task[Any] | None = None
+    later = console.vivace
     try:
         console.start_app()
-        await console.prepare()  # the problems it returns are in the banner too
-        print(console.banner(), flush=True)
+        if not later:
+            await console.prepare()  # the problems it returns are in the banner too
+        shown = console.banner()
+        print(shown, flush=True)
         quick = QuickPrompt()
         quick.start()
         # only now: the import thread would hold the GIL against the first frame
         ui_task = asyncio.get_running_loop().create_task(_make_ui(console))
+        if later:
+            await console.prepare()
+            added = _added_lines(shown, console.banner())
+            if added:
+                quick.print_above(added)
         ui = await ui_task
     finally:
         typed = quick.stop() if quick is not None else b""
@@ -177,6 +190,19 @@ async def _first_frame(console: Console) -> Any:
             ui_task.cancel()
     ui.type_ahead(typed)
     return ui
+
+
+def _added_lines(before: str, after: str) -> str:
+    """The lines of ``after`` that ``before`` lacks (what the providers added to the banner)."""
+    import difflib
+
+    old, new = before.splitlines(), after.splitlines()
+    added: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, _, _, j1, j2 in matcher.get_opcodes():
+        if tag in ("insert", "replace"):
+            added += new[j1:j2]
+    return "\n".join(added).strip("\n")
 
 
 async def _session(console: Console, ui: Any, *, first: bool) -> int:

@@ -68,13 +68,38 @@ def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
 def test_what_is_typed_at_the_first_prompt_runs_once(term: Callable[..., Term]) -> None:
     t = term("--repl", "-w", "1", target="console14_app:app")
     t.wait(">>> ", 30)
-    t.send("40 + 2\r")  # at once: the editor may not be there yet
-    t.wait("42", 20)
+    t.send('"quick" + "-typed"\r')  # at once: the editor may not be there yet
+    t.wait("'quick-typed'", 20)
     t.wait_prompt()
     screen = t.display()
-    assert screen.count(">>> 40 + 2") == 1, screen
-    assert screen.count("\n42") == 1, screen
+    assert screen.count('>>> "quick" + "-typed"') == 1, screen
+    assert screen.count("\n'quick-typed'") == 1, screen
     t.run('client.get("/").status_code', "200")
     t.send("\x04")
     assert t.exit_code() == 0
     assert t.stty_unchanged()
+
+
+@pytest.mark.slow
+def test_names_from_providers_come_above_the_first_prompt(
+    term: Callable[..., Term], tmp_path: Path
+) -> None:
+    """A vivace app's provider names are collected after the first prompt: the lines they add
+    to the banner are printed above it, and the names are there for the first statement."""
+    (tmp_path / "names.py").write_text(
+        'def project(app):\n    return {"shared": "from the project", "app_name": app.name}\n\n\n'
+        'def broken():\n    raise LookupError("the settings service is down")\n'
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.vivace]\nconsole = ["names:project", "names:broken"]\n'
+    )
+    t = term("--repl", "-w", "1", target="console14_app:app")
+    t.wait(">>> ", 30)
+    t.send("shared, app_name\r")  # typed at once
+    t.wait("('from the project', 'Console14')", 20)
+    t.wait_prompt()
+    text = t.text
+    assert "shared" in text and "the settings service is down" in text
+    assert text.index("Ctrl+C cancels the running statement") < text.index("the settings service")
+    t.send("\x04")
+    assert t.exit_code() == 0
