@@ -514,6 +514,10 @@ class RemoteConsole:
             if frame.get("type") == "error":
                 return {"type": "outcome", "id": ident, "error": str(frame.get("text")) + "\n"}
 
+    def lost(self) -> bool:
+        """Has the server closed the connection?"""
+        return self.gone
+
     def cancel(self) -> None:
         self.conn.send({"type": "cancel"})
 
@@ -647,18 +651,58 @@ async def _attach(opts: argparse.Namespace, terminal: bool) -> int:
     except wire.AttachError as exc:
         return _fail(str(exc))
     remote = RemoteConsole(conn, welcome)
-    # the editor is built while the server prepares the session (its banner waits in the socket)
-    editor = _editor(remote) if terminal else None
     try:
         await remote.start()
     except (Gone, wire.ProtocolError):
         return _fail(f"the server (pid {remote.pid}) closed the connection")
     try:
-        if editor is not None:
-            return await _interactive(remote, editor)
+        if terminal:
+            return await _interactive(remote, await _first_frame(remote))
         return await _scripted(remote)
     finally:
         remote.close()
+
+
+def _import_editor() -> None:
+    """The editor's modules (imported in a thread while the first prompt is up)."""
+    import importlib
+
+    import ptpython.python_input
+    import ptpython.repl  # noqa: F401
+
+    import repl.ui  # noqa: F401
+
+    lexers = importlib.import_module("pygments.lexers")
+    lexers.Python3Lexer()  # their regular expressions, compiled once per class (~70 ms)
+    lexers.BashLexer()
+
+
+async def _first_frame(remote: RemoteConsole) -> Editor:
+    """The banner and a prompt at once (``repl.quickprompt``, as ``--repl`` does), while the
+    editor is imported in a thread; the keys typed meanwhile are handed to the editor, worker
+    lines arriving meanwhile are printed above the prompt."""
+    from repl.quickprompt import QuickPrompt
+
+    print(remote.banner, flush=True)
+    quick = QuickPrompt()
+    quick.start()
+    toolbar: list[Any] = []
+    remote.on_output = lambda text: quick.print_above(text)
+    remote.on_toolbar = lambda parts: toolbar.__setitem__(slice(None), parts)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _import_editor)
+        editor = _editor(remote)
+    finally:
+        typed = quick.stop()
+        remote.on_output = lambda text: None
+    ui, _lexers, parts = editor
+    parts[:] = _toolbar_parts(toolbar)
+    ui.type_ahead(typed)
+    return editor
+
+
+def _toolbar_parts(parts: list[Any]) -> list[tuple[str, str]]:
+    return [(str(p[0]), str(p[1])) for p in parts if isinstance(p, list) and len(p) >= 2]
 
 
 def _gone(remote: RemoteConsole) -> int:
@@ -818,7 +862,7 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
     ui, lexers, toolbar = editor
 
     def set_toolbar(parts: list[Any]) -> None:
-        toolbar[:] = [(str(p[0]), str(p[1])) for p in parts if isinstance(p, list) and len(p) >= 2]
+        toolbar[:] = _toolbar_parts(parts)
         ui.invalidate()
 
     def build_lexers() -> None:
@@ -849,7 +893,8 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
 
     remote.on_ask = on_ask
     with routed_output():
-        ui.print(remote.banner)
+        if remote.lost():  # while the editor was being built
+            return _gone(remote)
         while True:
             await ui.drain()
             try:
@@ -859,7 +904,7 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
                 return 0
             except Gone:
                 return _gone(remote)
-            if remote.gone:
+            if remote.lost():
                 return _gone(remote)
             with _keys_while_running(ui, remote, asking):
                 try:

@@ -311,3 +311,18 @@ class AttachTermServer(Server):
     @property
     def pid(self) -> int:
         return self._pid
+
+
+def test_keys_typed_at_the_first_prompt_reach_the_editor_once(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    """The first prompt comes before the editor is built (as with --repl): what is typed there
+    at once runs once, in the server."""
+    srv = server("--dev")
+    term = attach(srv)
+    term.wait(">>> ", 20)
+    term.send("40 + 2\r")
+    term.wait("42", 20)
+    term.wait_prompt()
+    term.run("'x' * 3", "'xxx'")
+    assert term.text.count("\n42") == 1
