@@ -28,6 +28,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = ["Exchange", "History", "curl_command"]
 
 LIMIT = 500
+#: response bodies kept in all (bytes): past it, the oldest items let go of their response
+#: (``.response`` becomes None; the line, ``.curl()`` and ``replay()`` stay)
+BODY_BUDGET = 64 * 1024 * 1024
 
 #: headers every HTTP client adds by itself: left out of ``.curl()`` (curl adds its own)
 _CLIENT_HEADERS = frozenset(
@@ -125,16 +128,24 @@ def _short(text: str, width: int) -> str:
 class History:
     """The session's requests, oldest first; ``history[-1]`` is the last one."""
 
-    def __init__(self, limit: int = LIMIT) -> None:
+    def __init__(self, limit: int = LIMIT, body_budget: int = BODY_BUDGET) -> None:
         self._items: deque[Exchange] = deque(maxlen=limit)
         self._dropped = 0  # how many fell off the front (indexes stay the user's own)
         self._lock = threading.Lock()
+        self._budget = body_budget
 
     def add(self, exchange: Exchange) -> None:
         with self._lock:
             if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
                 self._dropped += 1
             self._items.append(exchange)
+            held = sum(item.size for item in self._items if item.response is not None)
+            for item in self._items:
+                if held <= self._budget or item is exchange:
+                    break
+                if item.response is not None:
+                    item.response = None  # its body is let go; the rest of the item stays
+                    held -= item.size
 
     def clear(self) -> None:
         """Forget every request."""

@@ -135,3 +135,13 @@ def test_history_replay_and_curl_in_a_live_console(tmp_path: Path) -> None:
     assert values[14].startswith("app re-imported")
     assert values[15] == "7"  # refresh() keeps the history
     assert values[16] == "'t2'"
+
+
+def test_old_responses_are_let_go_past_the_body_budget() -> None:
+    history = History(limit=10, body_budget=250)
+    for n in range(4):
+        history.add(_exchange(n, size=100, response=f"body {n}"))
+    assert [item.response for item in history] == [None, None, "body 2", "body 3"]
+    assert history[0].url == "/n/0"  # the line, curl() and replay() stay
+    history.add(_exchange(9, size=1000, response="big"))
+    assert [item.response for item in history] == [None, None, None, None, "big"]
