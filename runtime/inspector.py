@@ -299,6 +299,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--host", help="the HTTP inspector's host (default localhost)")
     where.add_argument("--port", type=int, help="the HTTP inspector's port (default 6457)")
     where.add_argument("--api-key", help="the bearer token (default: $VIVACE_INSPECTOR_API_KEY)")
+    where.add_argument("--tls-ca", help="the HTTPS inspector: CA file to verify its certificate")
     where.add_argument("--json", action="store_true", help="print the answer as JSON")
     return parser
 
@@ -340,10 +341,18 @@ async def _over_socket(path: str, action: str, args: dict[str, Any]) -> dict[str
 
 
 async def _over_http(
-    host: str, port: int, api_key: str | None, action: str, args: dict[str, Any]
+    host: str,
+    port: int,
+    api_key: str | None,
+    action: str,
+    args: dict[str, Any],
+    tls_ca: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
+    context = None
+    if tls_ca:  # INSPECTOR_TLS_CERT/KEY: HTTPS, verified against this CA
+        context = ssl.create_default_context(cafile=tls_ca)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), 5)
     except (OSError, asyncio.TimeoutError) as exc:
         raise attach.AttachError(
             f"no vivace server of this user found, and no inspector at {host}:{port} ({exc})"
@@ -398,7 +407,7 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    http = opts.host is not None or opts.port is not None
+    http = opts.host is not None or opts.port is not None or opts.tls_ca is not None
     try:
         path: str | None = opts.socket
         if opts.pid is not None:
@@ -421,7 +430,14 @@ def main(argv: Sequence[str]) -> int:
         else:
             api_key = opts.api_key or os.environ.get("VIVACE_INSPECTOR_API_KEY")
             status, answer = asyncio.run(
-                _over_http(opts.host or "localhost", opts.port or 6457, api_key, opts.action, args)
+                _over_http(
+                    opts.host or "localhost",
+                    opts.port or 6457,
+                    api_key,
+                    opts.action,
+                    args,
+                    opts.tls_ca,
+                )
             )
     except attach.AttachError as exc:
         print(f"Error: {exc}", file=sys.stderr)

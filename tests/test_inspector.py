@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -149,5 +150,42 @@ def test_vivace_inspect_over_the_control_socket(tmp_path: Path) -> None:
         assert _inspect(srv, "shutdown").returncode == 0
         assert srv.proc.wait(30) == 0
         assert "Console attached" not in srv.log()
+    finally:
+        srv.stop()
+
+
+def test_the_inspector_over_https(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    port = free_port()
+    env = env_for(
+        tmp_path,
+        ATTACH_TEST_INSPECTOR="1",
+        ATTACH_TEST_INSPECTOR_PORT=str(port),
+        ATTACH_TEST_INSPECTOR_KEY=KEY,
+        ATTACH_TEST_INSPECTOR_TLS_CERT=str(cert_file),
+        ATTACH_TEST_INSPECTOR_TLS_KEY=str(key_file),
+    )
+    srv = Server(tmp_path, env=env)
+    try:
+        srv.wait_ready(attach=False)
+        wait_for(lambda: f"Inspector @ https://127.0.0.1:{port}" in srv.log(), 10, "HTTPS")
+        got = httpx.get(
+            f"https://127.0.0.1:{port}/",
+            headers={"authorization": f"Bearer {KEY}"},
+            verify=ssl.create_default_context(cafile=str(ca_file)),
+            timeout=10,
+        )
+        assert got.status_code == 200 and got.json()["result"]["info"]["pid"] == srv.pid
+        args = ("--host", "127.0.0.1", "--port", str(port), "--api-key", KEY)
+        shown = _inspect(srv, *args, "--tls-ca", str(ca_file))
+        assert shown.returncode == 0, shown.stderr
+        assert f"pid {srv.pid}" in shown.stdout
     finally:
         srv.stop()

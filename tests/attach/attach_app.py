@@ -24,6 +24,8 @@ app.config.INSPECTOR_HOST = "127.0.0.1"
 app.config.INSPECTOR_PORT = int(os.environ.get("ATTACH_TEST_INSPECTOR_PORT") or 6457)
 app.config.INSPECTOR_API_KEY = os.environ.get("ATTACH_TEST_INSPECTOR_KEY") or None
 app.config.INSPECTOR_CLASS = Custom
+app.config.INSPECTOR_TLS_CERT = os.environ.get("ATTACH_TEST_INSPECTOR_TLS_CERT") or None
+app.config.INSPECTOR_TLS_KEY = os.environ.get("ATTACH_TEST_INSPECTOR_TLS_KEY") or None
 
 
 @app.before_server_start
