@@ -143,6 +143,8 @@ class AttachedSession:
         self._statement: asyncio.Task[Outcome] | None = None
         self._width = 0
         self._colours: dict[str, str] = {}
+        self._completer: Any = None
+        self._completing: set[asyncio.Task[None]] = set()
         namespace = self.console.namespace
         if "stop" in namespace:
             namespace["stop"] = self._confirmed_stop(namespace["stop"])
@@ -261,6 +263,11 @@ class AttachedSession:
                     if not isinstance(source, str):
                         raise wire.ProtocolError("'run' needs a string 'source'")
                     self._statement = self.loop.create_task(self._run(frame.get("id"), source))
+                elif kind == "complete":
+                    text = frame.get("text")
+                    if not isinstance(text, str):
+                        raise wire.ProtocolError("'complete' needs a string 'text'")
+                    self._spawn_completion(frame.get("id"), text)
                 elif kind == "cancel":
                     console.runner.cancel()
                 elif kind == "answer":
@@ -285,6 +292,43 @@ class AttachedSession:
             _Router.sinks.pop(self.name, None)
             console.on_change = lambda: None
             await self.loop.run_in_executor(None, console.close)
+
+    def _spawn_completion(self, ident: Any, text: str) -> None:
+        async def answer() -> None:
+            try:
+                items = await self.loop.run_in_executor(None, self._completions, text)
+            except Exception:  # completion never breaks the session
+                items = []
+            self.conn.send({"type": "completions", "id": ident, "items": items})
+
+        task = self.loop.create_task(answer())
+        self._completing.add(task)
+        task.add_done_callback(self._completing.discard)
+
+    def _completions(self, text: str) -> list[list[Any]]:
+        """What Tab offers after ``text`` here, on the live namespace: the local console's
+        completer (route paths in request strings, else ptpython's jedi completion)."""
+        from prompt_toolkit.completion import CompleteEvent
+        from prompt_toolkit.document import Document
+
+        if self._completer is None:
+            from ptpython.completer import PythonCompleter
+
+            from repl.completion import RouteCompleter
+
+            def names() -> dict[str, Any]:
+                return self.console.namespace
+
+            self._completer = RouteCompleter(names, PythonCompleter(names, names, lambda: True))
+        event = CompleteEvent(completion_requested=True)
+        items: list[list[Any]] = []
+        for item in self._completer.get_completions(Document(text, len(text)), event):
+            items.append(
+                [item.text, item.start_position, item.display_text, item.display_meta_text]
+            )
+            if len(items) >= 500:
+                break
+        return items
 
     async def _tick(self) -> None:
         while True:
@@ -456,6 +500,7 @@ class RemoteConsole:
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._ids = itertools.count(1)
         self._pump: asyncio.Task[None] | None = None
+        self._completions: dict[int, asyncio.Future[list[Any]]] = {}
 
     async def start(self) -> None:
         self._pump = asyncio.get_running_loop().create_task(self._read())
@@ -483,6 +528,11 @@ class RemoteConsole:
                     self.on_ask(str(frame.get("text") or ""))
                 elif kind == "stopping":
                     self.stopping = True
+                elif kind == "completions":
+                    waiter = self._completions.pop(int(frame.get("id") or 0), None)
+                    items = frame.get("items")
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(items if isinstance(items, list) else [])
                 else:
                     await self._inbox.put(frame)
         except (EOFError, wire.ProtocolError, ConnectionError):
@@ -513,6 +563,21 @@ class RemoteConsole:
                 return frame
             if frame.get("type") == "error":
                 return {"type": "outcome", "id": ident, "error": str(frame.get("text")) + "\n"}
+
+    async def complete(self, text: str, timeout: float = 3.0) -> list[Any]:
+        """The completions the server's console offers after ``text`` (``[]`` if none in time)."""
+        if self.gone:
+            return []
+        ident = next(self._ids)
+        waiter: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._completions[ident] = waiter
+        self.conn.send({"type": "complete", "id": ident, "text": text})
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            return []
+        finally:
+            self._completions.pop(ident, None)
 
     def lost(self) -> bool:
         """Has the server closed the connection?"""
@@ -837,6 +902,44 @@ def _light_editor() -> Iterator[list[_DeferredLexer]]:
         python_input.__dict__["get_all_code_styles"], python_input.__dict__["PtpythonLexer"] = saved
 
 
+class _RemoteCompleter:
+    """Tab in the attached editor: the server's console completes on its live namespace (names,
+    attributes through jedi, route paths in request strings). Runs on prompt_toolkit's completion
+    thread; waits for the answer at most a few seconds."""
+
+    def __init__(self, remote: RemoteConsole, loop: asyncio.AbstractEventLoop) -> None:
+        self.remote = remote
+        self.loop = loop
+
+    def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
+        from prompt_toolkit.completion import Completion
+
+        text = document.text_before_cursor
+        future = asyncio.run_coroutine_threadsafe(self.remote.complete(text), self.loop)
+        try:
+            items = future.result(5.0)
+        except Exception:
+            return
+        for item in items:
+            if isinstance(item, list) and len(item) == 4:
+                completion_text, start, display, meta = item
+                yield Completion(
+                    str(completion_text),
+                    int(start),
+                    display=str(display),
+                    display_meta=str(meta) or None,
+                )
+
+    async def get_completions_async(self, document: Any, complete_event: Any) -> Any:
+        from prompt_toolkit.completion import Completion
+
+        items = await self.remote.complete(document.text_before_cursor)  # on the client's loop
+        for item in items:
+            if isinstance(item, list) and len(item) == 4:
+                text, start, display, meta = item
+                yield Completion(str(text), int(start), display=str(display), display_meta=meta)
+
+
 Editor = tuple[Any, list[_DeferredLexer], list[tuple[str, str]]]
 
 
@@ -860,6 +963,7 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
     from repl.ui import routed_output
 
     ui, lexers, toolbar = editor
+    ui.repl.completer = _RemoteCompleter(remote, asyncio.get_running_loop())
 
     def set_toolbar(parts: list[Any]) -> None:
         toolbar[:] = _toolbar_parts(parts)

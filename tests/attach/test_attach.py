@@ -326,3 +326,21 @@ def test_keys_typed_at_the_first_prompt_reach_the_editor_once(
     term.wait_prompt()
     term.run("'x' * 3", "'xxx'")
     assert term.text.count("\n42") == 1
+
+
+def test_tab_completes_on_the_servers_live_namespace(
+    server: Callable[..., Server], attach: Callable[..., AttachTerm]
+) -> None:
+    srv = server("--dev")
+    term = attach(srv)
+    term.wait_prompt()
+    term.run("remote_only_name = app", "")
+    term.send("remote_only_na\t")
+    term.wait(lambda: "remote_only_name" in term.prompt_line(), 20)
+    term.send(".na\t")  # an attribute of the live App, through jedi in the server
+    term.wait(lambda: term.prompt_line().endswith("remote_only_name.name"), 20)
+    term.send("\r")
+    term.wait("'AttachDemo'")
+    term.wait_prompt()
+    term.send('client.get("/sp\t')  # a route path inside the request string
+    term.wait(lambda: 'client.get("/spam' in term.prompt_line(), 20)
