@@ -8,9 +8,10 @@ threads), worker output lines (from the output hub) and toolbar changes go back 
 ``toolbar`` frames; each statement ends with an ``outcome`` frame. ``stop()`` asks the attached
 terminal for a confirmation (``ask`` / ``answer``); ``exit()`` and Ctrl+D detach.
 
-Client side (:func:`main`): the editor (``repl.ui.ConsoleUI``) runs in the attaching terminal;
-completion uses the names of the remote namespace. Without a terminal, statements are read from
-stdin and run one after another (scripted).
+Client side (:func:`main`): the banner and a first prompt at once, then the editor
+(``repl.ui.ConsoleUI``) in the attaching terminal; Tab asks the server, which completes on the live
+namespace (``complete`` / ``completions``). Without a terminal, statements are read from stdin and
+run one after another (scripted).
 """
 
 from __future__ import annotations
