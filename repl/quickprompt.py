@@ -6,20 +6,59 @@ standard library: the console shows its banner and ``>>> `` as soon as the worke
 the editor is built in a thread. Until it is ready, keys are read in raw mode, printable ones
 echoed (Backspace too), and everything typed is kept; then the line is cleared, the editor draws
 its own prompt on it, and the keys are handed to it as if typed there (Enter, Ctrl+C, Ctrl+D and
-arrows included), so nothing typed is lost or applied twice.
+arrows included), so nothing typed is lost or applied twice. Meanwhile ``sys.stdout`` (where the
+workers' output is written, looked up at each write) prints whole lines above the prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["PROMPT", "QuickPrompt"]
+__all__ = ["PROMPT", "QuickPrompt", "real_stdout"]
 
 PROMPT = ">>> "
+
+
+def real_stdout() -> TextIO:
+    """``sys.stdout``, or the terminal's stream behind the quick prompt's while it is shown
+    (the editor, built meanwhile, writes to the terminal itself)."""
+    out = sys.stdout
+    return out.real if isinstance(out, _Above) else out
+
+
+class _Above(io.TextIOBase):
+    """``sys.stdout`` while the quick prompt is shown: whole lines go above it."""
+
+    def __init__(self, quick: QuickPrompt, real: TextIO) -> None:
+        self._quick = quick
+        self.real = real
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        text = self._partial + text
+        whole, newline, self._partial = text.rpartition("\n")
+        if newline:
+            self._quick.print_above(whole + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def end(self) -> None:
+        if self._partial:
+            self._quick.print_above(self._partial)
+            self._partial = ""
 
 
 class QuickPrompt:
@@ -34,6 +73,7 @@ class QuickPrompt:
         self.typed = bytearray()
         self._echoed: list[str] = []
         self._echo = True  # until a key the line cannot show (arrows, Enter): then kept only
+        self._above: _Above | None = None
 
     def _write(self, text: str) -> None:
         self._stdout.write(text)
@@ -54,6 +94,9 @@ class QuickPrompt:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._fd, self._on_input)
         self._write(PROMPT)
+        if sys.stdout is self._stdout:
+            self._above = _Above(self, self._stdout)
+            sys.stdout = self._above
 
     def _on_input(self) -> None:
         try:
@@ -83,6 +126,11 @@ class QuickPrompt:
 
     def stop(self) -> bytes:
         """Stop reading, restore the terminal, clear the line; the keys typed meanwhile."""
+        above, self._above = self._above, None
+        if above is not None:
+            if sys.stdout is above:
+                sys.stdout = above.real
+            above.end()
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._fd)

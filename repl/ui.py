@@ -81,7 +81,9 @@ class ConsoleUI:
         plain_types: tuple[type, ...] = (),
     ) -> None:
         self.input = input or create_input(sys.stdin)
-        self.output = output or create_output(sys.stdout)
+        from repl.quickprompt import real_stdout  # built while the quick prompt is shown
+
+        self.output = output or create_output(real_stdout())
         self._toolbar = toolbar
         self._plain_types = plain_types
         self._typeahead: list[KeyPress] = []
