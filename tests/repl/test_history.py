@@ -114,6 +114,11 @@ def test_history_replay_and_curl_in_a_live_console(tmp_path: Path) -> None:
         "history[2].curl()",
         "refresh(); len(history)",
         'replay(1, headers={"x-token": "t2"}).json()["token"]',
+        "pids = [w.pid for w in workers if w.row.kind == 'server']",
+        "restart()",
+        "reload()",
+        "[w.pid for w in workers if w.row.kind == 'server'] != pids",
+        "len(history), replay(0).status_code, history[-1].url",
     )
     assert run.code == 0, run.stdout + run.stderr
     values = run.values()
@@ -135,6 +140,11 @@ def test_history_replay_and_curl_in_a_live_console(tmp_path: Path) -> None:
     assert values[14].startswith("app re-imported")
     assert values[15] == "7"  # refresh() keeps the history
     assert values[16] == "'t2'"
+    # worker restarts and a reload leave the history as it is; replay goes to the new workers
+    changed = run.record("[w.pid for w in workers if w.row.kind == 'server'] != pids")
+    assert changed["value"] == "True"
+    last = run.record("len(history), replay(0).status_code, history[-1].url")["value"]
+    assert last == "(8, 200, '/items/3?q=shoes')"
 
 
 def test_old_responses_are_let_go_past_the_body_budget() -> None:
