@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import threading
@@ -173,6 +174,8 @@ class LiveClient:
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "vivace-client")
         self._pending: set[LiveResponse] = set()
         self._websockets: list[ConsoleWebSocket] = []
+        #: an ``httpx.AsyncClient`` per loop that read a stream (kept: making one costs ~20 ms)
+        self._async: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         for name in ("httpx", "httpcore"):  # one line per request would bury the console's output
             quiet = logging.getLogger(name)
             if quiet.level == logging.NOTSET:
@@ -353,9 +356,7 @@ class LiveClient:
             await asyncio.get_running_loop().run_in_executor(
                 None, self._wait_ready, self._ready_timeout
             )
-        summary = await stream(
-            self.base_url, path, method=method, unix_socket=self._uds, timeout=timeout, **kwargs
-        )
+        summary = await stream(self._async_http(), path, method=method, timeout=timeout, **kwargs)
         self.history.add(
             Exchange(
                 via="stream",
@@ -382,11 +383,29 @@ class LiveClient:
             except Exception:
                 pass  # shown when the response is used
 
+    def _async_http(self) -> httpx.AsyncClient:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            transport = httpx.AsyncHTTPTransport(uds=self._uds) if self._uds else None
+            client = httpx.AsyncClient(base_url=self.base_url, transport=transport, trust_env=False)
+            self._async[loop] = client
+        return client
+
     def close_websockets(self, timeout: float = 2.0) -> None:
-        """Close the websockets still open (from any thread but their loop's, before it stops)."""
+        """Close the websockets still open and the streams' clients (from any thread but their
+        loop's, before it stops)."""
         websockets, self._websockets = self._websockets, []
         for ws in websockets:
             ws.close_from_outside(timeout)
+        clients, self._async = self._async, {}
+        for loop, client in clients.items():
+            if loop.is_closed() or not loop.is_running() or _running_loop() is loop:
+                continue
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout)
 
     def close(self) -> None:
         self.close_websockets()

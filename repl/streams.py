@@ -14,7 +14,10 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Event", "SSEParser", "Stream", "stream"]
 
@@ -123,56 +126,50 @@ def _say(text: str) -> None:
 
 
 async def stream(
-    base_url: str,
+    client: httpx.AsyncClient,
     path: str,
     *,
     method: str = "GET",
-    unix_socket: str | None = None,
     timeout: float | None = None,
     **kwargs: Any,
 ) -> Stream:
-    """Send the request and print its response as it arrives (see the module's docstring)."""
+    """Send the request with ``client`` and print its response as it arrives (see the module's
+    docstring); ``timeout`` bounds the wait between two chunks (None: no limit)."""
     import httpx
 
     if "://" not in path and not path.startswith("/"):
         raise ValueError(f"client.stream() takes a path starting with '/', not {path!r}")
-    transport = httpx.AsyncHTTPTransport(uds=unix_socket) if unix_socket else None
     summary = Stream(url=path)
     started = time.perf_counter()
     parser = SSEParser()
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=httpx.Timeout(10.0, read=timeout),
-        trust_env=False,
-    ) as client:
-        try:
-            async with client.stream(method.upper(), path, **kwargs) as response:
-                summary.status = response.status_code
-                summary.content_type = response.headers.get("content-type", "")
-                reason = response.reason_phrase or ""
-                _say(f"{response.http_version} {response.status_code} {reason}".rstrip())
-                if summary.is_sse:
-                    async for text in response.aiter_text():
-                        summary.chunks += 1
-                        summary.size += len(text.encode())
-                        for event in parser.feed(text):
-                            summary.events.append(event)
-                            _say(event.line())
-                else:
-                    binary = not _is_text(summary.content_type)
-                    async for chunk in response.aiter_raw():
-                        summary.chunks += 1
-                        summary.size += len(chunk)
-                        if binary:
-                            _say(f"<{len(chunk)} bytes>")
-                        else:
-                            _say(chunk.decode(response.encoding or "utf-8", "replace"))
-        except asyncio.CancelledError:
-            summary.ended = "ended by Ctrl+C"
-            task = asyncio.current_task()
-            if task is not None and hasattr(task, "uncancel"):
-                task.uncancel()  # the stream ends; the statement returns its summary
+    limits = httpx.Timeout(10.0, read=timeout)
+    try:
+        async with client.stream(method.upper(), path, timeout=limits, **kwargs) as response:
+            summary.status = response.status_code
+            summary.content_type = response.headers.get("content-type", "")
+            reason = response.reason_phrase or ""
+            _say(f"{response.http_version} {response.status_code} {reason}".rstrip())
+            if summary.is_sse:
+                async for text in response.aiter_text():
+                    summary.chunks += 1
+                    summary.size += len(text.encode())
+                    for event in parser.feed(text):
+                        summary.events.append(event)
+                        _say(event.line())
+            else:
+                binary = not _is_text(summary.content_type)
+                async for chunk in response.aiter_raw():
+                    summary.chunks += 1
+                    summary.size += len(chunk)
+                    if binary:
+                        _say(f"<{len(chunk)} bytes>")
+                    else:
+                        _say(chunk.decode(response.encoding or "utf-8", "replace"))
+    except asyncio.CancelledError:
+        summary.ended = "ended by Ctrl+C"
+        task = asyncio.current_task()
+        if task is not None and hasattr(task, "uncancel"):
+            task.uncancel()  # the stream ends; the statement returns its summary
     summary.elapsed_ms = (time.perf_counter() - started) * 1000
     return summary
 
