@@ -94,7 +94,7 @@ class Bridge:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # the built-in TimeoutError from Python 3.11
             future.cancel()
             raise TimeoutError(
                 f"no answer from the worker manager within {timeout:.0f} s"

@@ -511,7 +511,10 @@ class SignalRouter:
         try:
             if timeout is None:
                 return await future
-            return await asyncio.wait_for(future, timeout)
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:  # Python 3.10: not yet the built-in TimeoutError
+                raise TimeoutError(f"no {text} within {timeout} s") from None
         finally:
             remaining = self._waiters.get(group)
             if remaining is not None and waiter in remaining:

@@ -332,7 +332,7 @@ def sse_asgi(seen: queue.Queue[str]) -> Any:
                 body = f"data: {n}\n\n".encode()
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 n += 1
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):  # (not TimeoutError on 3.10)
                     await asyncio.wait_for(gone.wait(), 0.02)
         except OSError:
             seen.put("send raised")
