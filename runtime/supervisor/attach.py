@@ -288,6 +288,15 @@ async def connect_unix(
         await asyncio.wait_for(loop.sock_connect(sock, str(path)), 5)
     except FileNotFoundError:
         sock.close()
+        try:
+            pid = int(path.stem)
+        except ValueError:
+            pid = 0
+        if pid > 0 and pid_alive(pid):
+            raise AttachError(
+                f"process {pid} has no control socket at {path} (a vivace server listens on one "
+                "when started with --dev or --attach)"
+            ) from None
         raise AttachError(f"no control socket at {path} (is the server running?)") from None
     except ConnectionRefusedError:
         sock.close()

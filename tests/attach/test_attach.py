@@ -238,6 +238,19 @@ def test_no_control_socket_without_dev_or_attach_and_none_with_no_attach(
     for srv in (plain, off):
         assert "vivace attach" not in srv.log()
         assert not srv.socket_path().exists()
+        done = subprocess.run(
+            [sys.executable, "-m", "runtime", "attach", "--pid", str(srv.pid)],
+            input="1\n",
+            capture_output=True,
+            text=True,
+            env=srv.env,
+            timeout=60,
+        )
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"vivace attach: process {srv.pid} has no control socket at {srv.socket_path()} (a "
+            "vivace server listens on one when started with --dev or --attach)\n"
+        )
 
 
 def test_attached_beside_the_console_of_the_server_terminal(
