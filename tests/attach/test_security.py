@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.attach.support import Server, env_for, wait_for
+from tests.attach.support import AttachTerm, Server, env_for, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +135,14 @@ def test_tcp_needs_the_token(tmp_path: Path, servers: list[Server]) -> None:
     wrong = _attach(srv.env, "6 * 7\n", "--tcp", address, "--token", "x" * len(token))
     assert wrong.returncode == 1
     assert "refused" in wrong.stderr and wrong.stdout == ""
+    term = AttachTerm(tmp_path, srv.env, "--tcp", address, "--token", "y" * len(token))
+    try:  # from a terminal: one line, exit code 1, the terminal as it was
+        assert term.exit_code() == 1
+        line = f"vivace attach: the server at {address} closed the connection (refused)"
+        assert line in term.text
+        assert term.stty_restored()
+    finally:
+        term.close()
     wait_for(lambda: "(wrong or missing token)" in srv.log(), 10, "the refusal")
 
     # a peer that sends a frame instead of the token line gets nothing back
