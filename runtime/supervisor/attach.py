@@ -457,7 +457,7 @@ class ControlServer:
         try:
             uid = peer_uid(sock)
             pid = peer_pid(sock)
-        except OSError as exc:
+        except (OSError, AttributeError) as exc:  # AttributeError: no SO_PEERCRED (not Linux)
             sock.close()
             logger.warning("Control socket: refused a connection (no peer credentials: %s)", exc)
             return
