@@ -128,7 +128,10 @@ def format_exception(exc: BaseException) -> str:
         frames = [f for f in current.stack if not _internal(f.filename)]
         current.stack = traceback.StackSummary.from_list(frames)
         pending += [c for c in (current.__cause__, current.__context__) if c is not None]
-    return "".join(shown.format())
+    text = "".join(shown.format())
+    if sys.version_info < (3, 11):  # the traceback shows __notes__ from Python 3.11 on
+        text += "".join(f"{note}\n" for note in getattr(exc, "__notes__", ()))
+    return text
 
 
 def is_complete(source: str) -> bool:
@@ -180,9 +183,9 @@ SYNC_ONLY_NOTE = (
 
 
 def _add_note(exc: BaseException, note: str) -> None:
-    add = getattr(exc, "add_note", None)  # Python 3.11+
-    if callable(add) and note not in getattr(exc, "__notes__", ()):
-        add(note)
+    notes = list(getattr(exc, "__notes__", ()))
+    if note not in notes:
+        setattr(exc, "__notes__", [*notes, note])  # noqa: B010 - add_note is Python 3.11+
 
 
 def _resolved(value: object) -> object:
