@@ -980,11 +980,19 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    loop = asyncio.get_running_loop()
+    finished = False
+
     def on_gone() -> None:
+        """End the prompt; between two prompts (a result being shown), end the next one."""
+        if finished:
+            return
         app = ui.repl.app
         if app.is_running and not app.is_done:
             with contextlib.suppress(Exception):
                 app.exit(exception=Gone())
+                return
+        loop.call_later(0.05, on_gone)
 
     remote.on_output = on_output
     remote.on_toolbar = set_toolbar
@@ -997,9 +1005,19 @@ async def _interactive(remote: RemoteConsole, editor: Editor) -> int:
         sys.stdout.flush()
 
     remote.on_ask = on_ask
+    if remote.lost():  # while the editor was being built
+        on_gone()
+    try:
+        return await _prompts(remote, ui, asking, routed_output)
+    finally:
+        finished = True
+
+
+async def _prompts(
+    remote: RemoteConsole, ui: Any, asking: list[bool], routed_output: Callable[[], Any]
+) -> int:
+    """Read, run remotely and show, until the user detaches or the server goes."""
     with routed_output():
-        if remote.lost():  # while the editor was being built
-            return _gone(remote)
         while True:
             await ui.drain()
             try:
