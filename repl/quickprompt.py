@@ -125,7 +125,8 @@ class QuickPrompt:
         self._write("\r\x1b[K" + text.rstrip("\n") + "\n" + PROMPT + "".join(self._echoed))
 
     def stop(self) -> bytes:
-        """Stop reading, restore the terminal, clear the line; the keys typed meanwhile."""
+        """Stop reading, restore the terminal (but for ISIG), clear the line; the keys typed
+        meanwhile."""
         above, self._above = self._above, None
         if above is not None:
             if sys.stdout is above:
@@ -138,8 +139,14 @@ class QuickPrompt:
         if self._saved is not None:
             import termios
 
+            # the modes saved at start(), but with ISIG still off: the editor takes the terminal
+            # next, and a Ctrl+C typed before it does must stay a key it reads, not a SIGINT
+            # that stops the server (a race seen under load). The console's TerminalModes puts
+            # the modes it saved back when the console ends.
+            mode = list(self._saved)
+            mode[3] &= ~termios.ISIG
             with contextlib.suppress(termios.error, OSError):
-                termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
+                termios.tcsetattr(self._fd, termios.TCSANOW, mode)
             self._saved = None
         self._write("\r\x1b[K")  # the editor draws its prompt and the typed text here
         return bytes(self.typed)
