@@ -430,13 +430,9 @@ class AttachService:
 
 
 def attach_enabled(options: RunOptions) -> bool:
-    """Under ``--dev`` unless ``--no-attach``; otherwise with ``--attach`` or ``--attach-tcp``."""
-    flag = getattr(options, "attach", None)
-    if getattr(options, "attach_tcp", None):
-        return flag is not False
-    if flag is None:
-        return options.repl == "enter" and not options.repl_commands
-    return bool(flag)
+    """Under ``--dev`` unless ``--no-attach``; otherwise with ``--attach`` or ``--attach-tcp``
+    (``RunOptions.attach_enabled``)."""
+    return options.attach_enabled
 
 
 def with_attach(options: RunOptions, hook: Any) -> Any:

@@ -682,12 +682,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.repl != "off" or options.repl_commands or options.attach or options.attach_tcp:
         try:
             from repl import console_for
-            from repl.attach import with_attach  # issue 14
         except ImportError as exc:
             _error(f"The console cannot start: {exc}. Run without --repl/--repl-command/--dev.")
             return 1
-        console = with_attach(options, console_for(options))  # issue 14: the control socket
+        console = _with_attach(options, console_for(options))
     return launch.run(app, options, console=console)
+
+
+def _with_attach(options: RunOptions, hook: Any) -> Any:
+    """The console hook with the control socket around it (``repl.attach``, issue 14), imported
+    when the hook runs, once the workers serve: not before the first fork (~4 ms of every start
+    with a console)."""
+    if not options.attach_enabled:
+        return hook
+
+    async def attached(host: Any, control: Any = None, *, url: str | None = None) -> int | None:
+        from repl.attach import with_attach
+
+        result: int | None = await with_attach(options, hook)(host, control, url=url)
+        return result
+
+    return attached
 
 
 __all__ = ["CliError", "build_parser", "main", "parse_command", "version_text"]

@@ -58,6 +58,16 @@ class RunOptions(NamedTuple):
         return self.debug if self.access_log is None else self.access_log
 
     @property
+    def attach_enabled(self) -> bool:
+        """The control socket of ``vivace attach`` (issue 14): under ``--dev`` unless
+        ``--no-attach``; otherwise with ``--attach`` or ``--attach-tcp``."""
+        if self.attach_tcp:
+            return self.attach is not False
+        if self.attach is None:
+            return self.repl == "enter" and not self.repl_commands
+        return self.attach
+
+    @property
     def tls(self) -> bool:
         return self.tls_cert is not None or self.auto_tls
 
