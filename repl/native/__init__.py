@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import reprlib
+import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
@@ -87,10 +88,23 @@ def framework_object(target: object, package: str) -> Any:
     return None
 
 
+def _public_module(cls: type) -> str:
+    """``pathlib`` for ``pathlib._local.Path`` (Python 3.13): the nearest parent package that
+    exports the class under its name, when its own module is private."""
+    module = cls.__module__ or ""
+    parts = module.split(".")
+    while len(parts) > 1 and any(part.startswith("_") for part in parts[1:]):
+        parts.pop()
+        parent = sys.modules.get(".".join(parts))
+        if parent is not None and getattr(parent, cls.__name__, None) is cls:
+            return parent.__name__
+    return module
+
+
 def describe_object(obj: object, width: int = 60) -> str:
     """A short description for the banner: ``class catalog.models.Product``, a docstring line."""
     if inspect.isclass(obj):
-        return f"class {obj.__module__}.{obj.__qualname__}"
+        return f"class {_public_module(obj)}.{obj.__qualname__}"
     if inspect.ismodule(obj):
         return f"module {obj.__name__}"
     if type(obj).__name__ == "LocalProxy":  # Flask's g: its docstring is the proxy's
