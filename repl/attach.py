@@ -146,6 +146,7 @@ class AttachedSession:
         self._colours: dict[str, str] = {}
         self._completer: Any = None
         self._completing: set[asyncio.Task[None]] = set()
+        self._warm: asyncio.Future[Any] | None = None
         namespace = self.console.namespace
         if "stop" in namespace:
             namespace["stop"] = self._confirmed_stop(namespace["stop"])
@@ -253,6 +254,9 @@ class AttachedSession:
             self.conn.send({"type": "banner", "text": console.banner(), "names": self._names()})
             self.send_toolbar()
             await self.conn.drain()
+            # the completer's first use imports jedi and builds its caches (~0.7 s, seconds on
+            # a loaded machine): done now, in a thread, so that the first Tab is answered at once
+            self._warm = self.loop.run_in_executor(None, self._warm_up)
             while True:
                 frame = await self.conn.recv()
                 kind = frame.get("type")
@@ -297,6 +301,8 @@ class AttachedSession:
     def _spawn_completion(self, ident: Any, text: str) -> None:
         async def answer() -> None:
             try:
+                if self._warm is not None:  # one completer, built once
+                    await asyncio.shield(self._warm)
                 items = await self.loop.run_in_executor(None, self._completions, text)
             except Exception:  # completion never breaks the session
                 items = []
@@ -305,6 +311,10 @@ class AttachedSession:
         task = self.loop.create_task(answer())
         self._completing.add(task)
         task.add_done_callback(self._completing.discard)
+
+    def _warm_up(self) -> None:
+        with contextlib.suppress(Exception):  # a warm-up never breaks the session
+            self._completions("app.")
 
     def _completions(self, text: str) -> list[list[Any]]:
         """What Tab offers after ``text`` here, on the live namespace: the local console's
@@ -561,8 +571,12 @@ class RemoteConsole:
             if frame.get("type") == "error":
                 return {"type": "outcome", "id": ident, "error": str(frame.get("text")) + "\n"}
 
-    async def complete(self, text: str, timeout: float = 3.0) -> list[Any]:
-        """The completions the server's console offers after ``text`` (``[]`` if none in time)."""
+    async def complete(self, text: str, timeout: float = 10.0) -> list[Any]:
+        """The completions the server's console offers after ``text`` (``[]`` if none in time).
+
+        The editor asks asynchronously and drops a request when the text changes, so a slow
+        answer (jedi on a loaded server) never holds the prompt; ``timeout`` only ends the wait
+        for a server that does not answer."""
         if self.gone:
             return []
         ident = next(self._ids)
