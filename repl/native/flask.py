@@ -126,8 +126,19 @@ class AppContextSession:
         """Pushed in the statement's task (Quart: async; Flask: its sync push)."""
         if self._package == "quart":
             ctx = await self._async_context()
-            async with ctx:
+            try:
+                from quart.globals import _cv_app
+            except ImportError:  # a Quart without it: push the anchored context again
+                async with ctx:
+                    yield ctx
+                return
+            # The anchor holds the push; the statement's task only sees the context. (Pushing the
+            # same context again here breaks Quart 0.23, which keeps one token per context.)
+            token = _cv_app.set(ctx)
+            try:
                 yield ctx
+            finally:
+                _cv_app.reset(token)
         else:
             with self.plain() as ctx:
                 yield ctx
