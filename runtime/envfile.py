@@ -20,6 +20,9 @@ def read_env_files(
     paths: Iterable[str], environ: MutableMapping[str, str] | None = None
 ) -> dict[str, str]:
     """The variables of ``paths`` (later files win); ``ConfigError`` names a missing file."""
+    paths = list(paths)
+    if not paths:
+        return {}
     from dotenv import dotenv_values  # here: only a run with --env-file pays for the import
 
     values: dict[str, str] = {}

@@ -142,17 +142,22 @@ def load_project(file: str | os.PathLike[str]) -> Project | None:
     ``ConfigError`` names the file, the key and the expected type for an unknown key or a wrong
     value, or says why the file cannot be read.
     """
-    if sys.version_info >= (3, 11):  # here: only a project with a pyproject.toml pays for it
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-
     path = os.path.abspath(file)
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if b"vivace" not in raw:  # no [tool.vivace] table: not worth a TOML parser (~1.3 ms)
+        return None
+    if sys.version_info >= (3, 11):  # here: only a project that names vivace pays for it
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     tool = data.get("tool")
