@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from repl.history import Exchange, History
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from repl.streams import Stream
@@ -184,14 +186,24 @@ class LiveClient:
     def __repr__(self) -> str:
         return f"<client for {self.base_url}: client.get('/'), await client.post('/x', json=...)>"
 
+    def _verify(self) -> ssl.SSLContext | bool:
+        """For an HTTPS server: the system's CAs plus the ``--auto-tls`` CA (issue 15), so that
+        the console trusts the certificate ``--auto-tls`` made."""
+        if not self.base_url.startswith("https:"):
+            return True
+        from runtime.tls import client_context
+
+        return client_context()
+
     def _http(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
             import httpx  # here: the console's prompt does not wait for it
 
-            transport = httpx.HTTPTransport(uds=self._uds) if self._uds else None
+            verify = self._verify()
+            transport = httpx.HTTPTransport(uds=self._uds, verify=verify) if self._uds else None
             client = httpx.Client(
-                base_url=self.base_url, transport=transport, timeout=self._timeout
+                base_url=self.base_url, transport=transport, timeout=self._timeout, verify=verify
             )
             self._local.client = client
             with self._lock:
@@ -389,8 +401,13 @@ class LiveClient:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            transport = httpx.AsyncHTTPTransport(uds=self._uds) if self._uds else None
-            client = httpx.AsyncClient(base_url=self.base_url, transport=transport, trust_env=False)
+            verify = self._verify()
+            transport = (
+                httpx.AsyncHTTPTransport(uds=self._uds, verify=verify) if self._uds else None
+            )
+            client = httpx.AsyncClient(
+                base_url=self.base_url, transport=transport, trust_env=False, verify=verify
+            )
             self._async[loop] = client
         return client
 

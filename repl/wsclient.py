@@ -190,6 +190,10 @@ async def connect(
     }
     if subprotocols:
         options["subprotocols"] = subprotocols
+    if url.startswith("wss:"):  # the console trusts the --auto-tls CA too (issue 15)
+        from runtime.tls import client_context
+
+        options["ssl"] = client_context()
     started = time.perf_counter()
     if unix_socket:
         connection = await unix_connect(unix_socket, url, **options)

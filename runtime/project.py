@@ -85,6 +85,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("log-config", "log_config", "str", path=True),
     Option("log-format", "log_format", "str", choices=("text", "json")),
     Option("health-path", "health_path", "str"),
+    Option("attach", "attach", "bool"),
+    Option("attach-tcp", "attach_tcp", "str"),
     Option("motd", "motd", "bool"),
     Option("coffee", "coffee", "bool"),
     Option("noisy-exceptions", "noisy_exceptions", "bool"),

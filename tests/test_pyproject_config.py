@@ -203,3 +203,21 @@ def test_a_bad_key_stops_vivace_with_exit_1_and_one_clear_line(tmp_path: Path) -
     assert f"{project / 'pyproject.toml'}: [tool.vivace] has an unknown key 'workerz'" in out
     assert "Traceback" not in out
     assert "Goin' Fast" not in out  # nothing was started
+
+
+def test_attach_options_come_from_the_layers_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``attach`` and ``attach-tcp`` (issue 14) are options like the others: pyproject,
+    ``VIVACE_ATTACH``, then the command line."""
+    write_project(tmp_path, 'app = "m:app"\nattach = true\nattach-tcp = "127.0.0.1:9999"\n')
+    options = parse_command([], cwd=str(tmp_path))
+    assert (options.attach, options.attach_tcp, options.attach_enabled) == (
+        True,
+        "127.0.0.1:9999",
+        True,
+    )
+    monkeypatch.setenv("VIVACE_ATTACH", "false")
+    assert parse_command([], cwd=str(tmp_path)).attach is False
+    monkeypatch.delenv("VIVACE_ATTACH")
+    assert parse_command(["--no-attach"], cwd=str(tmp_path)).attach is False

@@ -304,3 +304,23 @@ def test_app_run_takes_sanic_ssl_arguments(tmp_path: Path) -> None:
 
 
 MODULE_APP = object()
+
+
+@pytest.mark.slow
+def test_the_console_client_trusts_the_auto_tls_certificate(tmp_path: Path) -> None:
+    """``client`` and ``client.websocket`` of the console verify the server's certificate
+    against the system's CAs plus the CA ``--auto-tls`` made (issue 15, point 5)."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    script = (
+        'print("GOT", client.get("/").json()["scheme"]); '
+        'ws = await client.websocket("/ws"); print("WS", await ws.recv()); '
+        'await ws.send("hi"); print("ECHO", await ws.recv()); await ws.close()'
+    )
+    server, _ = serve(tmp_path, APP, "--auto-tls", "--repl-command", script, env=env)
+    try:
+        code = server.proc.wait(60)
+    finally:
+        server.stop()
+    out = server.output()
+    assert code == 0, out
+    assert "GOT https" in out and "WS wss" in out and "ECHO hi" in out, out
