@@ -112,6 +112,8 @@ def resolve_tls(options: RunOptions) -> RunOptions:
     """``--auto-tls``: the local development certificate, made once and reused (how to trust it
     is printed when it is made); explicit files are checked. ``ConfigError`` when they cannot
     serve."""
+    if not options.auto_tls and options.tls_cert is None and options.tls_key is None:
+        return options  # no TLS: runtime.tls (and ssl's helpers) stay unimported
     from runtime import tls
 
     if options.auto_tls:

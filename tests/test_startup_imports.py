@@ -22,17 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # prompt_toolkit), a WebSocket route (websockets), the reloader (watchfiles), --version (platform),
 # a non-ASCII host name to bind (encodings.idna: socket.getaddrinfo loads it for any str host),
 # the manager's exit policy and replacement bookkeeping (a process exits, a restart or reload
-# starts a replacement: all after the first fork).
+# starts a replacement: all after the first fork), a file response's type (mimetypes), TLS
+# (runtime.tls: only with --tls-cert or --auto-tls).
 LAZY = (
     "email.utils",
     "encodings.idna",
     "html",
+    "mimetypes",
     "platform",
     "prompt_toolkit",
     "repl",
     "runpy",
     "runtime.supervisor.policy",
     "runtime.supervisor.replacements",
+    "runtime.tls",
     "sysconfig",
     "uuid",
     "watchfiles",
@@ -47,6 +50,8 @@ PROBE = textwrap.dedent(
     import runtime.server
 
     options = cli.parse_command(["app_module:app", "-w", "2"])
+    from runtime import launch
+    options = launch.resolve_tls(options)
     app = cli.load_app(options.target)
     from runtime.server import sockets
     sockets.bind("127.0.0.1", 0).close()
