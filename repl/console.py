@@ -361,8 +361,12 @@ class Console:
             return
         if self._listeners is None:
             from repl.listeners import ServerListeners
+            from runtime.app import App
 
-            self._listeners = ServerListeners(self.host.target, on_report=self._report)
+            target = self.host.target
+            if not isinstance(target, App):
+                return
+            self._listeners = ServerListeners(target, on_report=self._report)
             if isinstance(self.runner, ThreadRunner):
                 self.runner.hosts_app = True  # its loop holds what the listeners made
         await self._listeners.ensure()

@@ -18,7 +18,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.app import App
 
 __all__ = ["ListenersFailed", "ServerListeners"]
 
@@ -33,7 +36,7 @@ class ServerListeners:
     """Run a vivace ``App``'s server listeners once in this process: ``await ensure()`` before
     the first ``do()``; ``close()`` runs the teardown listeners on the same loop."""
 
-    def __init__(self, app: Any, *, on_report: Callable[[str], None] | None = None) -> None:
+    def __init__(self, app: App, *, on_report: Callable[[str], None] | None = None) -> None:
         self.app = app
         self._report = on_report or (lambda text: None)
         self._loop: asyncio.AbstractEventLoop | None = None

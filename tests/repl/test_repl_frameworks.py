@@ -301,9 +301,10 @@ async def test_do_through_a_wsgi_flask_app() -> None:
 async def test_do_through_django_asgi_which_has_no_lifespan() -> None:
     from django.test.utils import override_settings
 
+    handler = django_handler("asgi")  # configures Django: before override_settings needs it
     with override_settings(ROOT_URLCONF="framework_apps"):
         code, out, err = await _scripted(
-            hosted(django_handler("asgi"), "asgi3"),
+            hosted(handler, "asgi3"),
             FakeControl(asyncio.get_running_loop()),
             "(await do('/blog/articles/3/', method='POST')).response.json()",
         )
