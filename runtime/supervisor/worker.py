@@ -375,8 +375,17 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
         if server is not None:
             server.stop()
         if not acked and main_task is not None:
-            # still in before_server_start: nothing to drain, abandon the start-up at once
-            main_task.get_loop().call_soon_threadsafe(main_task.cancel)
+            # still in before_server_start: nothing to drain, abandon the start-up at once;
+            # decided again on the loop: a start-up that completed (acked) meanwhile is stopped
+            # the normal way, so that its teardown (an ASGI app's lifespan shut-down, the
+            # after_server_stop listeners) runs. Cancelled there, the server left without it.
+            task = main_task
+
+            def abandon() -> None:
+                if not acked:
+                    task.cancel()
+
+            task.get_loop().call_soon_threadsafe(abandon)
 
     def ack() -> None:
         nonlocal acked
@@ -409,7 +418,7 @@ def _run_server(spec: WorkerSpec, channel: Channel) -> int:
         server = Server(
             app,
             list(spec.sockets),
-            on_ack=lambda: channel.send(Ack()),
+            on_ack=ack,
             ssl=context,
             health_path=settings.health_path,
         )
