@@ -38,7 +38,7 @@ def test_websocket_and_streams_in_scripted_mode(tmp_path: Path) -> None:
         "await ws.recv()",
         "ws.follow()",
         'await ws.send("followed")',
-        "import asyncio; await asyncio.sleep(0.5)",
+        "while ws.received < 3: await __import__('asyncio').sleep(0.01)",  # the echo printed
         "await ws.close()",
         "ws.closed, ws.sent, ws.received",
         's = await client.stream("/events?n=3")',
