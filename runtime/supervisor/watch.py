@@ -525,7 +525,11 @@ class ChangeStream:
         self.step = step
         self.batcher = batcher or Batcher()
         self.poll = poll
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        # queue.Queue, not SimpleQueue: SimpleQueue.get(timeout=...) waits forever when its
+        # deadline passes between taking the lock and finding the queue empty again (the
+        # negative rest becomes "no timeout"), which a loaded machine hits: the reloader then
+        # never saw its stop and held the server's shutdown for its whole grace
+        self._queue: queue.Queue[_Item] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._watching: dict[bool, tuple[tuple[tuple[str, int, int], ...], threading.Event]] = {}
         self._next_check = 0.0
