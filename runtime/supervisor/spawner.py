@@ -24,6 +24,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import threading
@@ -42,7 +43,7 @@ from runtime.supervisor.process import ChildProcess, fork_is_safe
 from runtime.supervisor.published import Segment
 from runtime.supervisor.worker import child_main, user_main_ref, user_modules
 
-__all__ = ["Prepared", "Reaped", "Spawner", "reap"]
+__all__ = ["STOP_SIGNALS", "Prepared", "Reaped", "Spawner", "reap", "stop_signals_blocked"]
 
 logger = logging.getLogger("vivace.supervisor")
 
@@ -65,6 +66,28 @@ def _main_hidden(hide: bool) -> Iterator[None]:
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(saved)
+
+
+#: the signals that stop a child: blocked around its start (see :func:`stop_signals_blocked`)
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread while a child is started.
+
+    A forked child starts with the main process's signal handlers, which only log and wake the
+    main process's loop: a stop signal the manager sends in the moment before the child sets its
+    own handlers would be lost there, and the child would live on (a reloader did, holding the
+    shutdown for its whole grace). Blocked, such a signal waits: the child inherits the mask
+    (across exec too, for spawn and the fork server) and ``worker.child_main`` unblocks it once
+    its handlers are the default ones. The main process gets a signal sent meanwhile on exit.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Prepared:
@@ -181,7 +204,8 @@ class Spawner:
     def launch(self, prepared: Prepared, gate: OutputGate | None = None) -> ChildProcess:
         """Start the prepared child; its output goes to the hub (through ``gate`` when given)."""
         spec = prepared.spec
-        with _main_hidden(spec.main_ref is not None and not spec.forked_from_main):
+        hide = spec.main_ref is not None and not spec.forked_from_main
+        with _main_hidden(hide), stop_signals_blocked():
             prepared.process.start()
         for end in prepared.child_ends:
             end.close()

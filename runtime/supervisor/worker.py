@@ -266,6 +266,8 @@ def child_main(spec: WorkerSpec) -> None:
     global _channel
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # started with them blocked (spawner.stop_signals_blocked): one sent meanwhile acts now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         os.setsid()
     except OSError:  # pragma: no cover - already a session leader
