@@ -144,6 +144,7 @@ class Console:
         self._native_names: dict[str, Any] = {}
         self.native_notes: list[str] = []
         self._prepared = False
+        self._workers_ready = control is None
         self._end_scopes: Callable[[], None] | None = None
         self._build_namespace()
         self._set_scopes()
@@ -474,6 +475,11 @@ class Console:
     # running statements ------------------------------------------------------------------------
 
     async def run(self, source: str) -> Outcome:
+        if not self._workers_ready:  # an early console (--repl): the first statement waits
+            wait = getattr(self.control, "wait_ready", None)
+            if callable(wait):
+                await wait(None)
+            self._workers_ready = True
         return await self.runner.run(source)
 
     def close(self) -> None:

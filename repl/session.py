@@ -4,7 +4,8 @@
 workers are ready (``hook(app, control)``), or on the serving loop in ``--single-process`` mode
 (``hook(app, None)``). When the hook returns an int, the server stops with that exit code.
 
-* ``--repl``: the console opens at once; Ctrl+D / ``exit()`` stop the server (exit code 0).
+* ``--repl``: the console opens at once, while the workers boot (``OpensEarly``); its first
+  statement waits for them. Ctrl+D / ``exit()`` stop the server (exit code 0).
 * ``--dev``: ``Press ENTER to open the console``; an empty line opens it, other lines are ignored;
   closing it keeps the server running and ENTER reopens it.
 * scripted (``--repl-command CODE``, or ``--repl`` with stdin or stdout not a terminal): statements
@@ -125,7 +126,24 @@ def console_for(
     ) -> int | None:
         return await run_interactive(host, control, options, enter=(mode == "enter"), url=url)
 
-    return interactive
+    return interactive if mode == "enter" else OpensEarly(interactive)
+
+
+class OpensEarly:
+    """``--repl``'s hook, which the main process starts as soon as the workers are started rather
+    than once they serve (``opens_early``): the banner and the prompt show while they boot, and
+    the first statement waits for them (``Console.run``). A start-up that fails closes it and
+    restores the terminal before the error is shown."""
+
+    opens_early = True
+
+    def __init__(self, hook: ConsoleHook) -> None:
+        self._hook = hook
+
+    def __call__(
+        self, host: Hosted, control: Any = None, *, url: str | None = None
+    ) -> Awaitable[int | None]:
+        return self._hook(host, control, url=url)
 
 
 # --- interactive ----------------------------------------------------------------------------------

@@ -150,7 +150,8 @@ def serve_multiprocess(
             assert console is not None
             return console(app, control)
 
-        code = loop.run_until_complete(manager.run(start_console if console else None))
+        early = bool(getattr(console, "opens_early", False))
+        code = loop.run_until_complete(manager.run(start_console if console else None, early=early))
         return code
     except KeyboardInterrupt:
         return 0

@@ -833,14 +833,19 @@ class WorkerManager:
             except asyncio.TimeoutError:
                 pass
 
-    async def run(self, console: Callable[[], Any] | None = None) -> int:
-        """Start everything, wait for acks, supervise until told to stop, shut down. Exit code."""
+    async def run(self, console: Callable[[], Any] | None = None, *, early: bool = False) -> int:
+        """Start everything, wait for acks, supervise until told to stop, shut down. Exit code.
+
+        ``console`` starts once the workers serve, or with ``early`` as soon as they are started
+        (``--repl``: its prompt shows while they boot; it waits for :attr:`ready` itself before
+        it runs anything that needs them). Every first fork is made by then, so the console's
+        threads never meet a fork of the main process."""
         try:
-            return await self._run(console)
+            return await self._run(console, early)
         finally:
             self.published.close()  # the children still running keep their own maps
 
-    async def _run(self, console: Callable[[], Any] | None) -> int:
+    async def _run(self, console: Callable[[], Any] | None, early: bool) -> int:
         self.running = True
         if self.fork_main:
             preload_for_forks()
@@ -849,8 +854,12 @@ class WorkerManager:
         except Exception as exc:
             logger.error("Could not start worker processes: %s", exc)
             self.boot_failure = str(exc)
+        console_task: asyncio.Task[Any] | None = None
+        if console is not None and early and not self.boot_failure:
+            console_task = self._start_console(console)
         outcome = "failed" if self.boot_failure else await self._wait_acks()
         if outcome == "failed":
+            await self._end_console(console_task)  # the terminal is restored before the error
             logger.error("Start-up failed: %s. Stopping.", self.boot_failure)
             self.stopping = True
             self.kill_all()
@@ -858,21 +867,31 @@ class WorkerManager:
             return 1
         self.booting = False
         watcher = self.loop.create_task(self._watch_heartbeats())
-        console_task: asyncio.Task[Any] | None = None
         if outcome == "ok":
             await self._wait_serving(self.ack_timeout)
             if console is not None or not self.fork_main:
                 start_early(self.ctx)  # the console's threads make forking the main unsafe
             self.ready.set()
-            if console is not None:
-                console_task = self.loop.create_task(console())
-                console_task.add_done_callback(self._console_done)
+            if console is not None and console_task is None:
+                console_task = self._start_console(console)
             await self._stop.wait()
         watcher.cancel()
         await self.shutdown()
         if console_task is not None and not console_task.done():
             console_task.cancel()
         return self.exit_code
+
+    def _start_console(self, console: Callable[[], Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = self.loop.create_task(console())
+        task.add_done_callback(self._console_done)
+        return task
+
+    async def _end_console(self, task: asyncio.Task[Any] | None) -> None:
+        """Cancel an early console that is still open and let it restore the terminal."""
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait([task], timeout=2.0)
 
     async def _wait_serving(self, timeout: float) -> None:
         """After the acks: until every server worker accepts (after_server_start done), a stop is

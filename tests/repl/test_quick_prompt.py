@@ -115,3 +115,64 @@ def test_names_from_providers_come_above_the_first_prompt(
     assert text.index("Ctrl+C cancels the running statement") < text.index("the settings service")
     t.send("\x04")
     assert t.exit_code() == 0
+
+
+SLOW_BOOT_APP = """
+import os, time
+from runtime.app import App
+from runtime.response import text
+
+app = App("SlowBoot")
+MARK = os.environ["SLOW_BOOT_MARK"]
+
+
+@app.before_server_start
+async def boot(app, loop):
+    time.sleep(float(os.environ.get("SLOW_BOOT_SECONDS", "3")))
+    if os.environ.get("SLOW_BOOT_FAILS"):
+        raise RuntimeError("the database is not there")
+    open(MARK, "w").close()
+
+
+@app.get("/")
+async def index(request):
+    return text("served")
+"""
+
+
+@pytest.mark.slow
+def test_the_prompt_shows_while_the_workers_boot_and_statements_wait_for_them(
+    term: Callable[..., Term], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--repl`` opens its console once the workers are started, not once they serve; the first
+    statement waits until they do."""
+    (tmp_path / "slow_boot.py").write_text(SLOW_BOOT_APP)
+    mark = tmp_path / "booted"
+    monkeypatch.setenv("SLOW_BOOT_MARK", str(mark))
+    t = term("--repl", "-w", "1", target="slow_boot:app")
+    t.wait(">>> ", 30)
+    assert not mark.exists(), "the prompt waited for the worker's start-up"
+    t.send("client.get('/').text\r")  # typed while the worker still boots
+    t.wait("'served'", 30)
+    assert mark.exists()
+    t.wait_prompt()
+    t.send("\x04")
+    assert t.exit_code() == 0
+    assert t.stty_unchanged()
+
+
+@pytest.mark.slow
+def test_a_start_up_that_fails_behind_the_early_prompt_restores_the_terminal(
+    term: Callable[..., Term], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow_boot.py").write_text(SLOW_BOOT_APP)
+    monkeypatch.setenv("SLOW_BOOT_MARK", str(tmp_path / "booted"))
+    monkeypatch.setenv("SLOW_BOOT_SECONDS", "1")
+    monkeypatch.setenv("SLOW_BOOT_FAILS", "1")
+    t = term("--repl", "-w", "1", target="slow_boot:app")
+    t.wait(">>> ", 30)
+    assert t.exit_code() == 1
+    assert "the database is not there" in t.text
+    failed = t.text.index("Start-up failed")
+    assert t.text.rindex(">>>") < failed  # the console closed before the error was shown
+    assert t.stty_unchanged()

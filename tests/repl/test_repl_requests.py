@@ -70,8 +70,12 @@ def _opts(repl: str, commands: list[str] | None = None) -> RunOptions:
 def test_console_for_modes() -> None:
     tty, pipe = _Stream(True), _Stream(False)
     assert console_for(_opts("off"), stdin=tty, stdout=tty) is None
-    assert console_for(_opts("open"), stdin=tty, stdout=tty).__name__ == "interactive"  # type: ignore[union-attr]
-    assert console_for(_opts("enter"), stdin=tty, stdout=tty).__name__ == "interactive"  # type: ignore[union-attr]
+    # --repl's console opens while the workers boot; --dev's ENTER line and scripts wait for them
+    early = console_for(_opts("open"), stdin=tty, stdout=tty)
+    assert type(early).__name__ == "OpensEarly" and getattr(early, "opens_early", False)
+    enter = console_for(_opts("enter"), stdin=tty, stdout=tty)
+    assert enter.__name__ == "interactive" and not hasattr(enter, "opens_early")  # type: ignore[union-attr]
+    assert not hasattr(console_for(_opts("open"), stdin=pipe, stdout=tty), "opens_early")
     assert console_for(_opts("open"), stdin=pipe, stdout=tty).__name__ == "scripted_stdin"  # type: ignore[union-attr]
     assert console_for(_opts("open"), stdin=tty, stdout=pipe).__name__ == "scripted_stdin"  # type: ignore[union-attr]
     hook = console_for(_opts("off", ["1"]), stdin=tty, stdout=tty)

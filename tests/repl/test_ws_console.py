@@ -109,8 +109,8 @@ def test_follow_and_a_stream_cancelled_by_ctrl_c_in_a_terminal(
     t = term("--repl", "-w", "1", target="console14_app:app")
     t.wait("vivace console for Console14", 30)
     t.wait_prompt()
+    t.run('ws = await client.websocket("/ws")', ">>>")  # runs once the workers serve
     pids = sorted(p.pid for p in psutil.Process(t.child.pid).children(recursive=True))
-    t.run('ws = await client.websocket("/ws")', ">>>")
     t.run("ws.follow()", "printing incoming messages")
     t.run('await ws.send("one")', "<- echo: one")
     mark = len(t.text)
