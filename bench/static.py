@@ -3,12 +3,15 @@
 
     python bench/static.py [--rounds 3] [--duration 5] [--only vivace,sanic]
 
-Two files, each fetched over keep-alive connections by wrk: ``small.bin`` (1 KiB, 64
-connections) and ``large.bin`` (10 MiB, 8 connections). Every server is one process, pinned to
-CPU 0 and wrk to CPU 1 (``taskset``, as in ``throughput/run.py``); rounds are interleaved and each
-wrk run has a 1 s warm-up. Also measured for the large file: ``ceiling``, a blocking
-one-connection-at-a-time server answering every request with ``os.sendfile`` and nothing else,
-what the loopback and wrk carry here without any server work (a bound, not a contestant).
+Two files, each fetched over keep-alive connections: ``small.bin`` (1 KiB, 64 connections, by
+wrk) and ``large.bin`` (10 MiB, 8 connections, by ``bench/discard.py``, which drops each body in
+the kernel instead of copying it: with wrk, whose one thread copies every byte, the client is the
+limit and servers 3-5x apart in CPU per GB measure the same; ``--client wrk`` measures that way).
+Every server is one process, pinned to CPU 0 and the client to CPU 1 (``taskset``, as in
+``throughput/run.py``); rounds are interleaved and each run has a 1 s warm-up. Also measured for
+the large file: ``ceiling``, a server of blocking threads (one per connection) answering every
+request with ``os.sendfile`` and nothing else, what the loopback and the client carry here without
+any server work (a bound, not a contestant).
 
 Prints, per file, the median req/s and MB/s of each server, CPU seconds per GB sent (the server
 process), and the ratios vivace/peer against the targets of issue 16: small files >= 1.5x Sanic
@@ -20,12 +23,14 @@ Run one server by hand with ``python bench/static.py serve NAME PORT DIRECTORY``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -98,17 +103,23 @@ def serve_starlette(port: int, directory: str) -> None:
 
 
 def serve_ceiling(port: int, directory: str) -> None:
-    """One connection at a time, blocking: read a request head, sendfile the file it names."""
+    """A thread per connection, blocking: read a request head, sendfile the file it names."""
+    import threading
+
     listener = socket.create_server(("127.0.0.1", port), backlog=128)
-    while True:
-        conn, _ = listener.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def serve(conn: socket.socket) -> None:
         try:
             _answer(conn, directory)
         except OSError:  # the client left mid-file (wrk ends its runs so)
             pass
         finally:
             conn.close()
+
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
 def _answer(conn: socket.socket, directory: str) -> None:
@@ -177,17 +188,39 @@ def measure(
         except RuntimeError as exc:
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{name}: {exc}\n{tail}") from None
-        if name == "ceiling":
-            connections = 1  # it serves one connection at a time
         path = f"/static/{filename}"
-        wrk(server.port, 1, connections, 1, wrk_cpu, path)  # warm-up
-        before = cpu_seconds(server.proc.pid)
-        rps, _, total = wrk(server.port, args.duration, connections, 1, wrk_cpu, path)
-        cpu = cpu_seconds(server.proc.pid) - before
+        if file_key == "large" and args.client == "discard":
+            rps, total, cpu = discard(server, connections, wrk_cpu, path, args.duration)
+        else:
+            wrk(server.port, 1, connections, 1, wrk_cpu, path)  # warm-up
+            before = cpu_seconds(server.proc.pid)
+            rps, _, total = wrk(server.port, args.duration, connections, 1, wrk_cpu, path)
+            cpu = cpu_seconds(server.proc.pid) - before
     finally:
         server.stop()
     sent = total * size
     return Sample(rps, rps * size / 1e6, cpu / (sent / 1e9) if sent else float("nan"))
+
+
+def discard(
+    server: Server, connections: int, cpus: list[str], path: str, duration: int
+) -> tuple[float, int, float]:
+    """(req/s, requests, server CPU seconds) of ``bench/discard.py``: 1 s warm-up, then
+    ``duration`` s measured; the server's CPU is read over the measured time only."""
+    command = [*cpus, sys.executable, str(HERE / "discard.py"), str(server.port), path]
+    command += ["--connections", str(connections), "--duration", str(duration), "--warmup", "1"]
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    before = cpu_seconds(server.proc.pid)
+    time.sleep(duration)
+    cpu = cpu_seconds(server.proc.pid) - before
+    out, _ = client.communicate(timeout=duration + 90)
+    if client.returncode != 0:
+        raise RuntimeError(f"discard.py exited {client.returncode}")
+    result = json.loads(out)
+    if result["failures"]:
+        print(f"  warning: failures on port {server.port}: {result['failures']}", file=sys.stderr)
+    return float(result["rps"]), int(result["requests"]), cpu
 
 
 def report(results: dict[tuple[str, str], list[Sample]]) -> None:
@@ -223,6 +256,12 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SERVERS), help="servers to run")
     parser.add_argument("--files", default=",".join(FILES), help="small, large")
     parser.add_argument(
+        "--client",
+        choices=("discard", "wrk"),
+        default="discard",
+        help="the large file's client: bench/discard.py (drops bodies in the kernel) or wrk",
+    )
+    parser.add_argument(
         "--no-pin",
         dest="pin",
         action="store_false",
@@ -234,8 +273,8 @@ def main() -> int:
         return 1
     names = [n for n in args.only.split(",") if n]
     file_keys = [f for f in args.files.split(",") if f]
-    # the ceiling bounds the large file's throughput; one connection at a time says nothing of
-    # small files (it would be the round trip of one connection)
+    # the ceiling bounds the large file's throughput (sendfile and nothing else); for small
+    # files it would measure a thread per connection, not a bound
     compile_sources()
     load = os.getloadavg()[0]
     results: dict[tuple[str, str], list[Sample]] = {}
@@ -261,12 +300,14 @@ def main() -> int:
                         f"{sample.mb_s:8.0f} MB/s {sample.cpu_per_gb:6.2f} CPU-s/GB",
                         flush=True,
                     )
+    client = "bench/discard.py" if args.client == "discard" else "wrk -t1"
     print(
-        f"\nwrk -t1 keep-alive, {args.duration} s per run, {args.rounds} rounds, "
+        f"\nsmall: wrk -t1, large: {client}; keep-alive, {args.duration} s per run, "
+        f"{args.rounds} rounds, "
         f"{'pinned (server CPU 0, wrk CPU 1)' if args.pin else 'not pinned'}, "
         f"{os.cpu_count()} CPUs, load average at start {load:.2f}; connections: "
         + ", ".join(f"{k} {c}" for k, (_, _, c) in FILES.items())
-        + " (ceiling: 1, large file only)"
+        + " (ceiling: large file only)"
     )
     report(results)
     return 0
