@@ -22,7 +22,6 @@ from repl.native import Native, collect, one_line, scopes
 from repl.requests import bind_do
 from repl.routes import RoutesView
 from repl.workers import Bridge, Logs, Summary, Workers, ready_count, rows
-from runtime.app import App
 from runtime.hosting import ASGIHosted, Hosted
 from runtime.options import RunOptions
 
@@ -403,6 +402,8 @@ class Console:
         module = target.module or ""
         old = self.host
         # App names are unique per process: let the re-imported module register its app again
+        from runtime.app import App
+
         registry: dict[str, Any] | None = None
         held = None
         if isinstance(old.target, App):

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from repl.native import Section, describe_object
-from runtime.app import App
 from runtime.console import CONSOLE_NAMES, ReplEntry
 from runtime.hosting import Hosted
 
@@ -147,6 +146,8 @@ def describe(
 
 def user_entries(host: Hosted) -> list[ReplEntry]:
     """The names a vivace app adds with ``app.repl_ctx.add(...)``; other apps have none."""
+    from runtime.app import App  # not at import: ``vivace attach`` never builds an app
+
     target = host.target
     if not isinstance(target, App):
         return []

@@ -7,11 +7,13 @@ statements on stdin) prints, for each statement, one line::
      "error": null, "elapsed_ms": 3.1}
 
 ``value`` is the ``repr()`` of the statement's value (null when it has none), ``stdout`` what the
-statement printed, ``error`` null or ``{"type", "message", "traceback"}``. Nothing else goes to
-stdout: when the console is made, the process's standard output (file descriptor 1, which the
-workers inherit) is pointed at standard error, so the server's and the workers' log lines go
-there, and the JSON lines are written to a copy of the original standard output. The exit code
-is 0 when every statement succeeded, 1 otherwise, or the code ``exit(n)`` gave.
+statement printed (with what the console's background tasks, such as a followed websocket,
+printed since the previous statement ended), ``error`` null or ``{"type", "message",
+"traceback"}``. Nothing else goes to stdout: when the console is made, the process's standard
+output (file descriptor 1, which the workers inherit) is pointed at standard error, so the
+server's and the workers' log lines go there, and the JSON lines are written to a copy of the
+original standard output. The exit code is 0 when every statement succeeded, 1 otherwise, or the
+code ``exit(n)`` gave.
 """
 
 from __future__ import annotations
@@ -67,10 +69,12 @@ class _Capture(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
-    @property
-    def text(self) -> str:
+    def take(self) -> str:
+        """What was written since the last call."""
         with self._lock:
-            return "".join(self.parts)
+            text = "".join(self.parts)
+            self.parts.clear()
+        return text
 
 
 def _emit(out: TextIO, record: dict[str, Any]) -> None:
@@ -107,16 +111,24 @@ async def run_json(
     # with workers, statements run on the console's threads and the loop here relays the
     # workers' output: what this thread writes is not the statement's
     passthrough = threading.get_ident() if console.control is not None else None
+    real = sys.stdout
+    capture = _Capture(real, passthrough)
+    sys.stdout = capture
+    try:
+        return await _run_statements(console, statements, capture, out)
+    finally:
+        sys.stdout = real
+
+
+async def _run_statements(
+    console: Any, statements: list[str], capture: _Capture, out: TextIO
+) -> int:
+    """One record per statement. The capture stays in place between statements: what the
+    console's tasks print then (a followed websocket's message) goes to the next record."""
     ok = True
     for statement in statements:
-        real = sys.stdout
-        capture = _Capture(real, passthrough)
-        sys.stdout = capture
         started = time.perf_counter()
-        try:
-            outcome = await console.run(statement)
-        finally:
-            sys.stdout = real
+        outcome = await console.run(statement)
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         record: dict[str, Any] = {"statement": statement, "ok": outcome.ok}
         value = None
@@ -127,7 +139,7 @@ async def run_json(
                 record["ok"] = False
                 outcome.error = exc
         record["value"] = value
-        record["stdout"] = capture.text
+        record["stdout"] = capture.take()
         error = outcome.error
         if outcome.cancelled:
             record["error"] = {"type": "KeyboardInterrupt", "message": "", "traceback": ""}

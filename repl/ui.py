@@ -157,6 +157,10 @@ class ConsoleUI:
             typeahead, self._typeahead = self._typeahead, []
 
             def pre_run(keys: list[KeyPress] = typeahead) -> None:
+                proxy = sys.stdout
+                if isinstance(proxy, ConsoleStdout):  # the app is set: see ConsoleStdout.direct
+                    with proxy.direct:
+                        pass
                 if keys:  # typed while the last statement ran: handled as if typed now
                     app.key_processor.feed_multiple(keys)
                     asyncio.get_running_loop().call_soon(app.key_processor.process_keys)
@@ -251,6 +255,11 @@ class ConsoleStdout(StdoutProxy):
     """
 
     def __init__(self) -> None:
+        #: held by the writer while it finds no prompt shown and writes straight to the terminal;
+        #: the editor takes it once it is the running app, before its first drawing (``read``'s
+        #: ``pre_run``). Without it a line found "no prompt" just before the prompt was drawn
+        #: landed after it, on the prompt's line, which was then never drawn again.
+        self.direct = threading.Lock()
         self._drained = threading.Condition()
         self._marks_sent = 0
         self._marks_written = 0
@@ -285,9 +294,11 @@ class ConsoleStdout(StdoutProxy):
                 else:  # _Done
                     done = True
             joined = "".join(text)
-            app_loop = self._get_app_loop() if joined else None
+            app_loop = None
             if joined:
-                self._write_and_flush(app_loop, joined)
+                with self.direct:
+                    app_loop = self._get_app_loop()
+                    self._write_and_flush(app_loop, joined)
             if written:
                 with self._drained:
                     self._marks_written = max(self._marks_written, written)

@@ -117,8 +117,10 @@ class ConsoleWebSocket:
         out: Callable[[str], None] = _say
         try:
             async for message in self._connection:
-                self.received += 1
                 out(f"<- {_shown(message)}")
+                # counted once shown: a statement waiting on ``received`` (from another thread:
+                # the websocket's loop is the client's) then finds the line already written
+                self.received += 1
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
