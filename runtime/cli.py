@@ -702,6 +702,10 @@ def _with_attach(options: RunOptions, hook: Any) -> Any:
         result: int | None = await with_attach(options, hook)(host, control, url=url)
         return result
 
+    if getattr(hook, "opens_early", False):  # --dev --repl: it still opens while workers boot
+        from repl.session import OpensEarly
+
+        return OpensEarly(attached)
     return attached
 
 
