@@ -84,3 +84,41 @@ def test_a_large_file_does_not_grow_the_worker(tmp_path: Path) -> None:
     finally:
         server.stop_cleanly()
     assert grown < 20 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
+
+
+def test_a_client_that_stops_reading_holds_up_no_other_download(tmp_path: Path) -> None:
+    """Files are sent by one sender thread per worker, one body at a time while its client takes
+    it; a client that stops reading is handed back to the event loop within milliseconds, so
+    other downloads go on (``runtime.server.respond``, rule 5)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "bigapp.py").write_text(APP)
+    with (app_dir / "big.bin").open("wb") as out:
+        out.truncate(SIZE)
+    server = start(
+        "vivace",
+        "bigapp:app",
+        tmp_path / "trace",
+        args=("--single-process",),
+        env={"PYTHONPATH": os.pathsep.join((str(app_dir), str(ROOT)))},
+        ready_path="/static/bigapp.py",
+    )
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(3):  # three clients that ask for 100 MiB and read nothing
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            stalled.append(sock)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert download(server.port, "/static/big.bin") > SIZE
+        took = time.monotonic() - started
+        assert took < 20, f"a download beside three stalled ones took {took:.1f} s"
+        for sock in stalled:  # the stalled ones still get their bytes once they read
+            sock.settimeout(10)
+            assert len(sock.recv(65536)) > 0
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.stop_cleanly()
