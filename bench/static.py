@@ -10,12 +10,14 @@ limit and servers 3-5x apart in CPU per GB measure the same; ``--client wrk`` me
 Every server is one process, pinned to CPU 0 and the client to CPU 1 (``taskset``, as in
 ``throughput/run.py``); rounds are interleaved and each run has a 1 s warm-up. Also measured for
 the large file: ``ceiling``, a server of blocking threads (one per connection) answering every
-request with ``os.sendfile`` and nothing else, what the loopback and the client carry here without
-any server work (a bound, not a contestant).
+request with ``os.sendfile`` and nothing else: what a bare ``sendfile`` server gets from the
+loopback with no HTTP work (a reference, not a contestant; vivace's one sender thread, streaming one
+connection at a time, gets more).
 
 Prints, per file, the median req/s and MB/s of each server, CPU seconds per GB sent (the server
 process), and the ratios vivace/peer against the targets of issue 16: small files >= 1.5x Sanic
-and >= 1.0x Starlette; the large file >= 2x Sanic's throughput, and close to the ceiling.
+and >= 1.0x Starlette; the large file >= 2x Sanic's throughput, and close to what the loopback
+carries (the ceiling).
 
 Run one server by hand with ``python bench/static.py serve NAME PORT DIRECTORY``.
 """
