@@ -82,6 +82,10 @@ def __getattr__(name: str) -> _typing.Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
 __version__ = "0.1.0"
 
 
