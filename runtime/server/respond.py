@@ -21,16 +21,18 @@ Rules:
    to watch the transport's own), and is closed whatever happens (cancellation included).
 4. While the socket does not take more, the connection's flow control says writing is paused, so
    the response timeout applies to a client that stops reading a file, as to a stream.
-5. ``sendfile`` runs on the worker's one sender thread (``_Lane``), which streams one body at a
-   time while its client keeps taking it: it waits up to ``_PATIENCE`` for the socket to take
-   more, then hands the body back to the loop (which waits for writability there, rule 4) and
-   takes the next one; a turn ends after ``_SENDFILE_MAX`` bytes, so a large download does not
-   hold the lane from the others. Streaming one connection at a time rather than a slice of each
-   in turn measured about twice the throughput at the same CPU (``bench/static.py``, 10 MiB
-   files, 8 clients): the kernel's work per byte is what is left of a zero-copy send. The lane
-   works on duplicates of the socket and the file; a cancelled send stops at the lane's next
-   step, and the duplicates are closed once the lane let go of them (a descriptor number closed
-   under it could be reused by another file).
+5. A body of ``LANE_FROM`` (1 MiB) or more is sent by the worker's one sender thread
+   (``_Lane``); a smaller one on the loop, where a thread hop would cost more than it saves (a
+   256 KiB file lost a third of its requests per second through the lane). The lane streams one
+   body at a time while its client keeps taking it: it waits up to ``_PATIENCE`` for the socket
+   to take more, then hands the body back to the loop (which waits for writability there, rule
+   4) and takes the next one; a turn ends after ``_SENDFILE_MAX`` bytes, so a large download
+   does not hold the lane from the others. Streaming one connection at a time rather than a
+   slice of each in turn measured about twice the throughput at the same CPU
+   (``bench/static.py``, 10 MiB files, 8 clients): the kernel's work per byte is what is left of
+   a zero-copy send. The lane works on duplicates of the socket and the file; a cancelled send
+   stops at the lane's next step, and the duplicates are closed once the lane let go of them (a
+   descriptor number closed under it could be reused by another file).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ _OWN_LENGTHS: Final = frozenset(len(h) for h in OWN_HEADERS)
 SMALL_FILE: Final = 65536
 _SENDFILE_MAX: Final = 1 << 24  # bytes per turn of the sender lane (rule 5)
 _PATIENCE: Final = 10  # ms the sender lane waits for a socket that took all it could (rule 5)
+#: bodies from this size on are sent by the sender lane, smaller ones on the loop (rule 5)
+LANE_FROM: Final = 1 << 20
 _base_header_items: Any = None  # BaseHTTPResponse.header_items, set by bind_response_class
 
 
@@ -268,6 +272,12 @@ async def send_file(
     if transport.is_closing():
         raise ConnectionResetError("the client closed the connection")
     out = os.dup(sock_fd)
+    if remaining < LANE_FROM:  # a thread hop would cost more than it saves (rule 5)
+        try:
+            await _send_here(loop, flow, out, body.fd, offset, remaining)
+        finally:
+            os.close(out)
+        return
     try:
         src = os.dup(body.fd)  # the lane's own: the caller closes body.fd when this returns
     except OSError:
@@ -294,6 +304,29 @@ async def send_file(
             turn.add_done_callback(lambda _: _close(out, src))
         else:
             _close(out, src)
+
+
+async def _send_here(
+    loop: asyncio.AbstractEventLoop,
+    flow: FlowControl,
+    out: int,
+    fd: int,
+    offset: int,
+    remaining: int,
+) -> None:
+    """``sendfile`` on the loop itself, for a file below ``LANE_FROM``."""
+    while remaining > 0:
+        try:
+            sent = os.sendfile(out, fd, offset, remaining)
+        except (BlockingIOError, InterruptedError):
+            await _writable(loop, out, flow)
+            continue
+        except OSError as exc:
+            raise ConnectionResetError(f"sending a file failed: {exc}") from exc
+        if sent == 0:
+            raise ConnectionResetError("the file is shorter than when its head was sent")
+        offset += sent
+        remaining -= sent
 
 
 def _close(*fds: int) -> None:
