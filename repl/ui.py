@@ -158,9 +158,11 @@ class ConsoleUI:
 
             def pre_run(keys: list[KeyPress] = typeahead) -> None:
                 proxy = sys.stdout
-                if isinstance(proxy, ConsoleStdout):  # the app is set: see ConsoleStdout.direct
-                    with proxy.direct:
-                        pass
+                # the app is set: a write that found none ends before the first drawing (see
+                # ConsoleStdout.direct); bounded, so a terminal that stopped reading cannot hold
+                # the main loop
+                if isinstance(proxy, ConsoleStdout) and proxy.direct.acquire(timeout=1.0):
+                    proxy.direct.release()
                 if keys:  # typed while the last statement ran: handled as if typed now
                     app.key_processor.feed_multiple(keys)
                     asyncio.get_running_loop().call_soon(app.key_processor.process_keys)
