@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -59,13 +60,14 @@ def download(port: int, path: str, *, slow: bool = False) -> int:
         return received
 
 
-def test_a_large_file_does_not_grow_the_worker(tmp_path: Path) -> None:
+def serve_big_file(tmp_path: Path) -> Any:
+    """A single-process vivace serving ``APP`` and a sparse 100 MiB ``big.bin``."""
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     (app_dir / "bigapp.py").write_text(APP)
     with (app_dir / "big.bin").open("wb") as out:  # sparse: no 100 MiB of disk
         out.truncate(SIZE)
-    server = start(
+    return start(
         "vivace",
         "bigapp:app",
         tmp_path / "trace",
@@ -73,6 +75,10 @@ def test_a_large_file_does_not_grow_the_worker(tmp_path: Path) -> None:
         env={"PYTHONPATH": os.pathsep.join((str(app_dir), str(ROOT)))},
         ready_path="/static/bigapp.py",
     )
+
+
+def test_a_large_file_does_not_grow_the_worker(tmp_path: Path) -> None:
+    server = serve_big_file(tmp_path)
     try:
         process = psutil.Process(server.proc.pid)
         assert download(server.port, "/static/bigapp.py") > 0  # warm: the file path has run
@@ -90,19 +96,7 @@ def test_a_client_that_stops_reading_holds_up_no_other_download(tmp_path: Path) 
     """Files are sent by one sender thread per worker, one body at a time while its client takes
     it; a client that stops reading is handed back to the event loop within milliseconds, so
     other downloads go on (``runtime.server.respond``, rule 5)."""
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    (app_dir / "bigapp.py").write_text(APP)
-    with (app_dir / "big.bin").open("wb") as out:
-        out.truncate(SIZE)
-    server = start(
-        "vivace",
-        "bigapp:app",
-        tmp_path / "trace",
-        args=("--single-process",),
-        env={"PYTHONPATH": os.pathsep.join((str(app_dir), str(ROOT)))},
-        ready_path="/static/bigapp.py",
-    )
+    server = serve_big_file(tmp_path)
     stalled: list[socket.socket] = []
     try:
         for _ in range(3):  # three clients that ask for 100 MiB and read nothing
