@@ -47,6 +47,7 @@ from runtime.proto.writers import (
     Header,
     chunk,
     complete_response,
+    fields_head,
     http_date,
     imf_fixdate,
     reject_response,
@@ -62,11 +63,13 @@ __all__ = [
     "Data",
     "EndOfMessage",
     "H1Connection",
+    "LowerNamesConnection",
     "Reject",
     "RequestHead",
     "Upgrade",
     "chunk",
     "complete_response",
+    "fields_head",
     "http_date",
     "imf_fixdate",
     "reject_response",
@@ -349,12 +352,15 @@ class H1Connection:
         headers.append((name, value))
         size = self._head_size + len(name) + len(value) + 4
         self._head_size = size
-        if size > self.max_header_size:
-            self._stop(431, "Request header fields too large")
-        if len(headers) > self.max_header_count:
-            self._stop(431, f"Too many header fields (more than {self.max_header_count})")
+        if size > self.max_header_size or len(headers) > self.max_header_count:
+            self._over_limit(size)
         if len(name) in (4, 6, 7, 14, 17):  # Host, Expect, Upgrade, Content-Length, T-E
             self._special_header(name.lower(), value)
+
+    def _over_limit(self, size: int) -> None:
+        if size > self.max_header_size:
+            self._stop(431, "Request header fields too large")
+        self._stop(431, f"Too many header fields (more than {self.max_header_count})")
 
     def _special_header(self, lname: bytes, value: bytes) -> None:
         if lname == b"host":
@@ -429,6 +435,25 @@ class H1Connection:
             # nothing after a "Connection: close" request is read
             self.dead = True
             raise _Stop
+
+
+class LowerNamesConnection(H1Connection):
+    """An :class:`H1Connection` whose request heads hold lowercased header names: the form of
+    an ASGI scope's ``headers``, made as each header is parsed rather than by copying the list."""
+
+    __slots__ = ()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # H1Connection.on_header with the name lowered first (inline: once per header)
+        name = name.lower()
+        headers = self._headers
+        headers.append((name, value))
+        size = self._head_size + len(name) + len(value) + 4
+        self._head_size = size
+        if size > self.max_header_size or len(headers) > self.max_header_count:
+            self._over_limit(size)
+        if len(name) in (4, 6, 7, 14, 17):
+            self._special_header(name, value)
 
 
 def _has_unsupported_coding(te: bytes) -> bool:

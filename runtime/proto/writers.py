@@ -18,6 +18,7 @@ __all__ = [
     "Header",
     "chunk",
     "complete_response",
+    "fields_head",
     "http_date",
     "imf_fixdate",
     "reject_response",
@@ -103,8 +104,29 @@ def response_head(
     ``Connection: keep-alive``, which HTTP/1.1 implies (the ASGI host does, as uvicorn does, and
     announces it to HTTP/1.0 clients only).
     """
-    line = _STATUS_LINES.get(status) or status_line(status)
     fields = b"".join([name + b": " + value + b"\r\n" for name, value in headers])
+    return fields_head(
+        status,
+        fields,
+        content_length=content_length,
+        keep_alive=keep_alive,
+        chunked=chunked,
+        announce_keep_alive=announce_keep_alive,
+    )
+
+
+def fields_head(
+    status: int,
+    fields: bytes,
+    *,
+    content_length: int | None,
+    keep_alive: bool,
+    chunked: bool = True,
+    announce_keep_alive: bool = True,
+) -> bytes:
+    """:func:`response_head` with the header lines already serialised (``fields``: ``b"name:
+    value\r\n"`` each, as :func:`complete_response` takes them)."""
+    line = _STATUS_LINES.get(status) or status_line(status)
     tail = (_TAIL_KEEP if announce_keep_alive else _TAIL_IMPLIED) if keep_alive else _TAIL_CLOSE
     if content_length is not None and status >= 200 and status != 204 and status != 304:
         return b"%s%scontent-length: %d\r\ndate: %s\r\n%s" % (

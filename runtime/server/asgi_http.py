@@ -42,7 +42,7 @@ from runtime.hosting import ASGIApp, ASGIHosted, Message
 from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
-from runtime.server.asgi_messages import ClientDisconnected, response_headers
+from runtime.server.asgi_messages import ClientDisconnected, response_fields
 from runtime.server.http import HttpProtocol, ServerState, _Cycle
 
 if TYPE_CHECKING:
@@ -110,10 +110,6 @@ class _Exchange:
             waiter.set_result(None)
 
 
-def _lower_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(name.lower(), value) for name, value in headers]
-
-
 def _proxies(host: ASGIHosted) -> TrustedProxies:
     from runtime.proxy import trusted_proxies  # only behind a proxy (--proxy-headers)
 
@@ -122,6 +118,8 @@ def _proxies(host: ASGIHosted) -> TrustedProxies:
 
 class ASGIHttpProtocol(HttpProtocol):
     """One HTTP/1.1 connection to an ASGI app (see the module docstring)."""
+
+    connection_class = h1.LowerNamesConnection
 
     __slots__ = (
         "_asgi",
@@ -194,7 +192,7 @@ class ASGIHttpProtocol(HttpProtocol):
             "path": root + path,
             "raw_path": root.encode("latin-1") + raw_path if root else raw_path,
             "query_string": query,
-            "headers": _lower_headers(head.headers),
+            "headers": head.headers,  # lowercased by the parser (LowerNamesConnection)
         }
         state = self._state
         if state is not None:
@@ -240,7 +238,7 @@ class ASGIHttpProtocol(HttpProtocol):
         flow = self.flow
         keep_alive = head.keep_alive
         status = 0
-        headers: list[tuple[bytes, bytes]] = []
+        fields = b""  # the app's header lines, serialised
         length: int | None = None  # the app's Content-Length
         sent = 0  # body bytes of a streamed response
         chunked = False
@@ -289,7 +287,7 @@ class ASGIHttpProtocol(HttpProtocol):
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
-            nonlocal status, headers, length, sent, chunked, keep_alive, send_body
+            nonlocal status, fields, length, sent, chunked, keep_alive, send_body
             kind = message.get("type")
             if not exchange.started:
                 if kind != "http.response.start":
@@ -302,7 +300,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 status = given
                 if not 100 <= status <= 999:
                     raise RuntimeError(f"ASGI response status {status} is not a valid status")
-                headers, length, close = response_headers(message.get("headers", ()))
+                fields, length, close = response_fields(message.get("headers", ()))
                 if close:
                     keep_alive = False
                 exchange.started = True
@@ -333,9 +331,9 @@ class ASGIHttpProtocol(HttpProtocol):
                             f"Content-Length header ({length})"
                         )
                     size = len(body) if length is None else length
-                    data = h1.response_head(
+                    data = h1.fields_head(
                         status,
-                        headers,
+                        fields,
                         content_length=size,
                         keep_alive=keep,
                         announce_keep_alive=http10,
@@ -355,9 +353,9 @@ class ASGIHttpProtocol(HttpProtocol):
                 chunked = length is None and not raw and not bodyless
                 self._write(
                     cycle,
-                    h1.response_head(
+                    h1.fields_head(
                         status,
-                        headers,
+                        fields,
                         content_length=length,
                         keep_alive=keep,
                         chunked=chunked,

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["ClientDisconnected", "response_headers"]
+__all__ = ["ClientDisconnected", "response_fields", "response_headers"]
 
 
 class ClientDisconnected(OSError):
@@ -41,20 +41,20 @@ def _classify(name: bytes) -> int:
     return kind
 
 
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 def _as_bytes(name: object, value: object) -> tuple[bytes, bytes]:
-    if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+    if not isinstance(name, _BYTES_LIKE) or not isinstance(value, _BYTES_LIKE):
         raise RuntimeError(f"ASGI response header {[name, value]!r} must be a pair of bytes")
     return bytes(name), bytes(value)
 
 
 def _content_length(value: bytes) -> int:
-    try:
-        length = int(value)
-    except ValueError:
-        raise RuntimeError(f"Invalid Content-Length header {value!r}") from None
-    if length < 0:
+    # RFC 9110: 1*DIGIT (no sign, no white space); bytes.isdigit() is ASCII only
+    if not value.isdigit():
         raise RuntimeError(f"Invalid Content-Length header {value!r}")
-    return length
+    return int(value)
 
 
 def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
@@ -74,9 +74,7 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, b
             if kind is None:
                 kind = _classify(name)
             if b"\n" in value or b"\r" in value:
-                raise RuntimeError(
-                    f"ASGI response header {name!r}: {value!r} holds a forbidden character"
-                )
+                _forbidden(name, value)
             if kind == _PLAIN:
                 headers.append((name, value))
             elif kind == _LENGTH:
@@ -88,3 +86,73 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, b
             f"ASGI response headers must be an iterable of [name, value] pairs, got {raw!r}"
         ) from None
     return headers, length, close
+
+
+def response_fields(raw: Any) -> tuple[bytes, int | None, bool]:
+    """:func:`response_headers` with the kept headers serialised (``b"name: value\r\n"`` each),
+    for the head of an HTTP response; the same protocol errors raise ``RuntimeError``.
+
+    The hot path of every ASGI response: a header an app sends again and again (the same
+    ``(name, value)`` tuple of bytes) is checked once and then found in ``_PAIRS``.
+    """
+    parts: list[bytes] = []
+    length: int | None = None
+    close = False
+    try:
+        for pair in raw:
+            known = None
+            if pair.__class__ is tuple:
+                try:
+                    known = _PAIRS.get(pair)
+                except (TypeError, ValueError):  # a bytearray or memoryview in it: not hashable
+                    pass
+            if known is None:
+                known = _check_pair(pair)
+            kind, data = known
+            if kind == _PLAIN:
+                parts.append(data)
+            elif kind == _LENGTH:
+                length = data
+            elif kind == _CONNECTION:
+                close = data
+    except (TypeError, ValueError):
+        raise RuntimeError(
+            f"ASGI response headers must be an iterable of [name, value] pairs, got {raw!r}"
+        ) from None
+    return b"".join(parts), length, close
+
+
+# A checked header -> (its kind, what it gives): the serialised line of a kept header, the
+# number of a Content-Length, whether a Connection header says close. Bounded: cleared when full
+# (an app whose values differ on every response, cookies say, gains nothing and loses little).
+_PAIRS: dict[tuple[bytes, bytes], tuple[int, Any]] = {}
+_PAIRS_MAX = 1024
+
+
+def _check_pair(pair: Any) -> tuple[int, Any]:
+    name, value = pair  # TypeError, ValueError: not a pair
+    if name.__class__ is not bytes or value.__class__ is not bytes:
+        name, value = _as_bytes(name, value)
+        pair = None  # only tuples of bytes are cached (others are unhashable or mutable)
+    kind = _NAMES.get(name)
+    if kind is None:
+        kind = _classify(name)
+    if b"\n" in value or b"\r" in value:
+        _forbidden(name, value)
+    data: Any = None
+    if kind == _PLAIN:
+        data = name + b": " + value + b"\r\n"
+    elif kind == _LENGTH:
+        data = _content_length(value)
+    elif kind == _CONNECTION:
+        data = b"close" in value.lower()
+    known = (kind, data)
+    if pair is not None and pair.__class__ is tuple:
+        if len(_PAIRS) >= _PAIRS_MAX:
+            _PAIRS.clear()
+        _PAIRS[pair] = known
+    return known
+
+
+def _forbidden(name: object, value: object) -> NoReturn:
+    raise RuntimeError(f"ASGI response header {name!r}: {value!r} holds a forbidden character")

@@ -122,11 +122,14 @@ class HttpProtocol(asyncio.Protocol):
         "ws",
     )
 
+    #: the request parser: names as the client wrote them (``Headers`` looks them up in any case)
+    connection_class: type[H1Connection] = H1Connection
+
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.app: App = cast("App", state.app)  # this class serves a vivace App
         self.loop = asyncio.get_running_loop()
-        self.conn = H1Connection(
+        self.conn = self.connection_class(
             max_header_size=state.max_header_size,
             max_header_count=state.max_header_count,
             max_body_size=state.max_body_size,
