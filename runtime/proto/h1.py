@@ -86,6 +86,7 @@ class RequestHead:
         "chunked",
         "content_length",
         "expect_continue",
+        "has_body",
         "headers",
         "keep_alive",
         "method",
@@ -115,10 +116,7 @@ class RequestHead:
         self.chunked = chunked
         self.expect_continue = expect_continue
         self.upgrade = upgrade  # a websocket upgrade request
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
+        self.has_body = chunked or bool(content_length)
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method} {self.target!r} HTTP/{self.version})"
@@ -355,7 +353,9 @@ class H1Connection:
         if size > self.max_header_size or len(headers) > self.max_header_count:
             self._over_limit(size)
         if len(name) in (4, 6, 7, 14, 17):  # Host, Expect, Upgrade, Content-Length, T-E
-            self._special_header(name.lower(), value)
+            lname = name.lower()
+            if lname in _SPECIAL_NAMES:
+                self._special_header(lname, value)
 
     def _over_limit(self, size: int) -> None:
         if size > self.max_header_size:
@@ -452,8 +452,14 @@ class LowerNamesConnection(H1Connection):
         self._head_size = size
         if size > self.max_header_size or len(headers) > self.max_header_count:
             self._over_limit(size)
-        if len(name) in (4, 6, 7, 14, 17):
+        if name in _SPECIAL_NAMES:
             self._special_header(name, value)
+
+
+#: the header names the parser itself reads (``H1Connection._special_header``)
+_SPECIAL_NAMES = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"expect", b"upgrade")
+)
 
 
 def _has_unsupported_coding(te: bytes) -> bool:

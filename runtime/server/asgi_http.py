@@ -323,7 +323,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 cycle.status = status
                 cycle.response_started = True
                 keep = keep_alive and not self._close_after and not self.state.shutting_down
-                bodyless = not send_body or not h1.status_has_body(status)
+                bodyless = not send_body or status < 200 or status == 204 or status == 304
                 if not more:  # the whole response in one write
                     if length is not None and send_body and length != len(body):
                         raise RuntimeError(
@@ -343,7 +343,9 @@ class ASGIHttpProtocol(HttpProtocol):
                     self._write(cycle, data)
                     if not keep:
                         self.conn.keep_alive = False
-                    self._finish(exchange)
+                    exchange.complete = True  # _finish(), inline: once per request
+                    if exchange.waiter is not None:
+                        exchange.wake()
                     return
                 # HTTP/1.0 has no chunks: the body ends with the connection; a response without a
                 # body (HEAD, 204, 304) announces no framing at all, as uvicorn's
