@@ -12,6 +12,11 @@ splits shared pages between the processes sharing them). Rounds are interleaved;
 stopped with SIGINT and its process tree checked gone. vivace runs from ``bench/.peers/vivace``,
 the peers from ``bench/.peers/asgi`` (``asgi_peers.py``).
 
+Also printed: the CPU time the server's processes had used when the first 200 came (user +
+system from ``/proc``, of every live process of the tree and of the children they reaped), which is
+what the start-up costs a machine whose cores are busy. ``--cpus 1`` runs each server on one CPU
+(``taskset``), as in a container limited to one core.
+
 Prints medians and the ratios to uvicorn, against issue 12's target: start-up <= 0.5x uvicorn's.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -58,16 +64,37 @@ def commands() -> dict[str, list[str]]:
     }
 
 
+def tree_cpu(server: Server) -> float:
+    """CPU seconds of ``server``'s processes so far: each live one's own, and those of the
+    children it reaped (``cutime``/``cstime``), so that a helper that has exited counts too."""
+    total = 0
+    for proc in server.tree():
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default=",".join(SERVERS), help="comma-separated servers")
+    parser.add_argument("--cpus", type=int, default=0, help="run each server on this many CPUs")
     args = parser.parse_args()
+    pin: list[str] = []
+    if args.cpus:
+        cpus = sorted(os.sched_getaffinity(0))[: args.cpus]
+        if shutil.which("taskset") is None:
+            parser.error("--cpus needs taskset")
+        pin = ["taskset", "-c", ",".join(str(c) for c in cpus)]
     names = [n for n in SERVERS if n in args.only.split(",")]
     argv = commands()
     compile_sources()
     load = os.getloadavg()
     starts: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     memory: dict[str, list[tuple[float, float, int]]] = {n: [] for n in names}
     failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="vivace-asgi-startup-") as tmp:
@@ -84,7 +111,10 @@ def main() -> int:
                 log = directory / f"{name}.log"
                 log.write_bytes(b"")
                 server = Server(
-                    lambda port, name=name: [a.replace("{port}", str(port)) for a in argv[name]],
+                    lambda port, name=name: [
+                        *pin,
+                        *(a.replace("{port}", str(port)) for a in argv[name]),
+                    ],
                     cwd=directory,
                     pythonpath=(directory,),
                     log=log,
@@ -92,6 +122,7 @@ def main() -> int:
                 try:
                     try:
                         started = server.wait_first_200(limit=30)
+                        used = tree_cpu(server)
                     except RuntimeError as exc:
                         tail = log.read_text(errors="replace")[-3000:]
                         failed[name] = f"{exc}\n$ {' '.join(argv[name])}\n{tail}"
@@ -104,31 +135,38 @@ def main() -> int:
                 finally:
                     server.stop()
                 starts[name].append(started)
+                cpu[name].append(used)
                 memory[name].append(sample)
                 print(
-                    f"round {rnd} {name:8} first 200 after {started * 1000:6.0f} ms, "
+                    f"round {rnd} {name:8} first 200 after {started * 1000:6.0f} ms "
+                    f"({used * 1000:5.0f} CPU ms), "
                     f"{sample[2]} processes, PSS {sample[1]:6.1f} MiB, RSS {sample[0]:6.1f} MiB",
                     flush=True,
                 )
     print(
-        f"\n{WORKERS} workers, heavy app, median of {args.rounds} rounds; load average at start "
+        f"\n{WORKERS} workers, heavy app, {f'on {args.cpus} CPU(s), ' if args.cpus else ''}"
+        f"median of {args.rounds} rounds; load average at start "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at end {os.getloadavg()[0]:.2f}"
     )
     print(
-        f"{'server':8} {'start ms':>9} {'x uvicorn':>10} {'procs':>6} {'PSS MiB':>8} "
-        f"{'x uvicorn':>10} {'RSS MiB':>8}"
+        f"{'server':8} {'start ms':>9} {'x uvicorn':>10} {'CPU ms':>7} {'x uvicorn':>10} "
+        f"{'procs':>6} {'PSS MiB':>8} {'x uvicorn':>10} {'RSS MiB':>8}"
     )
     done = [n for n in names if starts[n]]
     ref_start = median(starts["uvicorn"]) if "uvicorn" in done else None
     ref_pss = median([m[1] for m in memory["uvicorn"]]) if "uvicorn" in done else None
+    ref_cpu = median(cpu["uvicorn"]) if "uvicorn" in done else None
     for name in done:
         start = median(starts[name]) * 1000
+        used = median(cpu[name])
+        cpu_ratio = f"{used / ref_cpu:.2f}" if ref_cpu else "-"
         pss = median([m[1] for m in memory[name]])
         rss = median([m[0] for m in memory[name]])
         start_ratio = f"{start / (ref_start * 1000):.2f}" if ref_start else "-"
         pss_ratio = f"{pss / ref_pss:.2f}" if ref_pss else "-"
         print(
-            f"{name:8} {start:9.0f} {start_ratio:>10} {memory[name][0][2]:>6} {pss:8.1f} "
+            f"{name:8} {start:9.0f} {start_ratio:>10} {used * 1000:7.0f} {cpu_ratio:>10} "
+            f"{memory[name][0][2]:>6} {pss:8.1f} "
             f"{pss_ratio:>10} {rss:8.1f}"
         )
     if "vivace" in done and ref_start:
