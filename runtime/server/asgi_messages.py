@@ -51,8 +51,9 @@ def _as_bytes(name: object, value: object) -> tuple[bytes, bytes]:
 
 
 def _content_length(value: bytes) -> int:
-    # RFC 9110: 1*DIGIT (no sign, no white space); bytes.isdigit() is ASCII only
-    if not value.isdigit():
+    # RFC 9110: 1*DIGIT (no sign, no white space); bytes.isdigit() is ASCII only. 18 digits are
+    # more than any body (and int() refuses over 4,300 with a ValueError of its own)
+    if not value.isdigit() or len(value) > 18:
         raise RuntimeError(f"Invalid Content-Length header {value!r}")
     return int(value)
 

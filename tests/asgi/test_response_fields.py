@@ -44,7 +44,9 @@ def test_headers_the_server_owns_are_dropped() -> None:
     assert twice(raw) == (b"x-a: 1\r\n", None, False)
 
 
-@pytest.mark.parametrize("value", [b"-1", b"+1", b" 1", b"1 ", b"1a", b"", b"\xd9\xa1"])
+@pytest.mark.parametrize(
+    "value", [b"-1", b"+1", b" 1", b"1 ", b"1a", b"", b"\xd9\xa1", b"1" * 19, b"9" * 5000]
+)
 def test_a_content_length_must_be_digits(value: bytes) -> None:
     for _ in range(2):
         with pytest.raises(RuntimeError, match="Invalid Content-Length"):
