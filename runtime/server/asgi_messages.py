@@ -125,9 +125,11 @@ def response_fields(raw: Any) -> tuple[bytes, int | None, bool]:
 
 # A checked header -> (its kind, what it gives): the serialised line of a kept header, the
 # number of a Content-Length, whether a Connection header says close. Bounded: cleared when full
-# (an app whose values differ on every response, cookies say, gains nothing and loses little).
+# (an app whose values differ on every response, cookies say, gains nothing and loses little),
+# and only short values are kept (the repeated ones are: types, lengths, cache rules).
 _PAIRS: dict[tuple[bytes, bytes], tuple[int, Any]] = {}
 _PAIRS_MAX = 1024
+_PAIR_VALUE_MAX = 256
 
 
 def _check_pair(pair: Any) -> tuple[int, Any]:
@@ -148,7 +150,7 @@ def _check_pair(pair: Any) -> tuple[int, Any]:
     elif kind == _CONNECTION:
         data = b"close" in value.lower()
     known = (kind, data)
-    if pair is not None and pair.__class__ is tuple:
+    if pair is not None and pair.__class__ is tuple and len(value) <= _PAIR_VALUE_MAX:
         if len(_PAIRS) >= _PAIRS_MAX:
             _PAIRS.clear()
         _PAIRS[pair] = known

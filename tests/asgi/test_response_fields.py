@@ -125,6 +125,15 @@ def test_the_cache_is_bounded() -> None:
         assert len(asgi_messages._PAIRS) <= asgi_messages._PAIRS_MAX
 
 
+def test_long_values_are_checked_every_time_not_kept() -> None:
+    pair = (b"content-security-policy", b"default-src 'self' " + b"x" * 1000)
+    assert response_fields([pair])[0] == pair[0] + b": " + pair[1] + b"\r\n"
+    assert pair not in asgi_messages._PAIRS
+    short = (b"cache-control", b"no-store")
+    response_fields([short])
+    assert asgi_messages._PAIRS[short] == (asgi_messages._PLAIN, b"cache-control: no-store\r\n")
+
+
 def test_response_headers_keeps_pairs_with_the_same_rules() -> None:
     raw = [(b"content-length", b"3"), (b"x-a", b"1"), (b"connection", b"close")]
     assert response_headers(raw) == ([(b"x-a", b"1")], 3, True)
