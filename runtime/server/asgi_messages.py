@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, NoReturn
 
 __all__ = ["ClientDisconnected", "response_fields", "response_headers"]
@@ -23,8 +24,14 @@ _NAMES: dict[bytes, int] = {}
 _NAMES_MAX = 512
 
 
+# RFC 9110: a field name is a token; a value holds no control character but HTAB (CR, LF and NUL
+# would let an app's value end the head or the header; uvicorn refuses the same characters)
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _classify(name: bytes) -> int:
-    if b"\n" in name or b"\r" in name or b":" in name or not name:
+    if _TOKEN.fullmatch(name) is None:
         raise RuntimeError(f"ASGI response header name {name!r} holds a forbidden character")
     lower = name.lower()
     kind = (
@@ -74,7 +81,7 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], int | None, b
             kind = _NAMES.get(name)
             if kind is None:
                 kind = _classify(name)
-            if b"\n" in value or b"\r" in value:
+            if _BAD_VALUE.search(value) is not None:
                 _forbidden(name, value)
             if kind == _PLAIN:
                 headers.append((name, value))
@@ -140,7 +147,7 @@ def _check_pair(pair: Any) -> tuple[int, Any]:
     kind = _NAMES.get(name)
     if kind is None:
         kind = _classify(name)
-    if b"\n" in value or b"\r" in value:
+    if _BAD_VALUE.search(value) is not None:
         _forbidden(name, value)
     data: Any = None
     if kind == _PLAIN:

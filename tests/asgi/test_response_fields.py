@@ -23,6 +23,10 @@ def twice(raw: Any) -> tuple[bytes, int | None, bool]:
     return first
 
 
+def test_a_tab_and_non_ascii_bytes_are_allowed_in_values() -> None:
+    assert twice([(b"x-a", b"one\ttwo \xc3\xa9")]) == (b"x-a: one\ttwo \xc3\xa9\r\n", None, False)
+
+
 def test_kept_headers_are_serialised_in_order() -> None:
     fields, length, close = twice(
         [(b"content-type", b"application/json"), (b"x-a", b"1"), (b"X-B", b"two words")]
@@ -62,16 +66,21 @@ def test_a_content_length_must_be_digits(value: bytes) -> None:
         (b"connection", b"close\r\nx: y"),
         (b"date", b"x\r\ny: z"),
         (b"content-length", b"1\r\n"),
+        (b"x-a", b"nul\x00"),
+        (b"x-a", b"vt\x0b"),
+        (b"x-a", b"del\x7f"),
     ],
 )
-def test_a_value_with_cr_or_lf_is_refused_every_time(pair: tuple[bytes, bytes]) -> None:
+def test_a_value_with_a_control_character_is_refused_every_time(pair: tuple[bytes, bytes]) -> None:
     for _ in range(3):
         with pytest.raises(RuntimeError, match=r"forbidden character|Invalid Content-Length"):
             response_fields([(b"x-ok", b"1"), pair])
     assert pair not in asgi_messages._PAIRS
 
 
-@pytest.mark.parametrize("name", [b"x-a\r\nx", b"x:a", b"", b"x\n"])
+@pytest.mark.parametrize(
+    "name", [b"x-a\r\nx", b"x:a", b"", b"x\n", b"x a", b"x(a)", b"x\x00", b"\xc3\xa9"]
+)
 def test_a_name_with_a_forbidden_character_is_refused(name: bytes) -> None:
     for _ in range(2):
         with pytest.raises(RuntimeError, match="forbidden character"):

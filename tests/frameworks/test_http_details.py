@@ -46,6 +46,18 @@ def test_protocol_error_before_any_byte_is_a_500_and_serving_goes_on(
     _still_serving(raw)
 
 
+@pytest.mark.parametrize("kind", ["header-crlf", "bad-length"])
+def test_an_invalid_response_header_is_never_written(raw: Server, kind: str) -> None:
+    try:
+        response = httpx.get(raw.url + f"/broken/{kind}", timeout=10)
+    except httpx.RemoteProtocolError:
+        assert raw.kind == "uvicorn"  # uvicorn closes the connection; vivace answers 500
+    else:
+        assert response.status_code == 500
+        assert "set-cookie" not in response.headers and "injected" not in response.text
+    _still_serving(raw)
+
+
 def test_a_second_start_is_an_error_and_serving_goes_on(raw: Server) -> None:
     try:
         response = httpx.get(raw.url + "/broken/second-start", timeout=10)

@@ -145,6 +145,12 @@ async def broken(kind: str, send: Any) -> None:
     elif kind == "second-start":
         await send(start)
         await send(start)
+    elif kind == "header-crlf":  # a value that would end the head early: never written
+        await send({**start, "headers": [(b"x-a", b"1\r\nset-cookie: injected=1")]})
+        await send({"type": "http.response.body", "body": b"injected"})
+    elif kind == "bad-length":
+        await send({**start, "headers": [(b"content-length", b"five")]})
+        await send({"type": "http.response.body", "body": b"hello"})
     elif kind == "no-response":
         return
 
