@@ -70,7 +70,9 @@ class Contestant(NamedTuple):
         return f"{self.app}/{self.peer}"
 
 
-def contestants(peers: list[str], baseline_tree: Path | None) -> list[Contestant]:
+def contestants(
+    peers: list[str], baseline_tree: Path | None, baseline: str = BASELINE
+) -> list[Contestant]:
     vivace = str(vivace_asgi_python())
     python = peers_python()
     paths = (HERE, APPS)
@@ -93,7 +95,7 @@ def contestants(peers: list[str], baseline_tree: Path | None) -> list[Contestant
         own = (vivace, str(HERE / "throughput" / "apps.py"), "vivace", "{port}")
         out.append(Contestant("App", "vivace", own, (vivace_root(),)))
         if baseline_tree is not None:
-            out.append(Contestant("App", f"vivace@{BASELINE}", own, (baseline_tree,)))
+            out.append(Contestant("App", f"vivace@{baseline}", own, (baseline_tree,)))
     return out
 
 
@@ -201,7 +203,7 @@ def main() -> int:
         baseline = None
         if args.baseline and "App" in apps:
             baseline = extract_baseline(args.baseline, base / "baseline")
-        todo = [c for c in contestants(peers, baseline) if c.app in apps]
+        todo = [c for c in contestants(peers, baseline, args.baseline) if c.app in apps]
         results: dict[Contestant, list[Sample]] = {c: [] for c in todo}
         failed: dict[str, str] = {}
         for rnd in range(1, args.rounds + 1):
