@@ -279,3 +279,87 @@ def test_an_unknown_method_is_told_from_garbage_by_its_request_line() -> None:
         events += conn.receive_data(data[i : i + 1])
     assert len(events) == 1 and isinstance(events[0], Reject) and events[0].status == 400
     assert reject_of(data).status == 501  # the same bytes in one piece
+
+
+# -- LowerNamesConnection: the ASGI host's parser ------------------------------------------------
+
+
+def described(events: list[object], lower: bool) -> list[object]:
+    """The events as comparable values; with ``lower``, header names lowercased."""
+    out: list[object] = []
+    for e in events:
+        if isinstance(e, RequestHead):
+            names = [(n.lower() if lower else n, v) for n, v in e.headers]
+            flags = (e.keep_alive, e.chunked, e.expect_continue, e.upgrade, e.has_body)
+            out.append((e.method, e.target, e.version, names, e.content_length, flags))
+        elif isinstance(e, Reject):
+            out.append((e.status, e.reason))
+        elif isinstance(e, Data):
+            out.append(e.data)
+        elif isinstance(e, Upgrade):
+            out.append(("upgrade", e.trailing))
+        else:
+            out.append(e)
+    return out
+
+
+def same_as_plain(data: bytes, by_byte: bool = False, **limits: int) -> list[object]:
+    """Feed ``data`` to both parsers: the same events, names lowercased; those events."""
+    plain, lowering = H1Connection(**limits), h1.LowerNamesConnection(**limits)
+    chunks = [data[i : i + 1] for i in range(len(data))] if by_byte else [data]
+    got_plain: list[object] = []
+    got_lower: list[object] = []
+    for chunk in chunks:
+        got_plain += plain.receive_data(chunk)
+        got_lower += lowering.receive_data(chunk)
+    for head in heads(got_lower):
+        assert all(name == name.lower() for name, _ in head.headers)
+    assert described(got_lower, lower=False) == described(got_plain, lower=True)
+    return got_lower
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y: z\r\nACCEPT: */*\r\nCookie: a=1\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nHOST: x\r\nContent-LENGTH: 3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTRANSFER-ENCODING: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nEXPECT: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUPGRADE: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: 1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nCONTENT-LENGTH: 2\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: nope\r\nContent-Length: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 100 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHOST: y\r\n\r\n",
+    ],
+)
+def test_the_lowering_parser_gives_the_same_events_and_limits(data: bytes) -> None:
+    for by_byte in (False, True):
+        same_as_plain(data, by_byte, max_header_size=96, max_header_count=4)
+
+
+def test_the_lowering_parser_lowers_every_name() -> None:
+    events = same_as_plain(b"GET / HTTP/1.1\r\nHost: x\r\nX-Mixed-CASE: V\r\n\r\n")
+    assert heads(events)[0].headers == [(b"host", b"x"), (b"x-mixed-case", b"V")]
+
+
+_names = st.sampled_from(
+    [
+        *(b"Host", b"HOST", b"Content-Length", b"content-length", b"Transfer-Encoding"),
+        *(b"Expect", b"Upgrade", b"Accept", b"Cookie", b"X-A", b"Origin", b"Referer"),
+        b"Connection",
+    ]
+)
+_values = st.sampled_from([b"x", b"1", b"chunked", b"100-continue", b"websocket", b"close", b""])
+
+
+@given(st.lists(st.tuples(_names, _values), max_size=8), st.booleans())
+def test_the_lowering_parser_agrees_on_any_mix_of_the_names_it_reads(
+    fields: list[tuple[bytes, bytes]], http10: bool
+) -> None:
+    head = b"".join(n + b": " + v + b"\r\n" for n, v in fields)
+    version = b"1.0" if http10 else b"1.1"
+    same_as_plain(b"POST / HTTP/" + version + b"\r\n" + head + b"\r\n1\r\n", max_header_count=6)
