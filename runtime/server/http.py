@@ -184,6 +184,9 @@ class HttpProtocol(asyncio.Protocol):
         cycle = self._cycle
         if cycle is not None:
             self._answer_lost(cycle)
+            task = cycle.task
+            if task is not None and not task.done():
+                self.state.outlives_connection(task)
         self._pipeline.clear()
         self.state.connection_gone(self)
         if self.state.sig_complete:

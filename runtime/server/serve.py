@@ -206,9 +206,9 @@ class Server:
 
         A streaming response gets ``STREAM_SHUTDOWN_GRACE`` seconds, then ends with its terminator
         and its connection closes (``HttpProtocol.shutdown``); its handler is cancelled (an ASGI
-        app is told ``http.disconnect`` and cancelled if it runs on a moment later). Requests
-        still running after ``GRACEFUL_SHUTDOWN_TIMEOUT`` are cancelled and their connections
-        aborted.
+        app is told ``http.disconnect`` and cancelled if it runs on a moment later). A request
+        whose client has gone while its app still runs is waited for too. Requests still running
+        after ``GRACEFUL_SHUTDOWN_TIMEOUT`` are cancelled and their connections aborted.
         """
         accepting = self._accept_queued(state) if self.sole_listener else []
         for server in self._servers:
@@ -220,6 +220,8 @@ class Server:
         for conn in list(state.connections):
             conn.shutdown()
         timeout = _seconds(self.app.config, "GRACEFUL_SHUTDOWN_TIMEOUT")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout == float("inf") else loop.time() + timeout
         if state.connections:
             assert self._force is not None
             waits = [
@@ -238,9 +240,38 @@ class Server:
         tasks = [t for t in (conn.abort() for conn in list(state.connections)) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
+        await self._wait_orphaned(state, deadline)
         await _finish_ended_streams(state)
         await _cancel_background_tasks(self.app)
         await asyncio.sleep(0)  # let aborted connections run connection_lost
+
+    async def _wait_orphaned(self, state: ServerState, deadline: float | None) -> None:
+        """Requests whose client has gone while their app still runs (``ServerState.orphaned``)
+        are waited for until the graceful timeout's deadline, as uvicorn waits for its tasks,
+        then cancelled. Stopping the loop under them would leave a WSGI app's thread waiting
+        forever on the loop, and the worker hanging in its exit."""
+        # (a stream the server ended at shutdown has its own short linger: _finish_ended_streams)
+        ended = state.ended_streams
+        running = [task for task in state.orphaned if not task.done() and task not in ended]
+        if not running:
+            return
+        assert self._force is not None
+        if not self._force.is_set():
+            loop = asyncio.get_running_loop()
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            waits = [
+                asyncio.ensure_future(asyncio.wait(running, timeout=remaining)),
+                asyncio.ensure_future(self._force.wait()),
+            ]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()
+        left = [task for task in running if not task.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            server_logger.info("Stopping now: %d requests cancelled", len(left))
+            await asyncio.wait(left, timeout=5.0)
 
     def _factory(self, state: ServerState) -> Callable[[], asyncio.Protocol]:
         """The protocol factory of the sockets. Under TLS the loop makes the protocol at accept

@@ -109,6 +109,11 @@ class ServerState:
         )
         #: the tasks of streaming responses ended at shutdown: the drain waits for them briefly
         self.ended_streams: set[asyncio.Task[None]] = set()
+        #: request tasks still running after their connection was lost: an ASGI app is told the
+        #: client has gone, not cancelled, and may still be finishing its response (a WSGI app's
+        #: thread sending its last message after the client read the whole body). The drain waits
+        #: for them as for connections (``Server._drain``)
+        self.orphaned: set[asyncio.Task[None]] = set()
         self.shutting_down = False
         self._ticker: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -142,6 +147,11 @@ class ServerState:
         conn = self.protocol_class(self)
         self.connections.add(conn)
         return conn
+
+    def outlives_connection(self, task: asyncio.Task[None]) -> None:
+        """``task`` runs on after its connection was lost: the drain waits for it."""
+        self.orphaned.add(task)
+        task.add_done_callback(self.orphaned.discard)
 
     def connection_gone(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)

@@ -85,6 +85,28 @@ def test_receive_after_the_response_is_a_disconnect(raw: Server) -> None:
     assert seen.read_text() == "http.disconnect"
 
 
+@pytest.mark.parametrize(
+    ("kind", "args"),
+    [("vivace", MODES["single"]), ("vivace", MODES["workers"]), ("uvicorn", ())],
+    ids=["vivace-single", "vivace-workers", "uvicorn"],
+)
+def test_the_stop_waits_for_an_app_still_finishing_after_its_client_left(
+    kind: str, args: tuple[str, ...], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    trace = tmp_path_factory.mktemp(f"linger-{kind}")
+    server = start(kind, "raw_asgi:app", trace, args=args)
+    key = uuid.uuid4().hex
+    try:
+        with httpx.Client(timeout=10) as client:
+            assert client.get(server.url + f"/linger?key={key}").text == "done"
+        # the client has closed its connection; the app is still in its sleep
+    finally:
+        server.stop_cleanly()
+    seen = trace / f"linger-{key}"
+    assert seen.exists(), f"the app never finished:\n{server.output()}"
+    assert seen.read_text().startswith("finished"), seen.read_text()
+
+
 def _read_until(
     sock: socket.socket, done: bytes | None, count: int = 1, timeout: float = 10
 ) -> bytes:

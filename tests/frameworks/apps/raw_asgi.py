@@ -127,6 +127,23 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
         key = scope["query_string"].decode().partition("key=")[2]
         message = await asyncio.wait_for(receive(), 5)
         common.record(f"after-response-{key}", message["type"])
+    elif path == "/linger":
+        # the whole body goes out (its Content-Length is met) but the app is not done: its last
+        # message comes later, as a WSGI app's thread sends it through a2wsgi
+        key = scope["query_string"].decode().partition("key=")[2]
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"done", "more_body": True})
+        try:
+            await asyncio.sleep(0.5)
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            common.record(f"linger-{key}", "cancelled")
+            raise
+        except OSError as exc:  # the client has gone: send() may say so (ASGI spec)
+            common.record(f"linger-{key}", f"finished, {type(exc).__name__}")
+            return
+        common.record(f"linger-{key}", "finished")
     elif path.startswith("/broken/"):
         await broken(path.removeprefix("/broken/"), send)
     else:
