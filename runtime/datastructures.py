@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple, TypeVar, overload
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["ConnInfo", "File", "Headers", "QueryArgs", "RequestParameters"]
+__all__ = ["ConnInfo", "File", "Headers", "QueryArgs", "RequestParameters", "split_target"]
 
 _T = TypeVar("_T")
 
@@ -406,3 +406,21 @@ class ConnInfo:
 def _join_host(ip: str, port: int) -> str:
     host = f"[{ip}]" if ":" in ip else ip
     return f"{host}:{port}" if port else host
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """The path and the query string of a request target (``b"/a/b?x=1"`` -> ``b"/a/b"``,
+    ``b"x=1"``).
+
+    Also for the forms a client rarely sends: the absolute form (``GET http://host/a?x=1``, which
+    RFC 9112 3.2.2 says a server must accept) gives its path and query, and a fragment (``#...``,
+    never part of a request target; llhttp lets it through) is dropped, as uvicorn drops it.
+    """
+    if target[:1] == b"/":
+        if b"#" in target:
+            target = target.partition(b"#")[0]
+    elif b"://" in target[:10]:  # absolute form
+        parts = urlsplit(target)
+        return parts.path or b"/", parts.query
+    path, _, query = target.partition(b"?")
+    return path, query

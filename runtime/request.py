@@ -11,10 +11,10 @@ import json as _json
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from runtime.body import DEFAULT_BUFFER_SIZE, BodyChannel
-from runtime.datastructures import ConnInfo, Headers, QueryArgs, RequestParameters
+from runtime.datastructures import ConnInfo, Headers, QueryArgs, RequestParameters, split_target
 from runtime.exceptions import InvalidJSON, PayloadTooLarge
 from runtime.forms import parse_content_type, parse_cookie_header, parse_form, parse_multipart
 
@@ -117,12 +117,7 @@ class Request:
     # -- target --------------------------------------------------------------------------------
 
     def _split_target(self) -> None:
-        target = self.target
-        if target[:1] != b"/" and b"://" in target[:10]:  # absolute-form: GET http://host/x
-            parts = urlsplit(target)
-            target, query = parts.path or b"/", parts.query
-        else:
-            target, _, query = target.partition(b"?")
+        target, query = split_target(self.target)
         self._raw_path = target
         self._query_string = query.decode("latin-1")
         if b"%" in target:
@@ -141,7 +136,7 @@ class Request:
         path = self._path
         if path is None:
             target = self.target
-            if b"?" in target or b"%" in target or target[:1] != b"/":
+            if b"?" in target or b"%" in target or target[:1] != b"/" or b"#" in target:
                 self._split_target()
                 path = self._path
                 assert path is not None

@@ -346,6 +346,9 @@ class H1Connection:
             self._stop(431, "Request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # llhttp drops the whitespace before a value, not after it (RFC 9112 5: OWS is no part
+        # of the value); rstrip returns the same object when there is none
+        value = value.rstrip(b" \t")
         headers = self._headers
         headers.append((name, value))
         size = self._head_size + len(name) + len(value) + 4
@@ -446,6 +449,7 @@ class LowerNamesConnection(H1Connection):
     def on_header(self, name: bytes, value: bytes) -> None:
         # H1Connection.on_header with the name lowered first (inline: once per header)
         name = name.lower()
+        value = value.rstrip(b" \t")
         headers = self._headers
         headers.append((name, value))
         size = self._head_size + len(name) + len(value) + 4

@@ -6,16 +6,21 @@ vivace ``App``. Only what happens between a request head and its response differ
 ``Request`` and ``app.handle``, the request becomes an ASGI ``http`` scope, its body is read by the
 app's ``receive()`` and the response comes from its ``send()`` messages.
 
-Rules of one request (asgiref's HTTP spec, version 2.4):
+Rules of one request (asgiref's HTTP spec; the scope says version 2.3, as uvicorn's does, so that
+Starlette watches for the disconnect while it streams and cancels an idle stream when the client
+leaves; ``send()`` still raises as version 2.4 asks):
 
 1. ``receive()`` returns ``http.request`` messages until one has ``more_body`` false; the body is
    read from the connection as the app asks for it (reading pauses while the app does not ask).
    After that, and whenever the client has gone or the response is complete, ``receive()`` waits
-   for and returns ``http.disconnect``; every later call returns it at once.
+   for and returns ``http.disconnect``; every later call returns it at once. Several ``receive()``
+   calls may wait at once (a disconnect listener beside the app's own): each is told.
 2. ``send()`` takes one ``http.response.start``, then ``http.response.body`` messages until one has
    ``more_body`` false. Anything else is a protocol error: a ``RuntimeError`` raised in the app; if
    the app lets it out, it is logged with the app's name and, when nothing was written yet, the
-   client gets a 500. The connection is closed and the worker goes on serving.
+   client gets a 500. The connection is closed and the worker goes on serving. An exception
+   after the response is complete (a failing background task) is only logged: the response
+   stands.
 3. The head is written with the first body message: a response whose first body message is also
    its last goes out in one write with its ``Content-Length``; a streamed one is chunked (HTTP/1.1)
    or ends with the connection (HTTP/1.0), unless the app gave a ``Content-Length``. Each streamed
@@ -23,7 +28,11 @@ Rules of one request (asgiref's HTTP spec, version 2.4):
 4. The client going away does not cancel the app: ``receive()`` returns ``http.disconnect`` and
    ``send()`` of a body raises :class:`ClientDisconnected` (an ``OSError``, as the spec asks).
 5. ``Expect: 100-continue`` is answered when the app first asks for the body.
-6. A streamed response still going when the server stops gets ``STREAM_SHUTDOWN_GRACE`` seconds;
+6. The connection moves on when the response is complete, not when the app returns: the next
+   request on it is served while the app still runs its background work (Starlette's
+   ``BackgroundTasks``), as uvicorn does. At shutdown the drain waits for such work as for any
+   request whose client has gone (``ServerState.orphaned``).
+7. A streamed response still going when the server stops gets ``STREAM_SHUTDOWN_GRACE`` seconds;
    then the server ends it (``HttpProtocol._end_stream``: the last chunk, or the close, ends the
    body) and the app is told as in rule 4: ``receive()`` returns ``http.disconnect`` and ``send()``
    raises :class:`ClientDisconnected`. An app still running a moment later is cancelled.
@@ -37,20 +46,21 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from runtime.body import DEFAULT_BUFFER_SIZE, BodyChannel
+from runtime.datastructures import split_target
 from runtime.exceptions import BadRequest
 from runtime.hosting import ASGIApp, ASGIHosted, Message
 from runtime.log import error_logger, server_logger
 from runtime.proto import h1
 from runtime.proto.h1 import Reject, RequestHead
 from runtime.server.asgi_messages import ClientDisconnected, response_fields
-from runtime.server.http import HttpProtocol, ServerState, _Cycle
+from runtime.server.http import HttpProtocol, ServerState, _Cycle, _Stream
 
 if TYPE_CHECKING:
     from runtime.proxy import TrustedProxies
 
 __all__ = ["ASGIHttpProtocol", "ClientDisconnected", "host_asgi"]
 
-_SPEC = "2.4"
+_SPEC = "2.3"  # see the module docstring
 
 
 def host_asgi(state: ServerState, host: ASGIHosted) -> None:
@@ -131,6 +141,7 @@ class ASGIHttpProtocol(HttpProtocol):
         "_scheme",
         "_server",
         "_state",
+        "_trailing",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -144,6 +155,7 @@ class ASGIHttpProtocol(HttpProtocol):
         self._scheme = "http"
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int | None] | None = None
+        self._trailing: asyncio.Task[None] | None = None  # an answered request's app, running on
         # --proxy-headers (issue 15): client and scheme from a trusted proxy's headers
         self._proxies = _proxies(host) if host.config.get("PROXY_HEADERS") else None
 
@@ -160,6 +172,12 @@ class ASGIHttpProtocol(HttpProtocol):
         if info.ssl:
             self._scheme = "https"
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        trailing = self._trailing
+        if trailing is not None and not trailing.done():
+            self.state.outlives_connection(trailing)  # the drain waits for it (rule 6)
+        super().connection_lost(exc)
+
     def _answer_lost(self, cycle: _Cycle) -> None:
         # the app is told (rule 4: http.disconnect, a raising send), never cancelled
         for item in (cycle, *self._pipeline):
@@ -175,7 +193,10 @@ class ASGIHttpProtocol(HttpProtocol):
 
     def _scope(self, head: RequestHead) -> dict[str, Any]:
         target = head.target
-        raw_path, _, query = target.partition(b"?")
+        if target[:1] != b"/" or b"#" in target:
+            raw_path, query = split_target(target)  # absolute form, a fragment
+        else:
+            raw_path, _, query = target.partition(b"?")
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
@@ -214,10 +235,23 @@ class ASGIHttpProtocol(HttpProtocol):
             return  # connection timed out or the server is stopping; the canceller cleans up
         except Exception:  # pragma: no cover - a bug of ours, not of the app
             error_logger.exception("Error while serving %s %r", head.method, head.target)
+            if self._cycle is not cycle:
+                return  # answered already: the connection has moved on
             if not cycle.response_started and not self.transport.is_closing():
                 self._send_reject(Reject(500, "the server failed while answering"))
             else:
                 self.transport.abort()
+        if self._cycle is cycle:  # not answered while the app ran (rule 6)
+            self._answered(cycle, app_running=False)
+
+    def _answered(self, cycle: _Cycle, app_running: bool) -> None:
+        """``cycle``'s response is complete, or failed: log it and move on to the next request.
+        When the app runs on (rule 6), ``_trailing`` keeps its task for the drain."""
+        if app_running:
+            trailing = self._trailing
+            if trailing is not None and not trailing.done():
+                self.state.outlives_connection(trailing)  # still running a request later
+            self._trailing = cycle.task
         if self.state.access_log:
             self._access_log(cycle)
         if not cycle.body_done:
@@ -245,6 +279,7 @@ class ASGIHttpProtocol(HttpProtocol):
         send_body = head.method != "HEAD"
         http10 = head.version == "1.0"  # HTTP/1.1 implies keep-alive: only 1.0 is told
         asked = False
+        stream: _Stream | None = None  # this response's, once its head is written
 
         async def receive() -> Message:
             nonlocal asked
@@ -270,6 +305,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 except Exception:
                     # the client went away, the body broke a limit or timed out
                     exchange.disconnected = True
+                    exchange.wake()
                     return {"type": "http.disconnect"}
                 if chunk is None:
                     exchange.body_sent = True
@@ -279,15 +315,16 @@ class ASGIHttpProtocol(HttpProtocol):
                     exchange.body_sent = True
                 return {"type": "http.request", "body": chunk, "more_body": more}
             while not exchange.over():
-                waiter = exchange.waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await waiter
-                finally:
-                    exchange.waiter = None
+                # one future for every receive() waiting (each shielded: one caller cancelled,
+                # as Starlette's is_disconnected() does, leaves the others waiting)
+                waiter = exchange.waiter
+                if waiter is None or waiter.done():
+                    waiter = exchange.waiter = asyncio.get_running_loop().create_future()
+                await asyncio.shield(waiter)
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
-            nonlocal status, fields, length, sent, chunked, keep_alive, send_body
+            nonlocal status, fields, length, sent, chunked, keep_alive, send_body, stream
             kind = message.get("type")
             if not exchange.started:
                 if kind != "http.response.start":
@@ -320,16 +357,17 @@ class ASGIHttpProtocol(HttpProtocol):
             if exchange.disconnected or transport.is_closing():
                 raise ClientDisconnected("the client closed the connection")
             if not cycle.response_started:
-                cycle.status = status
-                cycle.response_started = True
                 keep = keep_alive and not self._close_after and not self.state.shutting_down
                 bodyless = not send_body or status < 200 or status == 204 or status == 304
                 if not more:  # the whole response in one write
-                    if length is not None and send_body and length != len(body):
+                    if length is not None and length != len(body) and not bodyless:
+                        # nothing is written yet: the client gets a 500 (rule 2)
                         raise RuntimeError(
                             f"Response content length {len(body)} does not match its "
                             f"Content-Length header ({length})"
                         )
+                    cycle.status = status
+                    cycle.response_started = True
                     size = len(body) if length is None else length
                     data = h1.fields_head(
                         status,
@@ -342,11 +380,14 @@ class ASGIHttpProtocol(HttpProtocol):
                         data += body
                     self._write(cycle, data)
                     if not keep:
-                        self.conn.keep_alive = False
+                        self._closes()
                     exchange.complete = True  # _finish(), inline: once per request
                     if exchange.waiter is not None:
                         exchange.wake()
+                    self._answered(cycle, app_running=True)
                     return
+                cycle.status = status
+                cycle.response_started = True
                 # HTTP/1.0 has no chunks: the body ends with the connection; a response without a
                 # body (HEAD, 204, 304) announces no framing at all, as uvicorn's
                 raw = length is None and head.version == "1.0" and not bodyless
@@ -365,10 +406,10 @@ class ASGIHttpProtocol(HttpProtocol):
                     ),
                 )
                 if not keep:
-                    self.conn.keep_alive = False
+                    self._closes()
                 if bodyless:
                     send_body = False
-                self._stream_begins(cycle, chunked)  # a grace at shutdown (rule 6)
+                stream = self._stream_begins(cycle, chunked)  # a grace at shutdown (rule 7)
             if send_body and body:
                 sent += len(body)
                 if length is not None and sent > length:
@@ -379,7 +420,10 @@ class ASGIHttpProtocol(HttpProtocol):
                     raise RuntimeError("Response content shorter than its Content-Length header")
                 if chunked:
                     self._write(cycle, h1.LAST_CHUNK)
+                if stream is not None:
+                    self._stream_done(stream)
                 self._finish(exchange)
+                self._answered(cycle, app_running=True)
                 return
             await flow.drain()
 
@@ -387,7 +431,6 @@ class ASGIHttpProtocol(HttpProtocol):
             try:
                 await self._asgi(self._scope(head), receive, send)
             finally:
-                stream = self._stream
                 if stream is not None:
                     self._stream_done(stream)
         except ClientDisconnected:
@@ -417,7 +460,7 @@ class ASGIHttpProtocol(HttpProtocol):
         self._fail(cycle, exchange)
 
     def _stop_producer(self, cycle: _Cycle) -> None:
-        """The stream was ended at shutdown: the app is told the client has gone (rule 6)."""
+        """The stream was ended at shutdown: the app is told the client has gone (rule 7)."""
         exchange = cycle.request
         if isinstance(exchange, _Exchange):
             exchange.disconnected = True
@@ -428,7 +471,10 @@ class ASGIHttpProtocol(HttpProtocol):
         exchange.wake()
 
     def _fail(self, cycle: _Cycle, exchange: _Exchange) -> None:
-        """The app failed: a 500 when nothing was written, else the connection is cut."""
+        """The app failed: a 500 when nothing was written, else the connection is cut. After a
+        complete response (a failing background task) the response stands (rule 2)."""
+        if exchange.complete:
+            return
         exchange.complete = True
         exchange.wake()
         if self.transport.is_closing():

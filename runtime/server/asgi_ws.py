@@ -89,6 +89,7 @@ def websocket_scope(
     scope = http._scope(head)
     del scope["method"]
     scope["type"] = "websocket"
+    scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}  # the http scope says 2.3
     scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
     scope["subprotocols"] = offered
     scope["extensions"] = {"websocket.http.response": {}}

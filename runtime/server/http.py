@@ -110,6 +110,7 @@ class HttpProtocol(asyncio.Protocol):
         "_pipeline",
         "_receiving",
         "_recv_ticks",
+        "_said_close",
         "_stream",
         "app",
         "conn",
@@ -142,6 +143,7 @@ class HttpProtocol(asyncio.Protocol):
         self._idle_ticks = 0.0
         self._recv_ticks = 0.0
         self._close_after = False
+        self._said_close = False  # a response said Connection: close: nothing after it is served
         self._stream: _Stream | None = None  # the streaming response being written
         self.ws: ServerWebSocket | None = None
 
@@ -361,6 +363,11 @@ class HttpProtocol(asyncio.Protocol):
                 # comes within the grace; the connection closes only while no request is on it.
                 self.loop.call_later(SHUTDOWN_IDLE_GRACE, self._close_if_idle)
                 return
+        elif self._said_close:
+            # requests pipelined after a response that said Connection: close are not served
+            # (RFC 9112 9.6): the client sends them again on a new connection
+            transport.close()
+            return
         elif not self._pipeline:
             if self._close_after or not self.conn.keep_alive:
                 transport.close()
@@ -410,6 +417,11 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_reading("body")
         self._next()
 
+    def _closes(self) -> None:
+        """The response being written says ``Connection: close``."""
+        self.conn.keep_alive = False
+        self._said_close = True
+
     def _keeps_alive(self, cycle: _Cycle) -> bool:
         """May the connection carry another request after ``cycle``'s response?"""
         return cycle.head.keep_alive and not self._close_after and not self.state.shutting_down
@@ -421,7 +433,7 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = self._keeps_alive(cycle)
         self._write(cycle, respond.complete(response, cycle.head, keep_alive))
         if not keep_alive:
-            self.conn.keep_alive = False
+            self._closes()
 
     async def _send_stream(self, cycle: _Cycle, response: Any) -> None:
         """Write a streaming response: chunked unless it has a Content-Length (or HTTP/1.0)."""
@@ -430,7 +442,7 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = self._keeps_alive(cycle)
         head = respond.stream_head(response, cycle.head, keep_alive)
         if not head.keep_alive:
-            self.conn.keep_alive = False
+            self._closes()
         self._write(cycle, head.data)
         if head.bodyless:
             return
@@ -474,7 +486,7 @@ class HttpProtocol(asyncio.Protocol):
         cycle.status = body.status
         cycle.response_started = True
         if not keep_alive:
-            self.conn.keep_alive = False
+            self._closes()
         if body.fd < 0:
             self._write(cycle, body.head)
             return

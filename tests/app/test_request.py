@@ -67,6 +67,16 @@ def test_plain_path_and_absolute_form() -> None:
     assert r.path == "/a/b" and r.args["x"] == "1"
 
 
+def test_a_fragment_is_no_part_of_the_path_or_the_query() -> None:
+    # clients never send one (RFC 9110 4.2.4), but llhttp lets it through
+    r = make(b"/a/b?x=1#part?y=2")
+    assert (r.path, r.raw_path, r.query_string) == ("/a/b", b"/a/b", "x=1")
+    r = make(b"/a#part")
+    assert (r.path, r.query_string) == ("/a", "")
+    r = make(b"//double/slash#x")  # origin form, never read as an authority
+    assert r.path == "//double/slash"
+
+
 def test_request_basics() -> None:
     r = make(b"/p?x=1", [("Host", "example.com:8000"), ("X-Request-ID", "abc")], "POST")
     assert r.method == "POST" and r.version == "1.1"

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -150,3 +151,152 @@ def test_expect_100_continue(raw: Server) -> None:
         sock.sendall(b"hello")
         final = _read_until(sock, b"hello", timeout=5)
     assert final.startswith(b"HTTP/1.1 200 OK\r\n") and final.endswith(b"hello"), final
+
+
+def _exchange(sock: socket.socket, request: bytes) -> bytes:
+    """One request on an open connection and its whole response (head and Content-Length
+    body)."""
+    sock.sendall(request)
+    data = _read_until(sock, b"\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0] or 0)
+    while len(body) < length:
+        more = _read_until(sock, None, timeout=0.5)
+        if not more:
+            break
+        body += more
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("kind", "args"),
+    [("vivace", MODES["single"]), ("vivace", MODES["workers"]), ("uvicorn", ())],
+    ids=["vivace-single", "vivace-workers", "uvicorn"],
+)
+def test_background_work_after_the_response_does_not_hold_the_connection(
+    kind: str, args: tuple[str, ...], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """FastAPI's ``BackgroundTasks`` run after the response: the next request on the same
+    connection is served meanwhile, and the stop waits for the work to finish."""
+    trace = tmp_path_factory.mktemp(f"background-{kind}")
+    server = start(kind, "fastapi_app:app", trace, args=args)
+    key = uuid.uuid4().hex
+    mail = trace / f"background-{key}"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            signup = f"POST /signup?key={key} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            first = _exchange(sock, signup.encode())
+            assert first.startswith(b"HTTP/1.1 200"), first
+            second = _exchange(sock, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert second.startswith(b"HTTP/1.1 200") and b"fastapi" in second, second
+            # served while the background work (1.5 s) still ran on this connection's request
+            assert not mail.exists(), "the second request waited for the first's background work"
+    finally:
+        server.stop_cleanly()
+    assert mail.exists(), f"the stop did not wait for the background work:\n{server.output()}"
+
+
+def test_a_failure_after_a_complete_response_leaves_the_response_whole(raw: Server) -> None:
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        sock.sendall(b"GET /big-then-raise HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(1.0)  # a slow reader: most of the body is still in the server's buffer
+        data = _read_until(sock, None, timeout=10)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert len(body) == 8 * 1024 * 1024, f"{len(body)} bytes of the body came"
+    _still_serving(raw)
+
+
+def test_every_waiting_receive_hears_the_client_leave(raw: Server) -> None:
+    key = uuid.uuid4().hex
+    started = raw.trace_dir / f"probe-started-{key}"
+    heard = raw.trace_dir / f"two-receivers-{key}"
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        sock.sendall(f"GET /two-receivers?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(started.exists, 10, "the app's two receive() calls")
+    wait_until(heard.exists, 15, "the listener's receive() to return")
+    assert heard.read_text() == "http.disconnect"
+
+
+def test_a_304_goes_out_with_its_headers(raw: Server) -> None:
+    response = httpx.get(raw.url + "/not-modified", timeout=10)
+    assert response.status_code == 304 and response.headers["etag"] == '"v1"'
+    assert response.content == b""
+    _still_serving(raw)
+
+
+def test_a_body_shorter_than_its_length_in_one_message_is_a_500(raw: Server) -> None:
+    try:
+        response = httpx.get(raw.url + "/broken/short-length", timeout=10)
+    except httpx.TransportError:
+        assert raw.kind == "uvicorn"  # uvicorn writes what it has and closes
+    else:
+        assert response.status_code == 500
+    _still_serving(raw)
+
+
+def test_no_request_is_served_after_a_response_that_says_close(raw: Server) -> None:
+    requests = b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        sock.sendall(requests)
+        data = _read_until(sock, None, timeout=10)  # to the close
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"closing"), data
+    assert b'"id": 2' not in data
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [
+        ("http://127.0.0.1:{port}/items/7?q=abs", "/items/7", "q=abs"),  # RFC 9112 3.2.2
+        ("/items/8?q=frag#section", "/items/8", "q=frag"),  # a fragment is dropped
+        ("/items/9#section", "/items/9", ""),
+    ],
+    ids=["absolute-form", "fragment-after-query", "fragment"],
+)
+def test_unusual_request_targets(raw: Server, target: str, path: str, query: str) -> None:
+    line = target.format(port=raw.port)
+    request = f"GET {line} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        data = _exchange(sock, request)
+    assert data.startswith(b"HTTP/1.1 200"), data
+    answer = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert answer == {"id": int(path[7:]), "q": query.partition("=")[2] or None}
+
+
+def test_whitespace_after_a_header_value_is_not_part_of_it(raw: Server) -> None:
+    request = (
+        b"GET /headers HTTP/1.1\r\nHost: 127.0.0.1 \r\nX-Padded: v  w \t\r\n"
+        b"Expect: 100-continue \r\nContent-Length: 0\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        data = _exchange(sock, request)
+    assert data.startswith(b"HTTP/1.1 200"), data
+    headers = dict(json.loads(data.partition(b"\r\n\r\n")[2])["headers"])
+    assert headers["host"] == "127.0.0.1" and headers["x-padded"] == "v  w"
+
+
+@pytest.fixture(scope="module", params=["vivace-single", "vivace-workers", "uvicorn"])
+def fastapi(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    kind, _, mode = request.param.partition("-")
+    args = MODES[mode] if mode else ()
+    server = start(kind, "fastapi_app:app", tmp_path_factory.mktemp(request.param), args=args)
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert not server.orphans, f"processes left behind: {server.orphans}"
+
+
+def test_an_idle_stream_ends_when_its_client_leaves(fastapi: Server) -> None:
+    """A Starlette stream waiting for its next event (an SSE feed) is cancelled when the
+    client goes, as under uvicorn: it is not left running until its next event."""
+    key = uuid.uuid4().hex
+    url = fastapi.url + f"/feed?key={key}"
+    with httpx.Client(timeout=10) as client, client.stream("GET", url) as response:
+        first = next(response.iter_raw())
+        assert first.startswith(b"data: first"), first
+    ended = fastapi.trace_dir / f"feed-{key}"
+    wait_until(ended.exists, 10, "the stream's generator to be cancelled")
+    assert ended.read_text() == "cancelled"

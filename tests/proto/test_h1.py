@@ -25,6 +25,18 @@ def test_simple_get() -> None:
     assert head.keep_alive and not head.has_body and not head.expect_continue
 
 
+@pytest.mark.parametrize("connection", [H1Connection, h1.LowerNamesConnection])
+def test_whitespace_after_a_value_is_no_part_of_it(connection: type[H1Connection]) -> None:
+    # RFC 9112 5: field-line = field-name ":" OWS field-value OWS (llhttp keeps the last OWS)
+    events = connection().receive_data(
+        b"POST / HTTP/1.1\r\nHost: x \r\nX-A: v  w \t\r\nContent-Length: 1 \r\n"
+        b"Expect: 100-continue\t\r\n\r\n"
+    )
+    head = heads(events)[0]
+    assert [value for _, value in head.headers] == [b"x", b"v  w", b"1", b"100-continue"]
+    assert head.expect_continue and head.has_body
+
+
 def test_byte_by_byte_feeding_gives_the_same_events() -> None:
     data = (
         b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"

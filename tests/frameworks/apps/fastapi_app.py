@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import common
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import BackgroundTasks, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 
@@ -62,6 +62,30 @@ async def disconnect_probe(request: Request, key: str) -> PlainTextResponse:
             break
         await asyncio.sleep(0.05)
     return PlainTextResponse("never seen by the client")
+
+
+@app.post("/signup")
+async def signup(key: str, background: BackgroundTasks) -> dict[str, str]:
+    async def welcome_mail() -> None:  # Starlette runs it after the response is complete
+        await asyncio.sleep(1.5)
+        common.record(f"background-{key}", "sent")
+
+    background.add_task(welcome_mail)
+    return {"signed up": key}
+
+
+@app.get("/feed")
+async def feed(key: str) -> StreamingResponse:
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: first\n\n"
+            await asyncio.sleep(30)  # idle until the next event (a pub/sub feed)
+            yield b"data: late\n\n"
+        except asyncio.CancelledError:  # the server saw the client leave
+            common.record(f"feed-{key}", "cancelled")
+            raise
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 @app.websocket("/ws")

@@ -144,10 +144,49 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
             common.record(f"linger-{key}", f"finished, {type(exc).__name__}")
             return
         common.record(f"linger-{key}", "finished")
+    elif path == "/big-then-raise":
+        # a complete response, then the app fails (a background task raising): the response
+        # stands, all of it, even for a client that reads slowly
+        body = b"x" * BIG
+        await respond(send, body)
+        raise RuntimeError("raw app: the background work failed after the response")
+    elif path == "/two-receivers":
+        await two_receivers(scope["query_string"].decode().partition("key=")[2], receive, send)
+    elif path == "/not-modified":  # a 304 may carry the Content-Length a 200 would have
+        headers = [(b"etag", b'"v1"'), (b"content-length", b"1234")]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/close":
+        await respond(send, b"closing", extra=[(b"connection", b"close")])
     elif path.startswith("/broken/"):
         await broken(path.removeprefix("/broken/"), send)
     else:
         await respond(send, b"not found", status=404)
+
+
+#: bytes of ``GET /big-then-raise``: more than a socket buffer takes at once
+BIG = 8 * 1024 * 1024
+
+
+async def two_receivers(key: str, receive: Any, send: Any) -> None:
+    """A disconnect listener beside a ``receive()`` that is cancelled (as Starlette's
+    ``is_disconnected()`` cancels its own): the listener must still hear the client leave."""
+    await read_body(receive)
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    await send(start)
+    await send({"type": "http.response.body", "body": b"streaming", "more_body": True})
+    listener = asyncio.ensure_future(receive())
+    await asyncio.sleep(0.05)
+    probe = asyncio.ensure_future(receive())
+    await asyncio.sleep(0.05)
+    probe.cancel()
+    common.probe_started(key)
+    try:
+        message = await asyncio.wait_for(listener, 10)
+    except asyncio.TimeoutError:
+        common.record(f"two-receivers-{key}", "the listener never heard")
+        return
+    common.record(f"two-receivers-{key}", message["type"])
 
 
 async def broken(kind: str, send: Any) -> None:
@@ -170,6 +209,9 @@ async def broken(kind: str, send: Any) -> None:
         await send({"type": "http.response.body", "body": b"hello"})
     elif kind == "no-response":
         return
+    elif kind == "short-length":  # one message, shorter than its Content-Length
+        await send({**start, "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"hello"})
 
 
 async def websocket(scope: Scope, receive: Any, send: Any) -> None:
