@@ -20,6 +20,7 @@ event does not support lifespan and is served without it; an app that answers
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import os
@@ -325,6 +326,8 @@ class ForeignApp:
 
     async def serve_stage(self, stage: ServeStage) -> None:
         if stage is ServeStage.BEFORE_START:
+            if self._framework == "Django":
+                _import_django_urlconf()
             if self._interface == "wsgi":
                 return  # WSGI has no lifespan
             lifespan = self._lifespan = Lifespan(self.asgi, self._name)
@@ -358,6 +361,19 @@ class ForeignApp:
             self.manager = manager
         if multiplexer is not None:
             self.multiplexer = multiplexer
+
+
+def _import_django_urlconf() -> None:
+    """Import the project's URLconf, and so its views, before the worker says it is ready.
+
+    Django imports them on the first request. A save that breaks a view would then show only
+    after the new workers had replaced the good ones (every request a 500); imported here, it
+    fails the new worker's start instead, and a reload keeps the old workers serving. (Django's
+    own ``runserver`` finds such errors the same way, with its URL checks.)
+    """
+    settings = importlib.import_module("django.conf").settings  # (Django has no type hints)
+    if getattr(settings, "ROOT_URLCONF", None):
+        importlib.import_module("django.urls").get_resolver().url_patterns  # noqa: B018 - imports
 
 
 def host_foreign(
