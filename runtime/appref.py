@@ -25,7 +25,7 @@ class AppRef(NamedTuple):
     * ``cwd``: put on ``sys.path`` first, as the CLI does in the main process.
     * ``factory_args``: unknown ``--options`` passed through to a factory.
     * ``namespace``: the parsed command line (``vars(argparse.Namespace)``) handed to a factory that
-      takes one argument; ``None`` outside the CLI.
+      needs an argument (see ``loader._needs_namespace``); ``None`` outside the CLI.
     * ``text``: the target as the user typed it, for error messages.
     * ``interface``: ``auto`` (detect) or ``vivace``, ``asgi3``, ``asgi2``, ``wsgi``.
     * ``root_path``: the ASGI ``root_path`` of a foreign app (``--root-path``).

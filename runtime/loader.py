@@ -15,8 +15,11 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
+import reprlib
 import sys
 import traceback
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -227,24 +230,37 @@ def _import_path(path: str) -> ModuleType:
     return module
 
 
+#: the names of factories that Flask's command line also finds by itself (``flask --app pkg``)
+FACTORY_NAMES = ("create_app", "make_app")
+
+
 def _candidates(module: ModuleType, app_cls: type) -> list[str]:
-    """The module's attributes that are apps: vivace ``App``s and ASGI/WSGI app objects."""
+    """The module's attributes that look like what the user meant: vivace ``App``s, ASGI/WSGI app
+    objects, ``async def app(scope, receive, send)`` functions and a ``create_app``/``make_app``
+    factory (the Flask tutorial's package has no ``app``, only ``create_app``)."""
     from runtime.foreign import detect_interface
 
-    return sorted(
-        name
-        for name, value in vars(module).items()
-        if not name.startswith("_")
-        and (
-            isinstance(value, app_cls)
-            or (
-                not inspect.isroutine(value)
-                and not inspect.isclass(value)
-                and not isinstance(value, ModuleType)
-                and detect_interface(value) is not None
-            )
-        )
-    )
+    names = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or isinstance(value, ModuleType) or inspect.isclass(value):
+            continue
+        if isinstance(value, app_cls):
+            names.append(name)
+        elif inspect.isroutine(value):
+            if inspect.iscoroutinefunction(value) and detect_interface(value) == "asgi3":
+                names.append(name)  # a function ASGI app
+            elif name in FACTORY_NAMES and inspect.isfunction(value) and _factory_shaped(value):
+                names.append(name)
+        elif detect_interface(value) is not None:
+            names.append(name)
+    return sorted(names)
+
+
+def _perhaps(label: str, names: list[str]) -> str:
+    """The line ``Perhaps you meant m:a or m:b?`` after a newline (empty without names)."""
+    if not names:
+        return ""
+    return "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in names) + "?"
 
 
 def _factory_shaped(value: Any) -> bool:
@@ -264,23 +280,49 @@ def _factory_shaped(value: Any) -> bool:
     return len(required) <= 1
 
 
+def _is_namespace_annotation(annotation: object) -> bool:
+    """Whether a parameter is annotated ``argparse.Namespace`` (or ``Namespace | None``,
+    ``Optional[Namespace]``; also as the unevaluated string of ``from __future__ import
+    annotations`` when it cannot be evaluated)."""
+    if annotation is argparse.Namespace:
+        return True
+    if isinstance(annotation, str):
+        words = re.split(r"[\s|\[\],]+", annotation.replace("'", "").replace('"', ""))
+        return any(word in ("Namespace", "argparse.Namespace") for word in words)
+    return any(arg is argparse.Namespace for arg in typing.get_args(annotation))
+
+
+def _needs_namespace(factory: Any) -> bool:
+    """Whether the factory is called with the command line's namespace (cli.md section 1).
+
+    Only when it needs an argument: its first positional parameter has no default, or is
+    ``*args``, or is annotated ``argparse.Namespace``. ``def create_app(test_config=None)`` (the
+    Flask tutorial's) is called with no arguments, as Flask's CLI, uvicorn ``--factory`` and
+    gunicorn call it.
+    """
+    try:
+        signature = inspect.signature(factory, eval_str=True)
+    except Exception:  # an annotation that cannot be evaluated (a TYPE_CHECKING import ...)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):
+            return False
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return p.default is p.empty or _is_namespace_annotation(p.annotation)
+    return False
+
+
 def _call_factory(ref: AppRef, name: str, factory: Any) -> Any:
     if not callable(factory):
         raise LoadError(
             f"{name} was given as a factory but it is a {type(factory).__name__}, not a callable. "
             f"Drop --factory (and the trailing '()') to use it as the app."
         )
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        params = None
-    positional = [
-        p
-        for p in params or ()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
     args: tuple[Any, ...] = ()
-    if positional:
+    if _needs_namespace(factory):
         namespace = argparse.Namespace(**(ref.namespace or {}))
         if ref.namespace is None:
             namespace.target = ref.describe()
@@ -313,6 +355,100 @@ def _found(value: object) -> str:
     return f"is a {type(value).__name__}, which is not callable:"
 
 
+def _what(value: object) -> str:
+    """A short noun phrase for a value: ``None``, ``{'a': 1} (a dict)``, ``the module json``."""
+    if value is None:
+        return "None"
+    if isinstance(value, ModuleType):
+        return f"the module {value.__name__}"
+    if inspect.isclass(value):
+        return f"the class {value.__name__}"
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        kind = "an async function" if inspect.iscoroutinefunction(value) else "a function"
+        try:
+            signature = str(inspect.signature(value))
+        except (TypeError, ValueError):
+            signature = "(...)"
+        return f"{kind} {value.__name__}{signature}"
+    type_name = type(value).__name__
+    article = "an" if type_name[:1].lower() in "aeiou" else "a"
+    return f"{reprlib.repr(value)} ({article} {type_name})"
+
+
+def _returned(name: str, value: object) -> str:
+    """The detail line when a factory's result is not an app."""
+    line = f"  vivace called the factory {name}() and it returned {_what(value)}, not an app"
+    if value is None:
+        line += " (does the factory end with 'return app'?)"
+    return line + "; the factory must return the app:"
+
+
+#: what a forced ``--interface`` expects: the kind of app, the arguments it is called with (and
+#: what happens next), an example
+INTERFACES = {
+    "asgi3": (
+        "an ASGI 3 application",
+        "(scope, receive, send)",
+        "",
+        "async def app(scope, receive, send): ...  (FastAPI(), Starlette(), Quart())",
+    ),
+    "asgi2": (
+        "an ASGI 2 application",
+        "(scope)",
+        ", the result awaited with (receive, send)",
+        "class App: def __init__(self, scope) + async def __call__(self, receive, send)",
+    ),
+    "wsgi": (
+        "a WSGI application",
+        "(environ, start_response)",
+        "",
+        "def app(environ, start_response): ...  (Flask(__name__), Django WSGI)",
+    ),
+}
+
+
+def _unfit(value: object, interface: str) -> str | None:
+    """Why ``value`` cannot be served as the forced ``interface`` (``None``: it may be).
+
+    A forced interface overrides the detection for an unusual callable, so only what surely
+    fails is refused: no callable, the wrong number of arguments, an async function where a
+    synchronous call must return the app (ASGI 2, WSGI).
+    """
+    if not callable(value):
+        return "is not callable"
+    kind, arguments, _, _ = INTERFACES[interface]
+    if interface != "asgi3" and inspect.iscoroutinefunction(value):
+        return f"is async, and {kind} is not"
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):
+        return None  # a builtin or an extension type: let it run
+    try:
+        signature.bind(*([None] * (arguments.count(",") + 1)))
+    except TypeError:
+        return f"cannot be called with {arguments}"
+    return None
+
+
+def _forced_error(
+    subject: str, value: object, interface: str, reason: str, detected: str | None
+) -> LoadError:
+    """The message for a value that ``--interface`` forced but that cannot be served so."""
+    kind, arguments, then, example = INTERFACES[interface]
+    message = (
+        f"{subject} {_what(value)}, which {reason}: it cannot be served as {kind} "
+        f"(--interface {interface}).\n"
+        f"  --interface {interface} expects {kind}, called with {arguments}{then}, for example:\n"
+        f"    {example}\n"
+    )
+    if detected is not None:
+        message += f"  It looks like {INTERFACES[detected][0]}: use --interface {detected}, or drop"
+        message += " --interface to have vivace detect it."
+    else:
+        message += "  Drop --interface to have vivace detect the app and say what it found."
+    return LoadError(message)
+
+
 def load_app(ref: AppRef) -> Hosted:
     """Import (or build) the app ``ref`` names: a vivace ``App``, or a foreign ASGI/WSGI app
     wrapped in a :class:`~runtime.foreign.ForeignApp`; ``LoadError`` says what is wrong and what
@@ -336,10 +472,7 @@ def load_app(ref: AppRef) -> Hosted:
     missing = object()
     value = getattr(module, attr, missing)
     if value is missing:
-        found = _candidates(module, app_cls)
-        also = ""
-        if found:
-            also = "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found) + "?"
+        also = _perhaps(label, _candidates(module, app_cls))
         if ref.attr is None:
             from runtime.foreign import EXPECTED
 
@@ -361,40 +494,43 @@ def load_app(ref: AppRef) -> Hosted:
         return value
     from runtime.foreign import EXPECTED, ForeignApp, detect_interface
 
-    if ref.factory or (
+    called = ref.factory or (
         interface == "auto"
         and inspect.isfunction(value)
         and detect_interface(value) is None
         and _factory_shaped(value)
-    ):
+    )
+    if called:
         value = _call_factory(ref, name, value)
     if interface in ("auto", "vivace") and isinstance(value, app_cls):
         return value
+    subject = f"{name}() returned" if called else f"{name} is"
     if interface == "vivace":
         raise LoadError(
-            f"{name} is not a vivace App, it is a {type(value).__name__} (--interface vivace).\n"
+            f"{subject} {_what(value)}, not a vivace App (--interface vivace).\n"
             "  Drop --interface to have vivace detect an ASGI or WSGI app."
         )
-    chosen = None if interface == "auto" else interface
-    if chosen is None and detect_interface(value) is None:
-        type_name = type(value).__name__
-        message = f"Module is not a vivace app, it is a {type_name}"
-        if isinstance(value, ModuleType):
-            message += f"\n  Perhaps you meant {value.__name__}:app?\n{EXPECTED}"
+    if interface != "auto":
+        if interface not in INTERFACES:
+            choices = ", ".join(["auto", "vivace", *INTERFACES])
+            raise LoadError(f"Unknown interface {interface!r}: use one of {choices}.")
+        reason = _unfit(value, interface)
+        if reason is not None:
+            raise _forced_error(subject, value, interface, reason, detect_interface(value))
+        return ForeignApp(value, cast(Interface, interface), name=name, root_path=ref.root_path)
+    detected = detect_interface(value)
+    if detected is None:
+        message = f"Module is not a vivace app, it is a {type(value).__name__}"
+        if called:
+            message += f" returned by the factory {name}()\n{_returned(name, value)}"
+        elif isinstance(value, ModuleType):
+            message += f"\n  Perhaps you meant {value.__name__}:app?"
+            message += f"\n  {name} is the module {value.__name__}, which is not an app:"
         else:
-            found = _candidates(module, app_cls)
-            if found:
-                message += "\n  Perhaps you meant " + " or ".join(f"{label}:{n}" for n in found)
-                message += "?"
-            else:
-                message += f"\n  {name} {_found(value)}\n{EXPECTED}"
-        raise LoadError(message)
-    return ForeignApp(
-        value,
-        cast(Interface, chosen or detect_interface(value)),
-        name=name,
-        root_path=ref.root_path,
-    )
+            message += _perhaps(label, [n for n in _candidates(module, app_cls) if n != attr])
+            message += f"\n  {name} {_found(value)}"
+        raise LoadError(f"{message}\n{EXPECTED}")
+    return ForeignApp(value, detected, name=name, root_path=ref.root_path)
 
 
 __all__ = ["AppRef", "load_app", "parse_target"]

@@ -591,6 +591,69 @@ def test_multi_process_default_serves_and_stops_on_sigint() -> None:
     assert "Goin' Fast" not in output
 
 
+FLASK_TUTORIAL = """
+import os
+
+from flask import Flask
+
+
+def create_app(test_config=None):
+    # the Flask tutorial's factory (flask.palletsprojects.com/tutorial/factory)
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(SECRET_KEY="dev", DATABASE=os.path.join(app.instance_path, "x.db"))
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+
+    @app.route("/")
+    def hello():
+        return {"hello": "flask", "testing": app.config.get("TESTING", False)}
+
+    return app
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "target", [["flaskr:create_app()", "--single-process"], ["flaskr:create_app", "--factory"]]
+)
+def test_the_flask_tutorial_factory_is_served(tmp_path: Path, target: list[str]) -> None:
+    """Called with no arguments, as ``flask run``, uvicorn --factory and gunicorn call it: before,
+    it was given vivace's namespace and Flask failed in ``from_mapping(test_config)``."""
+    (tmp_path / "flaskr").mkdir()
+    (tmp_path / "flaskr" / "__init__.py").write_text(FLASK_TUTORIAL)
+    port = free_port()
+    _serve_and_stop(
+        ["-m", "runtime", *target, "-H", "127.0.0.1", "-p", str(port), "--no-motd"],
+        tmp_path,
+        "/",
+        {"hello": "flask", "testing": False},
+    )
+
+
+@pytest.mark.slow
+def test_a_forced_interface_that_does_not_fit_exits_1(tmp_path: Path) -> None:
+    """Before, the server started, answered 500 to every request and exited 0 when stopped."""
+    (tmp_path / "settings_mod.py").write_text("settings = {'debug': True}\n")
+    args = ["-m", "runtime", "settings_mod:settings", "--interface", "asgi3", "--single-process"]
+    result = subprocess.run(
+        [sys.executable, *args, "-p", str(free_port()), "--no-motd"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,  # kills the server that the bug started
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "Error: settings_mod:settings is {'debug': True} (a dict), which is not callable: it cannot"
+        " be served as an ASGI 3 application (--interface asgi3)."
+    ), result.stderr
+    assert "async def app(scope, receive, send)" in result.stderr
+
+
 SCRIPT = """
 import sys
 from runtime import App, json

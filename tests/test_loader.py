@@ -296,3 +296,258 @@ def test_main_says_which_file_is_shadowed(
     err = capsys.readouterr().err
     assert "./site.py is shadowed by the standard library module 'site'; rename your file" in err
     assert "has no attribute" not in err
+
+
+# --- factories: when they get the namespace ------------------------------------------------------
+
+FACTORIES = """
+    from __future__ import annotations
+
+    import argparse
+    import typing
+    from typing import TYPE_CHECKING, Optional
+
+    from runtime import App
+
+    if TYPE_CHECKING:
+        from argparse import Namespace
+
+
+    def _made(kind, args):
+        made = App(f"PKG_{kind}_{len(App._registry)}")
+        made.ctx.args = args
+        return made
+
+
+    def create_app(test_config=None):  # the Flask tutorial's factory
+        return _made("default", test_config)
+
+
+    def needs_it(args):
+        return _made("needs", args)
+
+
+    def star(*args):
+        return _made("star", args[0] if args else None)
+
+
+    def annotated(args: argparse.Namespace | None = None):
+        return _made("annotated", args)
+
+
+    def optional(args: Optional[argparse.Namespace] = None):
+        return _made("optional", args)
+
+
+    def unresolvable(args: Namespace | None = None):  # only imported under TYPE_CHECKING
+        return _made("unresolvable", args)
+
+
+    def other_annotation(settings: dict[str, int] | None = None):
+        return _made("other", settings)
+"""
+
+
+@pytest.mark.parametrize(
+    ("attr", "gets_namespace"),
+    [
+        ("create_app", False),
+        ("other_annotation", False),
+        ("needs_it", True),
+        ("star", True),
+        ("annotated", True),
+        ("optional", True),
+        ("unresolvable", True),
+    ],
+)
+@pytest.mark.parametrize("form", ["{}()", "{} --factory", "{}"])
+def test_a_factory_gets_the_namespace_only_when_it_needs_an_argument(
+    project: Callable[[str, str], str], attr: str, gets_namespace: bool, form: str
+) -> None:
+    """As Flask's CLI, uvicorn --factory and gunicorn: ``def create_app(test_config=None)`` is
+    called with no arguments; the namespace goes to a factory that needs an argument or that
+    annotates it as ``argparse.Namespace``."""
+    pkg = project("PKG_factories.py", FACTORIES)
+    text = form.format(f"{pkg}_factories:{attr}")
+    target = ref(text.removesuffix(" --factory"), factory=text.endswith("--factory"))
+    made = load_app(target._replace(namespace={"port": 9}))
+    assert isinstance(made, App)
+    if gets_namespace:
+        assert isinstance(made.ctx.args, argparse.Namespace)
+        assert made.ctx.args.port == 9
+    else:
+        assert made.ctx.args is None
+
+
+# --- a forced --interface ------------------------------------------------------------------------
+
+FORCED = """
+    import json
+
+    answer = 42
+    settings = {"debug": True}
+
+
+    def wsgi(environ, start_response):
+        start_response("200 OK", [])
+        return [b"wsgi"]
+
+
+    async def asgi(scope, receive, send):
+        pass
+
+
+    async def one_argument(scope):
+        pass
+
+
+    class NotAnApp:
+        pass
+
+
+    def factory():
+        return asgi
+
+
+    def junk_factory():
+        return 42
+"""
+
+
+@pytest.mark.parametrize(
+    ("attr", "interface", "words"),
+    [
+        ("answer", "asgi3", ["is 42 (an int), which is not callable", "async def app(scope"]),
+        ("json", "asgi3", ["is the module json, which is not callable"]),
+        ("settings", "asgi2", ["(a dict), which is not callable", "def __init__(self, scope)"]),
+        ("answer", "wsgi", ["which is not callable", "def app(environ, start_response)"]),
+        ("wsgi", "asgi3", ["cannot be called with (scope, receive, send)", "use --interface wsgi"]),
+        ("one_argument", "asgi3", ["async function one_argument(scope), which cannot be called"]),
+        ("asgi", "wsgi", ["is async, and a WSGI application is not", "use --interface asgi3"]),
+        ("asgi", "asgi2", ["is async, and an ASGI 2 application is not"]),
+        ("NotAnApp", "asgi2", ["the class NotAnApp, which cannot be called with (scope)"]),
+        ("junk_factory()", "asgi3", ["junk_factory() returned 42 (an int), which is not callable"]),
+    ],
+)
+def test_a_forced_interface_refuses_what_cannot_be_that(
+    project: Callable[[str, str], str], attr: str, interface: str, words: list[str]
+) -> None:
+    """Before, the server started and answered every request with a 500."""
+    pkg = project("PKG_forced.py", FORCED)
+    message = load_error(ref(f"{pkg}_forced:{attr}")._replace(interface=interface))
+    assert message.startswith(f"{pkg}_forced:{attr.removesuffix('()')}"), message
+    assert f"(--interface {interface})" in message
+    assert f"--interface {interface} expects " in message and "for example:" in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_forced_interface_still_calls_the_factory_first(
+    project: Callable[[str, str], str],
+) -> None:
+    from runtime.foreign import ForeignApp
+
+    pkg = project("PKG_forced.py", FORCED)
+    module = f"{pkg}_forced"
+    for target in (ref(f"{module}:factory()"), ref(f"{module}:factory", factory=True)):
+        hosted = load_app(target._replace(interface="asgi3"))
+        assert isinstance(hosted, ForeignApp)
+        assert hosted.target is sys.modules[module].asgi
+        assert hosted.interface == "asgi3"
+    hosted = load_app(ref(f"{module}:wsgi")._replace(interface="wsgi"))  # a fit app is served
+    assert isinstance(hosted, ForeignApp) and hosted.target is sys.modules[module].wsgi
+
+
+def test_a_forced_vivace_interface_or_an_unknown_one_is_refused(
+    project: Callable[[str, str], str],
+) -> None:
+    pkg = project("PKG_forced.py", FORCED)
+    target = ref(f"{pkg}_forced:junk_factory()")._replace(interface="vivace")
+    assert load_error(target).startswith(
+        f"{pkg}_forced:junk_factory() returned 42 (an int), not a vivace App (--interface vivace)."
+    )
+    target = ref(f"{pkg}_forced:asgi")._replace(interface="asgi4")
+    assert load_error(target) == (
+        "Unknown interface 'asgi4': use one of auto, vivace, asgi3, asgi2, wsgi."
+    )
+
+
+# --- a factory that returns no app ---------------------------------------------------------------
+
+JUNK_FACTORIES = """
+    def forgot_return():
+        app = object()
+
+
+    def returns_settings():
+        return {"not": "an app"}
+"""
+
+
+def test_a_factory_that_returns_no_app_says_it_was_called_and_what_it_returned(
+    project: Callable[[str, str], str],
+) -> None:
+    pkg = project("PKG_junk.py", JUNK_FACTORIES)
+    message = load_error(ref(f"{pkg}_junk:forgot_return"))
+    first, second = message.splitlines()[:2]
+    assert first == (
+        f"Module is not a vivace app, it is a NoneType returned by the factory "
+        f"{pkg}_junk:forgot_return()"
+    )
+    assert f"vivace called the factory {pkg}_junk:forgot_return() and it returned None" in second
+    assert "'return app'" in second
+    assert "async def app(scope, receive, send)" in message  # what is expected, with an example
+    message = load_error(ref(f"{pkg}_junk:returns_settings()"))
+    assert "it returned {'not': 'an app'} (a dict), not an app" in message
+    assert "factory: def create_app(): return app" in message
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+SUGGESTIONS = """
+    from runtime import App
+
+    settings = {"debug": True}
+    web = App("PKG_web")
+
+
+    async def asgi_app(scope, receive, send):
+        pass
+
+
+    def helper(a, b):
+        return a + b
+"""
+
+
+def test_a_wrong_attribute_gets_suggestions_and_what_was_found_and_expected(
+    project: Callable[[str, str], str],
+) -> None:
+    pkg = project("PKG_suggest.py", SUGGESTIONS)
+    message = load_error(ref(f"{pkg}_suggest:settings"))
+    lines = message.splitlines()
+    assert lines[1] == f"  Perhaps you meant {pkg}_suggest:asgi_app or {pkg}_suggest:web?"
+    assert lines[2] == f"  {pkg}_suggest:settings is a dict, which is not callable:"
+    assert "async def app(scope, receive, send)" in message
+    assert "helper" not in message  # a sync function of two arguments is no suggestion
+
+
+def test_a_package_with_only_a_create_app_factory_suggests_it(
+    project: Callable[[str, str], str],
+) -> None:
+    pkg = project(
+        "PKG_flaskr/__init__.py",
+        """
+        def create_app(test_config=None):
+            return None
+
+
+        def configure(app, extra):
+            pass
+        """,
+    )
+    message = load_error(ref(f"{pkg}_flaskr"))
+    assert message.startswith("Looks like you only supplied a module name.")
+    assert f"Perhaps you meant {pkg}_flaskr:create_app?" in message
+    assert "configure" not in message
