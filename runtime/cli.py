@@ -686,7 +686,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _error(f"The console cannot start: {exc}. Run without --repl/--repl-command/--dev.")
             return 1
         console = _with_attach(options, console_for(options))
-    return launch.run(app, options, console=console)
+    code = launch.run(app, options, console=console)
+    if argv is None:  # the process's entry point: it ends without waiting for the app's threads
+        code = launch.end_process(code)
+    return code
 
 
 def _with_attach(options: RunOptions, hook: Any) -> Any:

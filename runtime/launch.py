@@ -108,6 +108,49 @@ def run(app: Hosted, options: RunOptions, *, console: Console | None = None) -> 
         return 1
 
 
+def end_process(code: int) -> int:
+    """The ``vivace`` command's last step, once the server has stopped (workers, listeners, sockets
+    all done): returns ``code`` for the usual exit, or, when the app left non-daemon threads
+    running (the main process imported it too: an SDK's poller started at import time, a
+    ``threading.Timer``), ends the process now with ``code`` instead of letting the interpreter
+    wait for them, forever for a poller (docs/workers.md, "Signals and exit codes"). It logs a
+    warning naming them and still runs the ``atexit`` handlers (log flush, the console's terminal
+    modes) and flushes the standard streams."""
+    import threading
+
+    current = threading.current_thread()
+    if all(t.daemon or t is current for t in threading.enumerate()):
+        return code  # the usual case: decided without importing anything
+    from runtime.supervisor.worker import exit_leaving_threads, threads_left
+
+    left = threads_left()
+    if left:
+        exit_leaving_threads(code, left, "The main process", run_atexit=True)
+    return code
+
+
+def warn_threads_left() -> None:
+    """``app.run()`` returned: the script owns the process (its code after ``app.run()`` still
+    runs), so vivace does not end it; it only says which of the app's non-daemon threads the
+    interpreter will wait for when the script ends."""
+    import threading
+
+    current = threading.current_thread()
+    if all(t.daemon or t is current for t in threading.enumerate()):
+        return
+    from runtime.supervisor.worker import threads_left
+
+    left = threads_left(0.0, stop_executors=False)
+    if left:
+        log.logger.warning(
+            "The server stopped, but %d non-daemon thread(s) still run: %s. The script will wait "
+            "for them when it ends; make them daemon threads (daemon=True) or stop them in a "
+            "main_process_stop listener.",
+            len(left),
+            ", ".join(repr(t.name) for t in left),
+        )
+
+
 def resolve_tls(options: RunOptions) -> RunOptions:
     """``--auto-tls``: the local development certificate, made once and reused (how to trust it
     is printed when it is made); explicit files are checked. ``ConfigError`` when they cannot
@@ -382,6 +425,7 @@ def run_app(app: App, *args: Any, **kwargs: Any) -> int:
         raise LoadError(UNGUARDED_RUN.format(script=script))
     log.configure(debug=options.debug, verbosity=options.verbosity)
     code = run(app, options)
+    warn_threads_left()
     if code != 0:
         raise SystemExit(code)
     return code
@@ -391,6 +435,7 @@ __all__ = [
     "FAST_WORKERS_ERROR",
     "SINGLE_PROCESS_ERROR",
     "available_cpus",
+    "end_process",
     "find_app_ref",
     "options_from_run_args",
     "run",

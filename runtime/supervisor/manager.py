@@ -173,6 +173,8 @@ class WorkerManager:
         self.boot_failure = ""
         self.ready = asyncio.Event()
         self._replacements: Replacements | None = None
+        self._given_up: set[str] = set()  # server workers left FAILED (crash loop, failed restart)
+        self._console: asyncio.Task[Any] | None = None
         self.spawner = Spawner(
             ctx,
             loop,
@@ -336,6 +338,7 @@ class WorkerManager:
         self._live.add(proc)
         if not candidate:
             self.procs[name] = proc
+            self._given_up.discard(name)
             self.table.started(name, proc.pid, restarted=restarted, server=kind == "server")
         assert proc.output_done is not None
         self._outputs = [o for o in self._outputs if not o.done()]
@@ -462,16 +465,16 @@ class WorkerManager:
                 self.boot_failure = failure
                 self._changed.set()
             case GiveUp():
+                self._given_up.add(proc.name)
                 logger.error(
                     "Worker %s [%s] failed to start after a restart (%s; its output is above); "
-                    "leaving it FAILED. Fix the cause, then restart it with app.m.restart(%r) "
-                    "or the console's restart()%s.",
+                    "leaving it FAILED.%s",
                     proc.name,
                     proc.pid,
                     short_reason(reason),
-                    proc.name,
-                    ", or save a file (auto-reload)" if self.registry.reloads else "",
+                    self._restart_hint(proc.name),
                 )
+                self._check_servers_left(f"{proc.name} failed to start after a restart")
             case Heal():
                 self.loop.create_task(self._heal(proc))
             case Forget():
@@ -495,7 +498,8 @@ class WorkerManager:
             except asyncio.TimeoutError:
                 pass
         name = proc.name
-        last = "\n".join(f"    {line}" for line in self.output.tail(name, 10))
+        lines = self.spawner.tail(proc, 10)  # this process's own lines, not its predecessors'
+        last = "\n".join(f"    {line}" for line in lines) if lines else "    (none)"
         why = "its event loop was blocked" if proc.hung else f"exit code {proc.exitcode}"
         logger.error(
             "Worker %s [%s] died unexpectedly (%s). Last output:\n%s", name, proc.pid, why, last
@@ -504,13 +508,18 @@ class WorkerManager:
 
         match self.policy.crashed(name, time.monotonic()):
             case GiveUp(_, crashes):
+                if self.stopping or self.procs.get(name) is not proc:
+                    return
+                self._given_up.add(name)
                 logger.error(
-                    "Worker %s crashed %d times within %.0f s; leaving it FAILED. Fix the cause "
-                    "above, then restart it with app.m.restart(%r) or the console's restart().",
+                    "Worker %s crashed %d times within %.0f s; leaving it FAILED.%s",
                     name,
                     crashes,
                     self.policy.crash_window,
-                    name,
+                    self._restart_hint(name, "Fix the cause above"),
+                )
+                self._check_servers_left(
+                    f"{name} crashed {crashes} times within {self.policy.crash_window:.0f} s"
                 )
                 return
             case HealAfter(delay):
@@ -520,6 +529,53 @@ class WorkerManager:
         logger.info("Replacing worker %s", name)
         self.table.move(name, Event.RESTART)
         self._start(name, restarted=True)
+
+    def _serving_left(self) -> bool:
+        """Some server worker still serves or will again (alive, starting, or being replaced):
+        not every one of them was left FAILED."""
+        return any(name not in self._given_up for name in self.server_names)
+
+    def _can_recover(self) -> str:
+        """Why FAILED workers can still be started again while the server runs ("" if not): an
+        open console (its restart()) or auto-reload (a save restarts every server worker). The
+        inspector (``INSPECTOR``, an operator's tool, also in production) does not count: it
+        runs as the console hook, but a server with no worker is better restarted from outside."""
+        console = self._console is not None and not self._console.done()
+        if console and not self.app.config.get("INSPECTOR"):
+            return "the console is open: fix the cause, then restart() the workers there"
+        if self.registry.reloads:
+            return "auto-reload is on: fix the cause and save, and the workers start again"
+        return ""
+
+    def _restart_hint(self, name: str, fix: str = "Fix the cause") -> str:
+        """The end of a "leaving it FAILED" line: how to start it again, when something can."""
+        if not self._serving_left() and not self._can_recover():
+            return ""  # the server stops (_check_servers_left says why)
+        hint = f" {fix}, then restart it with app.m.restart({name!r}) or the console's restart()"
+        return hint + (", or save a file (auto-reload)." if self.registry.reloads else ".")
+
+    def _check_servers_left(self, why: str) -> None:
+        """After a server worker was left FAILED: when none is left to serve, the server would
+        hold its port and accept connections it never answers. So it stops with exit code 1 (a
+        supervisor such as systemd, Docker or Kubernetes then restarts it), unless the workers
+        can still be started again from here (:meth:`_can_recover`)."""
+        if self.stopping or self._serving_left():
+            return
+        recover = self._can_recover()
+        if recover:
+            logger.error(
+                "No server worker is left to serve (%s): connections wait unanswered. The "
+                "server keeps running because %s.",
+                why,
+                recover,
+            )
+            return
+        logger.error(
+            "No server worker is left to serve (%s). Stopping the server with exit code 1, so "
+            "that what runs it (systemd, Docker, Kubernetes) can start it again.",
+            why,
+        )
+        self.request_stop(1)
 
     async def _watch_heartbeats(self) -> None:
         period = max(0.05, min(self.heartbeat_interval, self.heartbeat_timeout / 4))
@@ -726,6 +782,7 @@ class WorkerManager:
         if candidate.gate is not None:
             candidate.gate.open()
         self.procs[name] = new
+        self._given_up.discard(name)
         serving = new.serving.done() and new.serving.exception() is None
         self.table.took_over(name, new.pid, serving=serving)
         self.replacements.committed(new)
@@ -760,9 +817,11 @@ class WorkerManager:
         for name in self.registry.shrink(current - num_workers):
             proc = self.procs.pop(name, None)
             self.table.remove(name)
+            self._given_up.discard(name)
             if proc is not None:
                 proc.expected_stop = True
                 proc.signal(signal.SIGINT)
+        self._check_servers_left(f"scaled down to {num_workers}, and the rest had failed")
         return started
 
     def request_stop(self, code: int = 0) -> None:
@@ -884,6 +943,7 @@ class WorkerManager:
     def _start_console(self, console: Callable[[], Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = self.loop.create_task(console())
         task.add_done_callback(self._console_done)
+        self._console = task
         return task
 
     async def _end_console(self, task: asyncio.Task[Any] | None) -> None:

@@ -28,6 +28,8 @@ import signal
 import socket
 import sys
 import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -115,6 +117,30 @@ class Prepared:
         self.replies = replies  # the manager's end of a server worker's reply pipe
 
 
+#: lines of its own output kept for each child, for the report of its crash
+TAIL_SIZE = 50
+
+
+class _Tail(OutputGate):
+    """What a child's output goes through on its way to the hub: the last lines of this very
+    process are kept (the hub's ring is per name, so it mixes the lines of every process a name
+    had), then passed on, through ``inner`` when the process has a gate of its own."""
+
+    def __init__(self, inner: OutputGate | None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.lines: deque[str] = deque(maxlen=TAIL_SIZE)
+        if inner is None:
+            self.state = "open"  # straight through
+
+    def feed(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+        if self.inner is not None:
+            self.inner.feed(lines)
+        else:
+            super().feed(lines)
+
+
 class Spawner:
     """Builds and starts children for one server (its app reference, sockets and settings).
 
@@ -148,6 +174,7 @@ class Spawner:
         # fork server is used once other threads exist (the console's), spawn where fork is unsafe.
         self.fork_main = fork_is_safe() and method == "auto"
         self._told_threads = False
+        self._tails: weakref.WeakKeyDictionary[ChildProcess, _Tail] = weakref.WeakKeyDictionary()
 
     def prepare(
         self,
@@ -219,8 +246,17 @@ class Spawner:
             replies=prepared.replies,
         )
         proc.pid = prepared.process.pid or 0
-        proc.output_done = self.output.attach(spec.name, prepared.output, self.loop, gate)
+        tail = _Tail(gate)
+        proc.output_done = self.output.attach(spec.name, prepared.output, self.loop, tail)
+        if gate is not None:
+            gate._sink = tail._sink  # the hub's writer, which attach gave the outer gate
+        self._tails[proc] = tail
         return proc
+
+    def tail(self, proc: ChildProcess, n: int) -> list[str]:
+        """The last ``n`` lines (at most ``TAIL_SIZE``) that ``proc`` itself wrote."""
+        tail = self._tails.get(proc)
+        return list(tail.lines)[-n:] if tail is not None and n > 0 else []
 
     @staticmethod
     def _tell_threads() -> None:

@@ -9,6 +9,7 @@ reads, and only then imports the app (so even import-time output is prefixed).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import inspect
@@ -26,7 +27,7 @@ import traceback
 import types
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from runtime.server import Server
@@ -307,11 +308,104 @@ def child_main(spec: WorkerSpec) -> None:
             print(f"Error: {exc}", file=sys.stderr, flush=True)
     if spec.kind == "custom":
         channel.start_reader()
-        sys.exit(_run_custom(spec))
+        _exit(spec, lambda: _run_custom(spec))
     if spec.kind == "reloader":
         channel.start_reader()  # EOF on the pipe: the main process is gone, so is the reloader
-        sys.exit(_run_reloader(spec))
-    sys.exit(_run_server(spec, channel))
+        _exit(spec, lambda: _run_reloader(spec))
+    _exit(spec, lambda: _run_server(spec, channel))
+
+
+def _exit(spec: WorkerSpec, run: Callable[[], int]) -> NoReturn:
+    """Run the child's part, then end the process with its exit code, as ``multiprocessing`` would
+    (an exception is printed and exits 1), except that it does not wait for the non-daemon threads
+    the app left running (:func:`exit_leaving_threads`): the part is over, its teardown done."""
+    try:
+        code = run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int) and exc.code is not None:
+            print(exc.code, file=sys.stderr, flush=True)
+    except BaseException:
+        print(f"Process {spec.name}:", file=sys.stderr)
+        traceback.print_exc()
+        code = 1
+    left = threads_left()
+    if not left:
+        sys.exit(code)  # the usual way out: nothing would wait
+    import multiprocessing
+
+    # a spawned child ends as a script does (atexit handlers run); a forked one never runs them
+    spawned = multiprocessing.get_start_method(allow_none=True) == "spawn"
+    exit_leaving_threads(code, left, f"{spec.name} [{os.getpid()}]", run_atexit=spawned)
+
+
+#: seconds the threads left at exit get to end by themselves (an executor's idle threads, woken)
+THREAD_GRACE = 0.2
+
+
+def threads_left(
+    grace: float = THREAD_GRACE, *, stop_executors: bool = True
+) -> list[threading.Thread]:
+    """The non-daemon threads (other than this one) still running after ``grace`` seconds; the
+    interpreter would wait for them at exit, forever if one never ends (an SDK's poller started at
+    import time, a ``threading.Timer``). With ``stop_executors`` the idle ``concurrent.futures``
+    threads (an event loop's default executor) are told to end first, as the interpreter does at
+    exit (no executor can be used afterwards); without, they are not counted and not waited for
+    (the interpreter ends them at exit)."""
+    current = threading.current_thread()
+    waiting = [t for t in threading.enumerate() if t is not current and not t.daemon]
+    if not waiting:
+        return []
+    executors = sys.modules.get("concurrent.futures.thread")
+    queues = getattr(executors, "_threads_queues", None)
+    lock = getattr(executors, "_global_shutdown_lock", None)
+    if queues is not None and lock is not None:
+        if stop_executors:
+            with lock:
+                executors.__dict__["_shutdown"] = True  # what concurrent.futures does at exit
+            for queue in list(queues.values()):
+                queue.put(None)
+        else:
+            pool = set(queues)
+            waiting = [t for t in waiting if t not in pool]
+    deadline = time.monotonic() + grace
+    for thread in waiting:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in waiting if t.is_alive()]
+
+
+def exit_leaving_threads(
+    code: int, left: list[threading.Thread], where: str, *, run_atexit: bool
+) -> NoReturn:
+    """End this process now with ``code``, not waiting for the threads ``left``: log one warning
+    naming them, run the process's exit work (multiprocessing's finalizers; the ``atexit``
+    handlers when ``run_atexit``: logging's flush, the console's terminal modes, the app's own),
+    flush the log handlers and the standard streams, then ``os._exit``."""
+    logger.warning(
+        "Not waiting for %d non-daemon thread(s) left running by the app: %s. %s exits now "
+        "(make them daemon threads, daemon=True, or stop them in an after_server_stop or "
+        "main_process_stop listener).",
+        len(left),
+        ", ".join(repr(t.name) for t in left),
+        where,
+    )
+    steps: list[Callable[[], object] | None] = [
+        getattr(sys.modules.get("multiprocessing.util"), "_exit_function", None),
+        getattr(atexit, "_run_exitfuncs", None) if run_atexit else None,
+        logging.shutdown,
+    ]
+    for step in steps:
+        if step is not None:
+            try:
+                step()
+            except Exception:  # pragma: no cover - exit work must not keep the process alive
+                traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _run_reloader(spec: WorkerSpec) -> int:

@@ -71,3 +71,29 @@ async def failing_restart(app: Any, control: Control) -> int:
         say("boot_error", str(exc))
     await control.stop()
     return 0
+
+
+async def last_worker_fails(app: Any, control: Control) -> int:
+    """The only worker crashes (``WORKER_CRASH_LIMIT=1``: left FAILED at once); the console is
+    open, so the server keeps running and the worker is restarted from here."""
+    import asyncio
+
+    import httpx
+
+    await control.wait_ready(timeout=10)
+    name = "Vivace-Server-0-0"
+    async with httpx.AsyncClient() as client:
+        try:
+            await client.get(control.url + "/crash", timeout=5)
+        except httpx.HTTPError:
+            pass
+        for _ in range(200):  # at most 10 s
+            if control.snapshot()[name].get("state") == "FAILED":
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the give-up (after the crash report) and its decision
+        say("failed_then_alive", control.snapshot()[name].get("state") == "FAILED")
+        await control.restart(name, timeout=10)
+        say("served", (await client.get(control.url + "/pid", timeout=5)).status_code)
+    await control.stop()
+    return 0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
 import pytest
+
+from tests.supervisor.conftest import ROOT
 
 
 def test_failing_before_server_start_exits_1_promptly(serve: Any) -> None:
@@ -51,17 +56,67 @@ def test_crashed_worker_is_replaced_others_keep_serving(serve: Any) -> None:
     assert s.stop() == 0
 
 
-def test_crash_loop_gives_up_and_keeps_running(serve: Any) -> None:
-    s = serve(workers=1, env={"VIVACE_WORKER_CRASH_LIMIT": "2", "VIVACE_WORKER_CRASH_WINDOW": "60"})
+def test_crash_loop_gives_up_and_keeps_running_while_another_worker_serves(serve: Any) -> None:
+    s = serve(workers=2, env={"VIVACE_WORKER_CRASH_LIMIT": "1"})
     s.poke("/crash")
-    s.wait_line(r"died unexpectedly")
-    s.wait_line(r"Vivace-Server-0-0\s*\| .*Starting worker")
+    found = s.wait_line(r"Worker (Vivace-Server-\d-0) crashed 1 times within 60 s; leaving it")
+    s.drain(0.5)
+    assert s.proc.poll() is None  # the manager keeps running: the other worker serves
+    assert s.json("/pid")["name"] != found.group(1)
+    rest = "\n".join(s.lines[s._seen :])
+    assert "Replacing worker" not in rest and "No server worker is left" not in rest
+    assert s.stop() == 0
+
+
+def _report(lines: list[str], pid: int) -> list[str]:
+    """The "Last output" lines of the crash report of ``pid``."""
+    start = next(i for i, line in enumerate(lines) if f"[{pid}] died unexpectedly" in line)
+    report = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        report.append(line)
+    return report
+
+
+def test_crash_loop_of_the_last_worker_stops_the_server_with_exit_1(serve: Any) -> None:
+    s = serve(workers=1, env={"VIVACE_WORKER_CRASH_LIMIT": "2"})
+    first = s.json("/pid")["pid"]
+    s.poke("/crash")
+    s.wait_line(rf"\[{first}\] died unexpectedly")
+    second = int(s.wait_line(r"Vivace-Server-0-0\s*\| .*Starting worker \[(\d+)\]").group(1))
     s.poke("/crash")
     s.wait_line(r"crashed 2 times within 60 s; leaving it FAILED")
-    time.sleep(0.3)
-    assert s.proc.poll() is None  # the manager keeps running
-    assert not any("Replacing worker" in line for line in s.lines[s._seen :])
-    assert s.stop() == 0
+    s.wait_line(r"No server worker is left to serve .*Stopping the server with exit code 1")
+    # without a worker the port would be held and connections never answered: it exits
+    assert s.wait(10) == 1
+    assert s.lines[-1].endswith("Server Stopped")
+    assert any("EVENT main_process_stop" in line for line in s.lines)
+    # each crash report shows the output of the process that crashed, not its predecessors'
+    report = _report(s.lines, second)
+    assert any(f"Starting worker [{second}]" in line for line in report), report
+    assert any("about to crash" in line for line in report), report
+    assert not any(str(first) in line for line in report), report
+
+
+def test_last_worker_failed_with_the_console_open_keeps_running(serve: Any) -> None:
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        NO_COLOR="1",
+        SUPTEST="",
+        VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT="3",
+        VIVACE_WORKER_CRASH_LIMIT="1",
+    )
+    console = "tests.supervisor.consoles:last_worker_fails"
+    cmd = [sys.executable, "-m", "tests.supervisor.serve", "tests.supervisor.apps", "1", console]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "No server worker is left to serve (Vivace-Server-0-0 crashed 1 times" in out
+    assert "The server keeps running because the console is open" in out
+    assert "CONSOLE failed_then_alive True" in out  # the server did not stop meanwhile
+    assert "CONSOLE served 200" in out  # restarted from the console, it serves again
 
 
 @pytest.mark.slow
