@@ -92,7 +92,8 @@ def _lifecycle_runner() -> ListenerRunner:
 
 
 def _roots_for(ref: AppRef, app: Hosted) -> list[str]:
-    """The working directory and the directory of the app's top-level package or script."""
+    """The project: the working directory and the directory of the app's top-level package or
+    script."""
     roots = [ref.cwd or os.getcwd()]
     if ref.path:
         roots.append(os.path.dirname(os.path.abspath(ref.path)))
@@ -214,6 +215,10 @@ def _watch_and_trigger(
     dirs = list(dict.fromkeys([*reload_dirs, *_app_reload_dirs(app)]))
     extra = [*([target.path] if target.path else []), *extra_files]
     cwd = target.cwd or os.getcwd()
+    # The roots are the project: every .py file below them reloads, imported here or not. This
+    # process imports the app once, but the workers import more later (a Django URLconf on the
+    # first request, a module imported inside a handler, a router written during the session), so
+    # the reloader's sys.modules cannot say what they run (watch.WatchSet explains the rule).
     watch_set = build_watch_set(
         roots=_roots_for(target, app),
         reload_dirs=dirs,

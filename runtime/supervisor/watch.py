@@ -4,7 +4,9 @@ Three parts, each testable alone:
 
 * :func:`build_watch_set` turns ``sys.modules`` and the reload directories into a :class:`WatchSet`:
   the source files of the app's own modules (under the working directory or the app's package, never
-  the standard library, site-packages or vivace itself) and every directory given with ``-R``.
+  the standard library, site-packages or vivace itself), every ``.py`` file of the project (the
+  same roots, minus virtualenvs, installed packages and hidden or tool directories: see
+  :meth:`WatchSet.is_project_dir`) and every directory given with ``-R``.
 * :class:`ReloadFilter` is the ``watchfiles`` filter: it drops bytecode caches, VCS metadata and
   editor temporaries, then keeps only paths of the watch set.
 * :class:`Batcher` is the pure timing rule (no clock of its own): the first change after a quiet
@@ -29,6 +31,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IGNORED_DIR_NAMES",
+    "MAX_PROJECT_DIRS",
     "Batcher",
     "ChangeStream",
     "Glob",
@@ -93,6 +97,12 @@ _IGNORED_SUFFIXES = (
 )
 _IGNORED_PREFIXES = (".#", ".~lock.", "flycheck_", ".goutputstream-")
 _IGNORED_NAMES = frozenset({"4913", ".DS_Store", "Thumbs.db"})
+#: directories of installed packages: never part of the project, wherever they are
+_PACKAGE_DIR_NAMES = frozenset({"site-packages", "dist-packages"})
+#: the file that makes a directory a virtualenv (``python -m venv``, virtualenv, uv, poetry)
+_VENV_MARKER = "pyvenv.cfg"
+#: at most this many project directories are watched for ``.py`` files not imported at start
+MAX_PROJECT_DIRS = 2_000
 
 
 def is_ignored(path: str) -> bool:
@@ -237,8 +247,10 @@ def precedence_line(watch_set: WatchSet) -> str:
     include = ", ".join(g.pattern for g in watch_set.include) or "none"
     exclude = ", ".join(g.pattern for g in watch_set.exclude) or "none"
     dirs = ", ".join(watch_set.reload_dirs) or "none"
+    project = ", ".join(watch_set.project_roots)
+    python = f" and the .py files under {project}" if project else ""
     return (
-        f"Watching {len(watch_set.module_files)} module files, reload dirs: {dirs}; "
+        f"Watching {len(watch_set.module_files)} module files{python}, reload dirs: {dirs}; "
         f"include: {include}; exclude: {exclude} "
         "(exclude > include > built-in ignores > modules and reload dirs)"
     )
@@ -267,6 +279,16 @@ def excluded_roots() -> tuple[str, ...]:
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _skipped_dir_name(name: str) -> bool:
+    """A directory name that never holds the project's own modules: hidden (``.venv``, ``.git``,
+    ``.tox``, any ``.name``), a tool's (``__pycache__``, ``node_modules``) or installed packages."""
+    return name.startswith(".") or name in IGNORED_DIR_NAMES or name in _PACKAGE_DIR_NAMES
+
+
+def _is_virtualenv(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, _VENV_MARKER))
 
 
 def _source_of(file: str) -> str | None:
@@ -323,6 +345,15 @@ class WatchSet:
     (they are watched once they do). ``include`` globs add files (their base directories are
     watched), ``exclude`` globs remove them.
 
+    ``project_roots`` (the working directory, the app's package): every ``.py`` file below them
+    counts as one of the user's modules, imported or not, except below a directory
+    :meth:`is_project_dir` rejects (virtualenvs, site-packages, hidden and tool directories,
+    ``installed_roots``, ``--reload-exclude`` matches). The reloader imports the app once, but a
+    worker imports more later (a Django URLconf and its views on the first request, a module
+    imported inside a handler, a router written during the session): only the project's files,
+    not the reloader's ``sys.modules``, can say what the workers run. This is uvicorn's rule
+    (``*.py`` under the working directory), minus the directories that are not the user's code.
+
     Precedence, highest first: ``--reload-exclude`` > ``--reload-include`` > the built-in ignores
     (:func:`is_ignored`) > module files and reload dirs.
     """
@@ -332,6 +363,8 @@ class WatchSet:
     missing_dirs: tuple[str, ...] = ()
     include: tuple[Glob, ...] = ()
     exclude: tuple[Glob, ...] = ()
+    project_roots: tuple[str, ...] = ()
+    installed_roots: tuple[str, ...] = ()
     module_dirs: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -371,9 +404,71 @@ class WatchSet:
             return True
         if path.endswith(".py") and os.path.dirname(path) in self.module_dirs:
             return True
+        if path.endswith(".py") and self.is_project_dir(os.path.dirname(path)):
+            return True
         return any(_under(path, d) for d in self.reload_dirs) or any(
             _under(path, os.path.abspath(d)) for d in self.missing_dirs
         )
+
+    def _pruned(self, path: str) -> bool:
+        """A directory whose tree is not the user's code, judged by itself (not its parents)."""
+        return (
+            _skipped_dir_name(os.path.basename(path))
+            or _is_virtualenv(path)
+            or any(_under(path, r) for r in self.installed_roots)
+            or (bool(self.exclude) and any(g.matches(path) for g in self.exclude))
+        )
+
+    def is_project_dir(self, path: str) -> bool:
+        """Whether directory ``path`` (absolute, real) holds the user's own modules.
+
+        It is a project root or below one, and neither it nor a directory between them is pruned:
+        hidden or a tool's, site-packages, a virtualenv, vivace or the standard library, or
+        matched by ``--reload-exclude``.
+        """
+        for root in self.project_roots:
+            if not _under(path, root):
+                continue
+            if any(_under(path, r) for r in self.installed_roots):
+                return False
+            current = root
+            rel = os.path.relpath(path, root)
+            names = [] if rel == "." else rel.split(os.sep)
+            for name in names:
+                current = os.path.join(current, name)
+                if self._pruned(current):
+                    break
+            else:
+                return True
+        return False
+
+    def walk_project(self, tops: Iterable[str], limit: int) -> tuple[list[str], bool]:
+        """The project directories at and below ``tops`` (each top in turn, breadth first),
+        pruned subtrees left out (they are never entered); at most ``limit``, and whether the
+        limit cut the walk short. Symbolic links to directories are not followed."""
+        found: list[str] = []
+        seen: set[str] = set()
+        for top in tops:
+            if top in seen or not self.is_project_dir(top):
+                continue
+            pending = deque([top])
+            seen.add(top)
+            while pending:
+                where = pending.popleft()
+                if len(found) >= limit:
+                    return found, True
+                found.append(where)
+                try:
+                    with os.scandir(where) as entries:
+                        names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+                except OSError:
+                    continue
+                for name in sorted(names):
+                    child = os.path.join(where, name)
+                    if child not in seen and not self._pruned(child):
+                        seen.add(child)
+                        pending.append(child)
+        return found, False
 
 
 def build_watch_set(
@@ -388,11 +483,14 @@ def build_watch_set(
     include_globs: Iterable[Glob] = (),
     exclude_globs: Iterable[Glob] = (),
 ) -> WatchSet:
-    """The watch set for the modules loaded now (``sys.modules`` by default) and ``reload_dirs``.
+    """The watch set for the modules loaded now (``sys.modules`` by default), the ``.py`` files
+    below ``roots`` (the project) and ``reload_dirs``; ``exclude`` (by default
+    :func:`excluded_roots`) is never part of either.
 
     A reload dir that does not exist logs ``Directory <dir> could not be located`` and is kept in
     ``missing_dirs`` (it is not watched: there is nothing to watch yet).
     """
+    roots = list(roots)
     files = set(
         module_source_files(
             sys.modules if modules is None else modules,
@@ -403,6 +501,8 @@ def build_watch_set(
     files.update(os.path.realpath(f) for f in extra_files if os.path.isfile(f))
     present: list[str] = []
     missing: list[str] = []
+    project = tuple(dict.fromkeys(os.path.realpath(os.path.abspath(r)) for r in roots))
+    installed = excluded_roots() if exclude is None else tuple(exclude)
     for d in reload_dirs:
         real = os.path.realpath(os.path.abspath(d))
         if os.path.isdir(real):
@@ -417,6 +517,8 @@ def build_watch_set(
         tuple(missing),
         tuple(include_globs),
         tuple(exclude_globs),
+        project,
+        tuple(os.path.realpath(r) for r in installed),
     )
 
 
@@ -498,6 +600,13 @@ class _AnyEvent:
 ROOT_CHECK_INTERVAL = 0.25
 
 
+def _describe(dirs: list[str], most: int = 8) -> str:
+    if not dirs:
+        return "none"
+    shown = ", ".join(dirs[:most])
+    return shown if len(dirs) <= most else f"{shown} and {len(dirs) - most} more"
+
+
 class ChangeStream:
     """Native file watching for a :class:`WatchSet`, yielding batches of absolute paths.
 
@@ -509,6 +618,13 @@ class ChangeStream:
     stream checks which roots exist, and when that changes (a directory deleted, created again, or
     created for the first time) it restarts the watcher of that group on the roots that exist and
     reports the files found in a directory that appeared.
+
+    The project's directories (:meth:`WatchSet.walk_project`, at most ``MAX_PROJECT_DIRS``) are
+    flat roots too, each watched on its own rather than the project recursively: a recursive native
+    watch would also take one inotify watch per directory of every virtualenv, ``node_modules`` and
+    ``.git`` below the working directory, and walk them at start. A directory created in a watched
+    one (a new package, a ``mkdir -p a/b``) is seen by its parent's watcher and joins at the next
+    root check, with the new ``.py`` files already in it reported.
     """
 
     def __init__(
@@ -534,8 +650,14 @@ class ChangeStream:
         self._watching: dict[bool, tuple[tuple[tuple[str, int, int], ...], threading.Event]] = {}
         self._next_check = 0.0
         self._lock = threading.Lock()
-        self._stale: set[bool] = set()
+        self._stale: set[str] = set()
         self._started = False
+        #: project directories watched flat; ``_grown``: directories created in a watched one,
+        #: noted by the watcher threads (under ``_lock``) for the next root check
+        self._tree: set[str] = set()
+        self._grown: set[str] = set()
+        self._flat: tuple[str, ...] = ()
+        self._warned_limit = False
 
     def _watch(
         self,
@@ -552,8 +674,15 @@ class ChangeStream:
                 # the watched directory itself went away: its native watch ends with it, so the
                 # next root check starts this group again (the inode may be reused at once)
                 with self._lock:
-                    self._stale.add(recursive)
-            return accepts(change, path)
+                    self._stale.add(path)
+            if accepts(change, path):
+                return True
+            if not recursive and change.name == "added" and os.path.isdir(path):
+                real = os.path.realpath(path)
+                if self.watch_set.is_project_dir(real):  # a new package: watch it too
+                    with self._lock:
+                        self._grown.add(real)
+            return False
 
         try:
             import watchfiles  # here: only the reloader process pays for the import
@@ -589,7 +718,7 @@ class ChangeStream:
         directory deleted and created again between two checks is another directory."""
         found: dict[bool, tuple[tuple[str, int, int], ...]] = {}
         for recursive, roots in (
-            (False, self.watch_set.flat_roots()),
+            (False, self._flat),
             (True, self.watch_set.recursive_roots()),
         ):
             present = []
@@ -605,26 +734,65 @@ class ChangeStream:
 
     def _launch(self, present: tuple[tuple[str, int, int], ...], recursive: bool) -> None:
         previous = self._watching.pop(recursive, None)
-        if previous is not None:
-            previous[1].set()  # that watcher ends within one step
         own_stop = threading.Event()
         self._watching[recursive] = (present, own_stop)
         roots = tuple(root for root, _, _ in present)
-        if not roots:
-            return
-        started = threading.Event()
-        thread = threading.Thread(
-            target=self._watch,
-            args=(roots, recursive, started, own_stop),
-            name=f"vivace-watch-{'tree' if recursive else 'modules'}",
-            daemon=True,
-        )
-        thread.start()
-        started.wait(5)
-        self._threads.append(thread)
+        if roots:
+            started = threading.Event()
+            thread = threading.Thread(
+                target=self._watch,
+                args=(roots, recursive, started, own_stop),
+                name=f"vivace-watch-{'tree' if recursive else 'modules'}",
+                daemon=True,
+            )
+            thread.start()
+            started.wait(5)
+            self._threads.append(thread)
+        if previous is not None:
+            # stopped once its successor is live (it ends within one step): a save made while
+            # the watchers change over is seen by one of them, perhaps both (a set: no harm)
+            previous[1].set()
+
+    def _set_tree(self, dirs: Iterable[str]) -> None:
+        self._tree = set(dirs)
+        recursive = self.watch_set.recursive_roots()
+        flat = set(self.watch_set.flat_roots())
+        flat.update(d for d in self._tree if not any(_under(d, r) for r in recursive))
+        self._flat = tuple(sorted(flat))
+
+    def _grow(self, tops: Iterable[str]) -> set[str]:
+        """Add the project directories at and below ``tops`` to the tree; the ones that are new."""
+        found, cut = self.watch_set.walk_project(sorted(tops), MAX_PROJECT_DIRS)
+        new = [d for d in found if d not in self._tree]
+        room = MAX_PROJECT_DIRS - len(self._tree)
+        if len(new) > room:
+            new, cut = new[: max(0, room)], True
+        if cut:
+            self._warn_limit()
+        if new:
+            self._set_tree(self._tree | set(new))
+        return set(new)
+
+    def _warn_limit(self) -> None:
+        if not self._warned_limit:
+            self._warned_limit = True
+            reload_logger.warning(
+                "More than %d directories under %s: new .py files are watched in the first %d "
+                "only (imported modules and -R directories are always watched); leave large "
+                "directories out with --reload-exclude, or start vivace in the project directory",
+                MAX_PROJECT_DIRS,
+                ", ".join(self.watch_set.project_roots),
+                MAX_PROJECT_DIRS,
+            )
 
     def start(self) -> None:
         self._started = True
+        # the app's own package first (the deepest root), then the working directory
+        tops = sorted(self.watch_set.project_roots, key=lambda r: -r.count(os.sep))
+        found, cut = self.watch_set.walk_project(tops, MAX_PROJECT_DIRS)
+        if cut:
+            self._warn_limit()
+        self._set_tree(found)
         for recursive, roots in self._existing().items():
             self._launch(roots, recursive)
         self._next_check = time.monotonic() + ROOT_CHECK_INTERVAL
@@ -636,20 +804,34 @@ class ChangeStream:
         self._next_check = now + ROOT_CHECK_INTERVAL
         with self._lock:
             stale, self._stale = self._stale, set()
-        for recursive, present in self._existing().items():
+            grown, self._grown = self._grown, set()
+        if grown:
+            self._grow(grown)
+        existing = self._existing()
+        # a project directory created again may hold subdirectories the tree does not know
+        watched = self._watching.get(False, ((), threading.Event()))[0]
+        again = [r for r, dev, ino in existing[False] if (r, dev, ino) not in watched]
+        if self._grow(r for r in again if r in self._tree):
+            existing = self._existing()
+        # project directories that are gone leave the tree (if created again, their parent's
+        # watcher finds them); the project roots stay
+        alive = {root for root, _, _ in existing[False]} | set(self.watch_set.project_roots)
+        if not self._tree <= alive:
+            self._set_tree(self._tree & alive)
+        for recursive, present in existing.items():
             current = self._watching.get(recursive, ((), threading.Event()))[0]
-            if present == current and recursive not in stale:
-                continue
             # new roots, roots created again (another inode, or a root whose deletion was seen)
             appeared = [
                 root
                 for root, dev, ino in present
-                if (root, dev, ino) not in current or recursive in stale
+                if (root, dev, ino) not in current or root in stale
             ]
+            if present == current and not appeared:
+                continue
             self._launch(present, recursive)
             reload_logger.debug(  # after the launch: the new native watcher is live
                 "Watched directories changed: now %s",
-                ", ".join(root for root, _, _ in present) or "none",
+                _describe([root for root, _, _ in present]),
             )
             found = self._contents(appeared, recursive)
             if found:

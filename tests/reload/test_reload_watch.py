@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from runtime.supervisor.watch import (
     ChangeStream,
     WatchSet,
     build_watch_set,
+    compile_globs,
     excluded_roots,
     is_ignored,
     module_source_files,
@@ -208,6 +210,15 @@ class Stream:
             self.cond.wait_for(lambda: len(self.batches) >= count, timeout)
             return [b for _, b in self.batches]
 
+    def wait_for(self, path: Path, timeout: float = 5.0) -> int:
+        """How many batches had arrived once one of them reported ``path``."""
+        with self.cond:
+            found = self.cond.wait_for(
+                lambda: any(str(path) in b for _, b in self.batches), timeout
+            )
+            assert found, f"no batch with {path} within {timeout}s: {self.batches}"
+            return len(self.batches)
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(2)
@@ -264,3 +275,106 @@ def test_stream_stops_promptly(tmp_path: Path) -> None:
     started = time.monotonic()
     stream.close()
     assert time.monotonic() - started < 0.5
+
+
+# --- the project's .py files, imported or not ---------------------------------------------------
+
+
+@pytest.fixture
+def project_tree(tmp_path: Path) -> Path:
+    root = tmp_path.resolve()
+    for name in [
+        "app.py",
+        "services/pricing.py",
+        "notes/views/pages.py",
+        "env/bin/tool.py",  # a virtualenv: it has a pyvenv.cfg
+        "env/lib/python3.11/site-packages/dep.py",
+        "vendor/site-packages/other.py",
+        ".hidden/tool.py",
+        "node_modules/pkg/x.py",
+        "build/gen.py",
+        "services/notes.txt",
+    ]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    (root / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return root
+
+
+def test_every_py_file_of_the_project_counts_but_not_virtualenvs_or_hidden_dirs(
+    project_tree: Path,
+) -> None:
+    root = project_tree
+    ws = build_watch_set(
+        roots=[str(root)],
+        modules={},
+        exclude=[],
+        exclude_globs=compile_globs(["build"], str(root), "--reload-exclude"),
+    )
+    assert ws.project_roots == (str(root),)
+    for name in ["app.py", "services/pricing.py", "notes/views/pages.py", "services/new.py"]:
+        assert ws.accepts(str(root / name)), name
+    for name in [
+        "env/bin/tool.py",
+        "env/lib/python3.11/site-packages/dep.py",
+        "vendor/site-packages/other.py",
+        ".hidden/tool.py",
+        "node_modules/pkg/x.py",
+        "build/gen.py",
+        "services/notes.txt",
+        "services/__pycache__/pricing.cpython-311.pyc",
+    ]:
+        assert not ws.accepts(str(root / name)), name
+    assert not ws.accepts(str(root.parent / "elsewhere.py"))
+    dirs, cut = ws.walk_project(ws.project_roots, limit=100)
+    assert not cut
+    assert sorted(dirs) == [
+        str(root / d) for d in ["", "notes", "notes/views", "services", "vendor"]
+    ]
+    assert ws.walk_project(ws.project_roots, limit=2) == ([str(root), str(root / "notes")], True)
+
+
+def test_installed_roots_under_the_project_are_not_part_of_it(project_tree: Path) -> None:
+    root = project_tree
+    ws = build_watch_set(roots=[str(root)], modules={}, exclude=[str(root / "services")])
+    assert not ws.accepts(str(root / "services" / "pricing.py"))
+    assert ws.accepts(str(root / "notes" / "views" / "pages.py"))
+
+
+def test_a_package_created_during_the_session_is_watched(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    (root / "app.py").write_text("")
+    stream = Stream(build_watch_set(roots=[str(root)], modules={}, exclude=[]))
+    try:
+        users = root / "routers" / "deep" / "users.py"
+        users.parent.mkdir(parents=True)  # two levels at once: the inner one is found by a walk
+        users.write_text("v = 1\n")
+        seen = stream.wait_for(users)
+        users.write_text("v = 2\n")  # and its edits from then on
+        assert str(users) in stream.wait(seen + 1)[-1]
+    finally:
+        stream.close()
+
+
+def test_deleting_a_project_directory_does_not_report_the_other_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path.resolve()
+    (root / "app.py").write_text("")
+    (root / "lib.py").write_text("")
+    (root / "uploads").mkdir()
+    (root / "uploads" / "a.bin").write_text("")
+    stream = Stream(build_watch_set(roots=[str(root)], modules={}, exclude=[]))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="vivace.reload"):
+            shutil.rmtree(root / "uploads")
+            deadline = time.monotonic() + 5
+            while "Watched directories changed" not in caplog.text:
+                assert time.monotonic() < deadline, "the watchers never changed over"
+                time.sleep(0.02)
+        (root / "app.py").write_text("x = 1\n")
+        batches = stream.wait(1)
+        assert str(root / "app.py") in batches[0]
+        assert all(str(root / "lib.py") not in b for b in stream.wait(2, timeout=0.5))
+    finally:
+        stream.close()
