@@ -355,6 +355,15 @@ class ASGIHttpProtocol(HttpProtocol):
                 body = bytes(body)
             more = message.get("more_body", False)
             if exchange.disconnected or transport.is_closing():
+                if not more and not body and cycle.response_started:
+                    # the last, empty message of a body the client has had (its Content-Length
+                    # met) or has left: nothing is lost. A WSGI app's thread sends it after
+                    # a2wsgi's last chunk, often once a "Connection: close" client has gone
+                    if stream is not None:
+                        self._stream_done(stream)
+                    self._finish(exchange)
+                    self._answered(cycle, app_running=True)
+                    return
                 raise ClientDisconnected("the client closed the connection")
             if not cycle.response_started:
                 keep = keep_alive and not self._close_after and not self.state.shutting_down

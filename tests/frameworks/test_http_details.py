@@ -300,3 +300,22 @@ def test_an_idle_stream_ends_when_its_client_leaves(fastapi: Server) -> None:
     ended = fastapi.trace_dir / f"feed-{key}"
     wait_until(ended.exists, 10, "the stream's generator to be cancelled")
     assert ended.read_text() == "cancelled"
+
+
+def test_a_wsgi_apps_last_message_after_a_closing_client_is_no_disconnect(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """a2wsgi sends a Flask response's last (empty) message from its thread, often after a
+    ``Connection: close`` client has read the whole body and gone: nothing is lost, and the
+    debug log must not say the client went away for every such request."""
+    trace = tmp_path_factory.mktemp("flask-close")
+    server = start("vivace", "flask_app:app", trace, args=(*MODES["single"], "--debug"))
+    try:
+        for _ in range(5):
+            response = httpx.get(server.url + "/", headers={"Connection": "close"}, timeout=10)
+            assert response.status_code == 200
+        wait_until(lambda: server.output().count('"GET / HTTP/1.1" 200') >= 5, 10, "the log")
+        time.sleep(0.3)  # a late line would come now
+        assert "went away" not in server.output(), server.output()
+    finally:
+        server.stop_cleanly()
