@@ -417,7 +417,7 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     never part of a request target; llhttp lets it through) is dropped, as uvicorn drops it.
     """
     if target[:1] == b"/":
-        if b"#" in target:
+        if 35 in target:  # b"#"
             target = target.partition(b"#")[0]
     elif b"://" in target[:10]:  # absolute form
         parts = urlsplit(target)

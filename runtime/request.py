@@ -136,7 +136,7 @@ class Request:
         path = self._path
         if path is None:
             target = self.target
-            if b"?" in target or b"%" in target or target[:1] != b"/" or b"#" in target:
+            if b"?" in target or b"%" in target or target[:1] != b"/" or 35 in target:  # "#"
                 self._split_target()
                 path = self._path
                 assert path is not None

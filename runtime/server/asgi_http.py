@@ -193,7 +193,7 @@ class ASGIHttpProtocol(HttpProtocol):
 
     def _scope(self, head: RequestHead) -> dict[str, Any]:
         target = head.target
-        if target[:1] != b"/" or b"#" in target:
+        if target[0] != 47 or 35 in target:  # not "/...", or a "#": b"x" in is slower
             raw_path, query = split_target(target)  # absolute form, a fragment
         else:
             raw_path, _, query = target.partition(b"?")
@@ -242,15 +242,16 @@ class ASGIHttpProtocol(HttpProtocol):
             else:
                 self.transport.abort()
         if self._cycle is cycle:  # not answered while the app ran (rule 6)
-            self._answered(cycle, app_running=False)
+            self._answered(cycle, False)
+        elif self._trailing is cycle.task:
+            self._trailing = None  # answered before, and now its app is done
 
     def _answered(self, cycle: _Cycle, app_running: bool) -> None:
         """``cycle``'s response is complete, or failed: log it and move on to the next request.
         When the app runs on (rule 6), ``_trailing`` keeps its task for the drain."""
         if app_running:
-            trailing = self._trailing
-            if trailing is not None and not trailing.done():
-                self.state.outlives_connection(trailing)  # still running a request later
+            if self._trailing is not None:  # the app of an earlier request still runs
+                self.state.outlives_connection(self._trailing)
             self._trailing = cycle.task
         if self.state.access_log:
             self._access_log(cycle)
@@ -362,7 +363,7 @@ class ASGIHttpProtocol(HttpProtocol):
                     if stream is not None:
                         self._stream_done(stream)
                     self._finish(exchange)
-                    self._answered(cycle, app_running=True)
+                    self._answered(cycle, True)
                     return
                 raise ClientDisconnected("the client closed the connection")
             if not cycle.response_started:
@@ -393,7 +394,7 @@ class ASGIHttpProtocol(HttpProtocol):
                     exchange.complete = True  # _finish(), inline: once per request
                     if exchange.waiter is not None:
                         exchange.wake()
-                    self._answered(cycle, app_running=True)
+                    self._answered(cycle, True)
                     return
                 cycle.status = status
                 cycle.response_started = True
@@ -432,7 +433,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 if stream is not None:
                     self._stream_done(stream)
                 self._finish(exchange)
-                self._answered(cycle, app_running=True)
+                self._answered(cycle, True)
                 return
             await flow.drain()
 
