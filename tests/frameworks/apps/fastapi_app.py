@@ -67,7 +67,7 @@ async def disconnect_probe(request: Request, key: str) -> PlainTextResponse:
 @app.post("/signup")
 async def signup(key: str, background: BackgroundTasks) -> dict[str, str]:
     async def welcome_mail() -> None:  # Starlette runs it after the response is complete
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3)
         common.record(f"background-{key}", "sent")
 
     background.add_task(welcome_mail)
