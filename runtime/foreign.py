@@ -24,7 +24,8 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from runtime.config import Config
@@ -36,11 +37,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "DJANGO_SETUP_ENV",
     "ForeignApp",
     "Lifespan",
     "LifespanFailed",
     "detect_interface",
     "framework_name",
+    "template_dirs",
 ]
 
 logger = logging.getLogger("vivace.asgi")
@@ -49,6 +52,10 @@ logger = logging.getLogger("vivace.asgi")
 WSGI_THREADS = 10
 #: seconds a lifespan start-up cut short by a stop still gets to answer (then to shut down)
 ABANDON_WAIT = 5.0
+#: set by the main process when loading the app set Django up (``django.setup()``), to the
+#: settings module: a custom process, started from the fork server or spawned where nothing ran
+#: it, sets Django up before its function runs (``runtime.supervisor.worker``)
+DJANGO_SETUP_ENV = "VIVACE_DJANGO_SETUP"
 
 EXPECTED = (
     "  expected a vivace App, an ASGI application or a WSGI application, for example:\n"
@@ -341,7 +348,15 @@ class ForeignApp:
         pass
 
     def main_stage(self, stage: MainStage, loop: asyncio.AbstractEventLoop) -> None:
-        pass  # foreign apps have no main-process listeners
+        # foreign apps have no main-process listeners; START runs before any child is started
+        if stage is MainStage.START:
+            settings_module = _django_settings_module()
+            if settings_module:
+                os.environ[DJANGO_SETUP_ENV] = settings_module
+            else:  # not one inherited from a vivace that started this one
+                os.environ.pop(DJANGO_SETUP_ENV, None)
+        elif stage is MainStage.STOP:
+            os.environ.pop(DJANGO_SETUP_ENV, None)
 
     def reload_stage(
         self, event: str, loop: asyncio.AbstractEventLoop, changed: set[str] | None
@@ -374,6 +389,85 @@ def _import_django_urlconf() -> None:
     settings = importlib.import_module("django.conf").settings  # (Django has no type hints)
     if getattr(settings, "ROOT_URLCONF", None):
         importlib.import_module("django.urls").get_resolver().url_patterns  # noqa: B018 - imports
+
+
+def _django_apps() -> Any:
+    """Django's app registry when Django is set up in this process (never imports Django)."""
+    module = sys.modules.get("django.apps")
+    apps = getattr(module, "apps", None)
+    return apps if getattr(apps, "ready", False) else None
+
+
+def _django_settings_module() -> str:
+    """The settings module of a Django set up in this process, or ``""``: Django is not set up,
+    or it was configured in code (``settings.configure()``), which another process cannot
+    repeat."""
+    if _django_apps() is None:
+        return ""
+    return os.environ.get("DJANGO_SETTINGS_MODULE", "")
+
+
+def template_dirs(target: object) -> list[str]:
+    """The directories the app's framework loads templates from and keeps in a cache until the
+    process restarts: auto-reload watches them as it does ``-R`` directories.
+
+    * Django (set up in this process, whatever wraps its handler): every ``DIRS`` of
+      ``settings.TEMPLATES`` and the directories its template loaders search (each installed
+      app's ``templates/`` with ``APP_DIRS``), as Django's own autoreloader finds them
+      (``django.template.autoreload.get_template_directories``); the Jinja2 backend's too.
+    * Flask and Quart: the template folder of the app and of each registered blueprint (static
+      files are read on each request: no need).
+
+    Relative directories are taken from the working directory, as Django and Jinja do. A
+    framework whose templates cannot be listed (a broken setting) gives none, with a debug line.
+    """
+    found: list[str] = []
+    try:
+        found += _flask_template_dirs(target)
+        found += _django_template_dirs()
+    except Exception as exc:  # the app still reloads on .py changes
+        logger.debug("Could not list the app's template directories: %r", exc)
+    return list(dict.fromkeys(os.path.abspath(os.fspath(d)) for d in found if d))
+
+
+def _searchpath(loader: object) -> Iterable[str]:
+    """The directories of a Jinja loader: a ``FileSystemLoader``'s ``searchpath``, and those of
+    the loaders a ``ChoiceLoader`` combines."""
+    paths = getattr(loader, "searchpath", None)
+    if isinstance(paths, (list, tuple)):
+        yield from (str(p) for p in paths)
+    for inner in getattr(loader, "loaders", None) or ():
+        yield from _searchpath(inner)
+
+
+def _flask_template_dirs(target: object) -> list[str]:
+    scaffold = sys.modules.get("flask.sansio.scaffold")  # Flask 2.3+ and Quart 0.19+ build on it
+    base = getattr(scaffold, "Scaffold", None)
+    if base is None or not isinstance(target, base):
+        return []
+    blueprints: Mapping[str, object] = getattr(target, "blueprints", None) or {}
+    dirs: list[str] = []
+    for part in (target, *blueprints.values()):  # nested blueprints are registered there too
+        dirs += _searchpath(getattr(part, "jinja_loader", None))
+    return dirs
+
+
+def _django_template_dirs() -> list[str]:
+    if _django_apps() is None:
+        return []
+    engines = importlib.import_module("django.template").engines
+    django_templates = importlib.import_module("django.template.backends.django").DjangoTemplates
+    dirs: list[str] = []
+    for backend in engines.all():
+        if isinstance(backend, django_templates):
+            dirs += backend.engine.dirs
+            for loader in backend.engine.template_loaders:
+                get_dirs = getattr(loader, "get_dirs", None)
+                if get_dirs is not None:
+                    dirs += get_dirs()
+        else:  # Jinja2 (its own cache, kept when auto_reload is off: DEBUG = False)
+            dirs += backend.template_dirs
+    return dirs
 
 
 def host_foreign(

@@ -66,6 +66,68 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _console_streams() -> list[object]:
+    return [sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__]
+
+
+def _writes_to_console(handler: logging.Handler, ours: object) -> bool:
+    """Whether ``handler`` writes to this process's standard output or error (where vivace's
+    handler writes: a worker's output pipe carries both), not to a file or a buffer."""
+    if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+        return False
+    stream = handler.stream
+    if any(stream is s for s in (ours, *_console_streams()) if s is not None):
+        return True
+    try:
+        return stream.fileno() in (1, 2)
+    except (AttributeError, OSError, ValueError):  # a StringIO, a closed stream
+        return False
+
+
+class ShownOnce(logging.Filter):
+    """On vivace's root handler: drop a record that a console handler of its own logger, or of
+    one between it and the root, already printed.
+
+    A framework that configures its own logging prints its records itself and lets them
+    propagate: Django's default ``LOGGING`` gives the ``django`` logger a console handler (when
+    ``DEBUG`` is on), so without this every error of a view, traceback included, came out twice
+    in the worker's output. Flask adds its handler only when no handler would print (vivace's
+    does), so it prints once either way. A record no other handler printed (vivace's own lines,
+    the app's ``logging.getLogger(__name__).info(...)``, Django's errors with ``DEBUG = False``)
+    is printed as before. Text format only: ``--log-format json`` keeps every record, as
+    collectors want them whole.
+    """
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = logging.Logger.manager.loggerDict.get(record.name)
+        ours = getattr(self.handler, "stream", None)
+        while isinstance(current, logging.Logger) and current is not logging.root:
+            for handler in current.handlers:
+                if (
+                    handler is not self.handler
+                    and record.levelno >= handler.level
+                    and _writes_to_console(handler, ours)
+                    and handler.filter(record)  # Django's: only when DEBUG is on
+                ):
+                    return False
+            if not current.propagate:
+                break
+            current = current.parent
+        return True
+
+
+def _set_dedupe(handler: logging.Handler, log_format: str) -> None:
+    """Text: :class:`ShownOnce` on ``handler``; JSON: every record (see there)."""
+    for old in [f for f in handler.filters if isinstance(f, ShownOnce)]:
+        handler.removeFilter(old)
+    if log_format == "text":
+        handler.addFilter(ShownOnce(handler))
+
+
 def load_log_config(path: str) -> dict[str, Any]:
     """The ``dictConfig`` dictionary of ``path`` (``.json``, ``.toml``, ``.yaml``/``.yml``);
     ``ConfigError`` names the file and says what is wrong."""
@@ -116,10 +178,11 @@ def configure(
     """Install vivace's handler once per process and set the levels.
 
     The root logger gets a handler only when it has none, so that
-    ``logging.getLogger("demo").info(...)`` in an app prints like vivace's own lines. ``debug`` or
-    ``-v`` shows vivace's DEBUG lines; ``-vv`` shows every library's. ``log_format`` is ``text``
-    or ``json``; ``stream`` (default stdout) is where the handler writes. ``log_config``: a
-    ``dictConfig`` file applied instead (levels included).
+    ``logging.getLogger("demo").info(...)`` in an app prints like vivace's own lines; a record a
+    console handler of its own logger already printed (Django's) is not printed again
+    (:class:`ShownOnce`). ``debug`` or ``-v`` shows vivace's DEBUG lines; ``-vv`` shows every
+    library's. ``log_format`` is ``text`` or ``json``; ``stream`` (default stdout) is where the
+    handler writes. ``log_config``: a ``dictConfig`` file applied instead (levels included).
     """
     global _configured, _handler, _dict_configured
     if log_config is not None:
@@ -141,6 +204,7 @@ def configure(
     if not _configured:
         handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(formatter)
+        _set_dedupe(handler, log_format)
         root = logging.getLogger()
         if not root.handlers:
             root.addHandler(handler)
@@ -148,6 +212,7 @@ def configure(
         _configured = True
     elif _handler is not None:
         _handler.setFormatter(formatter)
+        _set_dedupe(_handler, log_format)
         if stream is not None:
             _handler.setStream(stream)
     # Debug mode opens vivace's own loggers only: other libraries' DEBUG chatter (asyncio's

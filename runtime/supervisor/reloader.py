@@ -4,12 +4,13 @@ Two independent parts:
 
 * :func:`reloader_main` is the body of the durable managed process ``Vivace-Reloader-0``
   (reload.md sections 2-6, lifecycle.md 3.3). It loads the app itself, starts native watchers
-  (:mod:`runtime.supervisor.watch`), runs ``reload_process_start`` (every change from then on is
-  seen) and, per batch, runs ``before_reload_trigger``, calls ``send(RestartRequest(...))`` and runs
-  ``after_reload_trigger(app, changed)``. SIGINT/SIGTERM only set a ``threading.Event``; the loop
-  notices it within 50 ms, runs ``reload_process_stop`` and returns 0. The manager starts it with
-  the ``send`` callable of its choice (a pipe's ``send``, a queue's ``put``): the reloader knows
-  nothing about processes or HTTP.
+  (:mod:`runtime.supervisor.watch`: the project's ``.py`` files, the reload dirs and a Django or
+  Flask app's template directories, read from the loaded app), runs ``reload_process_start``
+  (every change from then on is seen) and, per batch, runs ``before_reload_trigger``, calls
+  ``send(RestartRequest(...))`` and runs ``after_reload_trigger(app, changed)``. SIGINT/SIGTERM
+  only set a ``threading.Event``; the loop notices it within 50 ms, runs ``reload_process_stop``
+  and returns 0. The manager starts it with the ``send`` callable of its choice (a pipe's
+  ``send``, a queue's ``put``): the reloader knows nothing about processes or HTTP.
 
 * :class:`ReloadCoordinator` is the pure decision logic the manager runs for such a request:
   start every server replacement first, retire the old workers only once *all* replacements
@@ -103,6 +104,14 @@ def _roots_for(ref: AppRef, app: Hosted) -> list[str]:
         if isinstance(file, str):
             roots.append(os.path.dirname(os.path.abspath(file)))
     return roots
+
+
+def _template_dirs(app: Hosted) -> list[str]:
+    """A Django or Flask app's template directories (:func:`runtime.foreign.template_dirs`): its
+    framework caches templates, so an edit is served once the workers restart."""
+    from runtime.foreign import ForeignApp, template_dirs
+
+    return template_dirs(app.target) if isinstance(app, ForeignApp) else []
 
 
 def _app_reload_dirs(app: Hosted) -> list[str]:
@@ -226,6 +235,7 @@ def _watch_and_trigger(
         missing_level=logging.DEBUG,  # the main process already warned (launch.check_reload_dirs)
         include_globs=compile_globs(include, cwd, "--reload-include"),
         exclude_globs=compile_globs(exclude, cwd, "--reload-exclude"),
+        template_dirs=_template_dirs(app),
     )
     code = 0
     stream = ChangeStream(watch_set, stop, step=step, batcher=batcher)

@@ -6,7 +6,8 @@ Three parts, each testable alone:
   the source files of the app's own modules (under the working directory or the app's package, never
   the standard library, site-packages or vivace itself), every ``.py`` file of the project (the
   same roots, minus virtualenvs, installed packages and hidden or tool directories: see
-  :meth:`WatchSet.is_project_dir`) and every directory given with ``-R``.
+  :meth:`WatchSet.is_project_dir`), every directory given with ``-R`` and the template
+  directories of a Django or Flask app (:func:`runtime.foreign.template_dirs`).
 * :class:`ReloadFilter` is the ``watchfiles`` filter: it drops bytecode caches, VCS metadata and
   editor temporaries, then keeps only paths of the watch set.
 * :class:`Batcher` is the pure timing rule (no clock of its own): the first change after a quiet
@@ -249,6 +250,9 @@ def precedence_line(watch_set: WatchSet) -> str:
     dirs = ", ".join(watch_set.reload_dirs) or "none"
     project = ", ".join(watch_set.project_roots)
     python = f" and the .py files under {project}" if project else ""
+    templates = ", ".join(watch_set.template_dirs)
+    if templates:
+        dirs += f"; template dirs: {templates}"
     return (
         f"Watching {len(watch_set.module_files)} module files{python}, reload dirs: {dirs}; "
         f"include: {include}; exclude: {exclude} "
@@ -342,8 +346,10 @@ class WatchSet:
     that editors which save by writing a new file and renaming it keep being seen; ``.py`` files
     created in those directories count too, so a module imported by the next version of the code is
     covered. ``reload_dirs`` are watched recursively; ``missing_dirs`` were given but do not exist
-    (they are watched once they do). ``include`` globs add files (their base directories are
-    watched), ``exclude`` globs remove them.
+    (they are watched once they do). ``template_dirs`` are watched as reload dirs are: every file
+    below them counts (Django's and Flask's template caches keep an edited template until the
+    workers restart). ``include`` globs add files (their base directories are watched),
+    ``exclude`` globs remove them.
 
     ``project_roots`` (the working directory, the app's package): every ``.py`` file below them
     counts as one of the user's modules, imported or not, except below a directory
@@ -365,6 +371,9 @@ class WatchSet:
     exclude: tuple[Glob, ...] = ()
     project_roots: tuple[str, ...] = ()
     installed_roots: tuple[str, ...] = ()
+    #: the framework's template directories (:func:`runtime.foreign.template_dirs`), watched as
+    #: reload dirs are, existing or not (a missing one is watched once it is created)
+    template_dirs: tuple[str, ...] = ()
     module_dirs: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -377,6 +386,7 @@ class WatchSet:
         :class:`ChangeStream` watches a missing one once it is created)."""
         wanted = [
             *self.reload_dirs,
+            *self.template_dirs,
             *(os.path.abspath(d) for d in self.missing_dirs),
             *(g.base for g in self.include if g.recursive),
         ]
@@ -406,8 +416,10 @@ class WatchSet:
             return True
         if path.endswith(".py") and self.is_project_dir(os.path.dirname(path)):
             return True
-        return any(_under(path, d) for d in self.reload_dirs) or any(
-            _under(path, os.path.abspath(d)) for d in self.missing_dirs
+        return (
+            any(_under(path, d) for d in self.reload_dirs)
+            or any(_under(path, d) for d in self.template_dirs)
+            or any(_under(path, os.path.abspath(d)) for d in self.missing_dirs)
         )
 
     def _pruned(self, path: str) -> bool:
@@ -482,13 +494,16 @@ def build_watch_set(
     missing_level: int = logging.WARNING,
     include_globs: Iterable[Glob] = (),
     exclude_globs: Iterable[Glob] = (),
+    template_dirs: Iterable[str] = (),
 ) -> WatchSet:
     """The watch set for the modules loaded now (``sys.modules`` by default), the ``.py`` files
-    below ``roots`` (the project) and ``reload_dirs``; ``exclude`` (by default
-    :func:`excluded_roots`) is never part of either.
+    below ``roots`` (the project), ``reload_dirs`` and ``template_dirs``; ``exclude`` (by default
+    :func:`excluded_roots`) is never part of any.
 
     A reload dir that does not exist logs ``Directory <dir> could not be located`` and is kept in
-    ``missing_dirs`` (it is not watched: there is nothing to watch yet).
+    ``missing_dirs`` (it is not watched: there is nothing to watch yet). A template dir that does
+    not exist is kept quietly (a framework's settings often name a directory not created yet);
+    one under ``exclude`` (an installed package's templates, such as Django's admin) is left out.
     """
     roots = list(roots)
     files = set(
@@ -511,6 +526,8 @@ def build_watch_set(
         else:
             log.log(missing_level, "Directory %s could not be located", d)
             missing.append(d)
+    installed_real = tuple(os.path.realpath(r) for r in installed)
+    templates = dict.fromkeys(os.path.realpath(os.path.abspath(d)) for d in template_dirs)
     return WatchSet(
         frozenset(files),
         tuple(present),
@@ -518,7 +535,8 @@ def build_watch_set(
         tuple(include_globs),
         tuple(exclude_globs),
         project,
-        tuple(os.path.realpath(r) for r in installed),
+        installed_real,
+        tuple(d for d in templates if not any(_under(d, r) for r in installed_real)),
     )
 
 

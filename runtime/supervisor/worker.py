@@ -427,8 +427,27 @@ def _run_reloader(spec: WorkerSpec) -> int:
     )
 
 
+def _set_up_django() -> None:
+    """Run ``django.setup()`` in a custom process of an app the main process set Django up for
+    (it says so in ``runtime.foreign.DJANGO_SETUP_ENV``). Server workers load the app, whose
+    ``asgi.py``/``wsgi.py`` sets Django up; a custom process only unpickles its function, in a
+    process started from the fork server (or spawned), so without this the ORM raises
+    ``AppRegistryNotReady``. Done before the unpickling, which imports the function's module
+    (often ``from .models import ...`` at its top). Other apps never import Django here."""
+    from runtime.foreign import DJANGO_SETUP_ENV
+
+    settings_module = os.environ.get(DJANGO_SETUP_ENV)
+    if not settings_module:
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    import importlib
+
+    importlib.import_module("django").setup()
+
+
 def _run_custom(spec: WorkerSpec) -> int:
     assert spec.func is not None
+    _set_up_django()
     func = pickle.loads(spec.func)
     kwargs = dict(spec.kwargs)
     if spec.restarted:
