@@ -9,7 +9,8 @@ A request goes through the hosted ASGI callable in the console's process, with
   every ``do()`` runs on that loop, so what the start-up made (``app.state.db``, the lifespan
   ``state``) is there and bound to the loop that uses it, and a statement that awaits one of its
   objects (``await app.state.queue.put(job)``, ``await app.state.pool.fetch(...)``) runs on that
-  loop too. The shut-down runs when the console stops. The protocol itself is
+  loop too. The shut-down runs when the console stops; once the shutdown is forced (a second
+  Ctrl+C: the manager's ``Killing`` event) nothing waits for it. The protocol itself is
   ``runtime.foreign.Lifespan`` (the one the workers use): an app without lifespan support is
   run without it, as uvicorn's ``--lifespan auto``; WSGI apps have none.
 * **In the serving process** (``--single-process``) the server has run the lifespan already: the
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from repl.listeners import cancel_on, never, wait_unless_forced
 from runtime.hosting import ASGIApp, Receive, Scope, Send
 
 __all__ = ["InProcessApp", "StartupFailed", "with_state"]
@@ -75,8 +77,10 @@ class InProcessApp:
         state: dict[str, Any] | None = None,
         on_startup_error: Callable[[str], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        forced: Callable[[], bool] = never,
     ) -> None:
         self.label = label
+        self._forced = forced  # the shutdown was forced (a second Ctrl+C): close() cuts its waits
         self.base_url = base_url
         self.root_path = root_path
         self._lifespan_wanted = lifespan and own_loop
@@ -90,6 +94,8 @@ class InProcessApp:
         self._thread: threading.Thread | None = None
         self._started: concurrent.futures.Future[None] | None = None
         self._lifespan: Any = None  # runtime.foreign.Lifespan once started
+        self._app_task: Any = None  # the task running the app's lifespan (on the app's loop)
+        self._ending: asyncio.Task[Any] | None = None  # the shut-down, once it runs
         self._closed = False
 
     # -- the app's thread -------------------------------------------------------------------------
@@ -214,7 +220,15 @@ class InProcessApp:
 
     # -- the end ----------------------------------------------------------------------------------
 
+    def _tasks(self) -> list[asyncio.Task[Any] | None]:
+        """What a forced shutdown cancels: the shut-down running, and the app's lifespan (its
+        task is the protocol's own: ``runtime.foreign.Lifespan`` has no public handle)."""
+        app_task = getattr(self._lifespan, "_task", None) or self._app_task
+        return [self._ending, app_task if isinstance(app_task, asyncio.Task) else None]
+
     async def _shutdown(self) -> None:
+        self._ending = asyncio.current_task()
+        self._app_task = getattr(self._lifespan, "_task", None)
         lifespan, self._lifespan = self._lifespan, None
         if lifespan is not None:
             await lifespan.shutdown(SHUTDOWN_TIMEOUT)
@@ -231,15 +245,18 @@ class InProcessApp:
             return
         if loop is None or thread is None:
             return
+        # a start-up still running finishes first; nothing waits once the shutdown is forced
         if started is not None:
-            with contextlib.suppress(Exception):
-                started.result(timeout)  # a start-up still running finishes first
-            shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            with contextlib.suppress(Exception):
-                shutdown.result(timeout)
+            wait_unless_forced(started, timeout, self._forced)
+            if not self._forced():
+                shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+                wait_unless_forced(shutdown, timeout, self._forced)
+            if self._forced():
+                started.cancel()
+                cancel_on(loop, self._tasks)
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
+        wait_unless_forced(thread, timeout, self._forced)
 
     def _close_on_given(
         self,
@@ -249,6 +266,10 @@ class InProcessApp:
     ) -> None:
         """The shut-down on the console's loop, which stays (its owner stops it)."""
         if started is None or loop.is_closed() or not loop.is_running():
+            return
+        if self._forced():
+            started.cancel()
+            cancel_on(loop, self._tasks)
             return
 
         async def shutdown() -> None:
@@ -264,5 +285,6 @@ class InProcessApp:
             loop.create_task(shutdown())
             return
         ending = asyncio.run_coroutine_threadsafe(shutdown(), loop)
-        with contextlib.suppress(Exception):
-            ending.result(timeout)
+        if not wait_unless_forced(ending, timeout, self._forced):
+            ending.cancel()  # forced, or too slow
+            cancel_on(loop, self._tasks)

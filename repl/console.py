@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from repl.evaluate import Evaluator, LoopRunner, Outcome, Runner, ThreadRunner
 from repl.namespace import BUILTIN_NAMES, ExitConsole, Help, banner, describe, user_entries
 from repl.native import Native, collect, one_line, scopes
+from repl.refresh import CodeFingerprint
 from repl.requests import bind_do
 from repl.routes import RoutesView
 from repl.workers import Bridge, Logs, Summary, Workers, ready_count, rows
@@ -103,7 +104,10 @@ class Console:
         self.bridge: Bridge | None = None
         self.progress = ""
         self.progress_at = 0.0
-        self.stale = False
+        self.stale = False  # the workers run newer code than this process's app
+        self.forced = False  # the shutdown was forced (a second Ctrl+C): nothing waits
+        self._code: CodeFingerprint | None = None  # what this process's app was imported from
+        self._server_pids: dict[str, Any] = {}
         self._unsubscribe: Any = None
         self._inprocess: InProcessApp | None = None
         self.url = self._server_url(control, options, url)
@@ -125,6 +129,8 @@ class Console:
 
             add_listener = getattr(control, "add_listener", None)
             if callable(add_listener):
+                self._code = CodeFingerprint(options.target.module or "")
+                self._server_pids = self._pids()
                 self._unsubscribe = add_listener(self._on_progress)
         from repl.client import LiveClient
         from repl.history import History, set_server
@@ -342,6 +348,7 @@ class Console:
                 state=host.lifespan_state if in_serving_process else None,
                 on_startup_error=self._report,
                 loop=self._statement_loop(),
+                forced=lambda: self.forced,
             )
         return self._inprocess
 
@@ -366,7 +373,9 @@ class Console:
             target = self.host.target
             if not isinstance(target, App):
                 return
-            self._listeners = ServerListeners(target, on_report=self._report)
+            self._listeners = ServerListeners(
+                target, on_report=self._report, forced=lambda: self.forced
+            )
             if isinstance(self.runner, ThreadRunner):
                 self.runner.hosts_app = True  # its loop holds what the listeners made
         await self._listeners.ensure()
@@ -433,20 +442,51 @@ class Console:
             for problem in native.problems:
                 self._report(problem)
         self.stale = False
+        if self._code is not None:
+            self._code = CodeFingerprint(module)  # what the workers run now, unless newer
+            self._server_pids = self._pids()
         self.on_change()
         return Summary(f"app re-imported from {module}{forgotten.note}")
 
     # toolbar -----------------------------------------------------------------------------------
 
     def _on_progress(self, event: Any) -> None:
-        """Manager events: ``Progress(text)`` (``None`` when it ended) and table changes."""
+        """Manager events: ``Progress(text)`` (``None`` when it ended), table changes, and
+        ``Killing`` (``forced``: a second Ctrl+C; called from the signal handler, so it only
+        sets a flag: the waits of :meth:`close` look at it)."""
+        if getattr(event, "forced", False):
+            self.forced = True
+            return
         if hasattr(event, "text"):
             text = str(event.text or "")
             self.progress = text
             self.progress_at = time.monotonic()
-            if "reload" in text.lower():
-                self.stale = True
+            if not text:  # a restart, reload or scale ended
+                self._check_code()
         self.on_change()
+
+    def _pids(self) -> dict[str, Any]:
+        """The pid of each server worker (a new one started: it imported the code on disk)."""
+        if self.control is None:
+            return {}
+        try:
+            found = rows(self.control.snapshot())
+        except Exception:
+            return dict(self._server_pids)
+        return {r.name: r.pid for r in found if r.kind == "server"}
+
+    def _check_code(self) -> None:
+        """After a restart or reload: if a server worker was replaced, it imported the code on
+        disk; it runs newer code than this process only if that is not what ``app`` came from
+        (a reload with nothing changed, or one whose new code failed, leaves the toolbar)."""
+        pids = self._pids()
+        started = any(pid != self._server_pids.get(name) for name, pid in pids.items())
+        self._server_pids = pids
+        if started and self._code is not None:
+            try:
+                self.stale = self._code.differs()
+            except Exception:  # never break the manager's loop for the toolbar
+                self.stale = True
 
     def toolbar(self) -> StyleAndTextTuples:
         style = "class:status-toolbar"
@@ -484,12 +524,14 @@ class Console:
         return await self.runner.run(source)
 
     def close(self) -> None:
-        if callable(self._unsubscribe):
-            with contextlib.suppress(Exception):
-                self._unsubscribe()
+        # the manager's events are heard until the end: a second Ctrl+C while the app's
+        # shut-down below runs (Killing) cuts its wait
         self._close_scopes()  # before the runner: Quart's context is held on the console's loop
         self._close_app()  # the lifespan shut-down, on the console's loop too
         self._stop_listeners()  # a vivace app's teardown listeners, on that loop too
         self.client.close_websockets()  # open ones, on that loop too, before it stops
+        if callable(self._unsubscribe):
+            with contextlib.suppress(Exception):
+                self._unsubscribe()
         self.runner.close()
         self.client.close()

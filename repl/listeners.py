@@ -17,15 +17,73 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import threading
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime.app import App
 
-__all__ = ["ListenersFailed", "ServerListeners"]
+__all__ = ["ListenersFailed", "ServerListeners", "cancel_on", "wait_unless_forced"]
 
 SHUTDOWN_TIMEOUT = 10.0
+FORCED_POLL = 0.05  # how often a teardown wait looks whether the shutdown was forced
+CUT_GRACE = 0.5  # a forced shutdown: how long cancelled teardown tasks get to end on their loop
+
+
+def never() -> bool:
+    return False
+
+
+def wait_unless_forced(
+    done: concurrent.futures.Future[Any] | threading.Thread,
+    timeout: float,
+    forced: Callable[[], bool] = never,
+) -> bool:
+    """Wait for a future or a thread for up to ``timeout`` s, or until ``forced()`` says the
+    shutdown was forced (a second Ctrl+C): False then, and the caller moves on. ``forced`` is
+    set from a signal handler, so it is read in slices rather than waited on (a lock taken in
+    a signal handler could be held by the code it interrupted)."""
+    deadline = time.monotonic() + timeout
+    while not forced():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if isinstance(done, threading.Thread):
+            done.join(min(FORCED_POLL, remaining))
+            if not done.is_alive():
+                return True
+            continue
+        with contextlib.suppress(BaseException):  # an error of its own: it ended all the same
+            done.result(min(FORCED_POLL, remaining))
+        if done.done():
+            return True
+    return False
+
+
+def cancel_on(
+    loop: asyncio.AbstractEventLoop, tasks: Callable[[], list[asyncio.Task[Any] | None]]
+) -> None:
+    """Cancel ``tasks()`` on ``loop`` (from another thread) and give them ``CUT_GRACE`` s to end
+    there: a task left pending on a loop that then closes would run its ``finally`` blocks when
+    it is garbage-collected, on no loop."""
+
+    async def cut() -> None:
+        pending = [task for task in tasks() if task is not None and not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=CUT_GRACE)
+
+    if loop.is_closed() or not loop.is_running():
+        return
+    try:
+        future = asyncio.run_coroutine_threadsafe(cut(), loop)
+    except RuntimeError:  # closed meanwhile
+        return
+    with contextlib.suppress(BaseException):
+        future.result(CUT_GRACE + 0.5)
 
 
 class ListenersFailed(RuntimeError):
@@ -36,12 +94,20 @@ class ServerListeners:
     """Run a vivace ``App``'s server listeners once in this process: ``await ensure()`` before
     the first ``do()``; ``close()`` runs the teardown listeners on the same loop."""
 
-    def __init__(self, app: App, *, on_report: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        on_report: Callable[[str], None] | None = None,
+        forced: Callable[[], bool] = never,
+    ) -> None:
         self.app = app
         self._report = on_report or (lambda text: None)
+        self._forced = forced  # the shutdown was forced: close() does not wait
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: asyncio.Future[None] | None = None
         self._closed = False
+        self._stopping: asyncio.Task[None] | None = None  # the teardown listeners' run
 
     @property
     def started(self) -> bool:
@@ -94,6 +160,7 @@ class ServerListeners:
     async def _stop(self) -> None:
         from runtime.lifecycle import ListenerEvent, run_listeners
 
+        self._stopping = asyncio.current_task()
         for event in (ListenerEvent.BEFORE_SERVER_STOP, ListenerEvent.AFTER_SERVER_STOP):
             for exc in await run_listeners(self.app, event):
                 self._report(
@@ -117,10 +184,10 @@ class ServerListeners:
         if running is loop:  # from a statement on that loop: it cannot wait for itself
             loop.create_task(self._stop())
             return
-        if not loop.is_running():
+        if not loop.is_running() or self._forced():
             return
         ending: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(
             self._stop(), loop
         )
-        with contextlib.suppress(Exception):
-            ending.result(timeout)
+        if not wait_unless_forced(ending, timeout, self._forced):
+            cancel_on(loop, lambda: [self._stopping])  # forced, or too slow

@@ -20,12 +20,13 @@ the workers, which start from a fresh process, do take it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Forgotten", "forget_user_modules"]
+__all__ = ["CodeFingerprint", "Forgotten", "forget_user_modules"]
 
 
 class Forgotten:
@@ -137,3 +138,46 @@ def forget_user_modules(target_module: str) -> Forgotten:
         del sys.modules[name]
     importlib.invalidate_caches()  # files created since the last import are found
     return Forgotten(saved, sorted(kept))  # after the deletions: parents left are known
+
+
+class CodeFingerprint:
+    """What the user's modules loaded in this process hold on disk, to tell whether workers
+    started later run other code than the console's (the toolbar's "workers run newer code").
+
+    Taken when the console's app was imported (and at each ``refresh()``): the digest of each
+    user module's file. :meth:`differs` reads the files again: a worker started now imports
+    what is on disk, so it runs newer code only if some file is not what the console imported
+    (a reload with nothing changed, or a ``touch``, is not newer code). A module the console
+    imports later (``do()`` importing a view) is counted from then on, as it was read then.
+    """
+
+    def __init__(self, target_module: str) -> None:
+        self._target = target_module
+        self._digests: dict[str, str | None] = {}
+        self._add_new()
+
+    def _paths(self) -> set[str]:
+        paths = set()
+        for name in _user_module_names(self._target):
+            path = getattr(sys.modules.get(name), "__file__", None)
+            if isinstance(path, str) and path:
+                paths.add(path)
+        return paths
+
+    def _add_new(self) -> None:
+        for path in self._paths() - self._digests.keys():
+            self._digests[path] = _digest(path)
+
+    def differs(self) -> bool:
+        """True when a user module's file no longer holds what this process imported."""
+        changed = any(_digest(path) != digest for path, digest in self._digests.items())
+        self._add_new()
+        return changed
+
+
+def _digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha1(file.read(), usedforsecurity=False).hexdigest()
+    except OSError:
+        return None  # gone or unreadable: not what was imported

@@ -14,6 +14,10 @@ adapter only runs for an object whose class comes from that framework, which is 
 
 A Django class-based view is named by its ``view_class`` (``as_view()`` wraps ``View.dispatch``).
 
+Names are the ones the framework resolves: Django's ``namespace:name``, and under a named Starlette
+``Mount`` or ``Host`` ``mount:name`` (``app.url_path_for("m:deep:b")``). A route under a ``Host``
+shows as ``//host/path``: it answers only on that host.
+
 A middleware object wrapping one of these (``CORSMiddleware(app)``) is looked through via its
 ``app`` attribute. Anything else is "not known".
 """
@@ -109,26 +113,41 @@ def _starlette(app: Any) -> list[Route]:
     # expands it into the routes as served (prefix, name, methods, endpoint)
     expand = getattr(sys.modules.get("fastapi.routing"), "iter_route_contexts", None)
 
-    def walk(routes: Iterable[Any], prefix: str) -> Iterator[Route]:
+    def walk(
+        routes: Iterable[Any], prefix: str, host: str, spaces: tuple[str, ...]
+    ) -> Iterator[Route]:
+        where = f"//{host}" if host else ""  # a Host's routes answer only on that host
+
+        def named(route: Any) -> str:
+            # under a named Mount or Host the name is namespaced: app.url_path_for("m:deep:b")
+            own = getattr(route, "name", None)
+            return ":".join((*spaces, str(own))) if own else ""
+
         for route in expand(list(routes)) if expand is not None else routes:
             kind = getattr(route, "original_route", route)  # a FastAPI RouteContext, or the route
-            name = str(getattr(route, "name", None) or "")
+            name = named(route)
             if isinstance(kind, (routing.Mount, routing.Host)):
                 subroutes = list(getattr(route, "routes", None) or [])
-                path = prefix + str(getattr(route, "path", ""))
+                if isinstance(kind, routing.Host):  # no path of its own: it matches the host
+                    inner_host, path = str(kind.host), prefix
+                else:
+                    inner_host, path = host, prefix + str(getattr(kind, "path", "") or "")
                 if subroutes:
-                    yield from walk(subroutes, path)
+                    inner = (*spaces, str(kind.name)) if kind.name else spaces
+                    yield from walk(subroutes, path, inner_host, inner)
                 else:  # an ASGI app mounted there (StaticFiles, another framework)
-                    yield Route(ANY, path + "/", name, _endpoint(route.app))
+                    shown = f"//{inner_host}" if inner_host else ""
+                    yield Route(ANY, shown + path + "/", name, _endpoint(kind.app))
             elif isinstance(kind, routing.WebSocketRoute):
-                yield Route(WS, prefix + str(route.path), name, _endpoint(route.endpoint))
+                path = where + prefix + str(route.path)
+                yield Route(WS, path, name, _endpoint(route.endpoint))
             else:
                 methods = getattr(route, "methods", None)
                 endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
-                path = prefix + str(getattr(route, "path", "?"))
+                path = where + prefix + str(getattr(route, "path", "?"))
                 yield Route(_methods(methods), path, name, _endpoint(endpoint))
 
-    return list(walk(app.routes, ""))
+    return list(walk(app.routes, "", "", ()))
 
 
 def _litestar(app: Any) -> list[Route]:

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator,
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from runtime.exceptions import WorkerBootError
+
 T = TypeVar("T")
 
 COMMAND_TIMEOUT = 120.0
@@ -373,8 +375,40 @@ class Workers:
             for name in names:
                 if name not in known:
                     raise LookupError(self._unknown(name, known))
-        summary = self.bridge.wait(self.control.restart(*names, zero_downtime=zero_downtime))
+        before = {r.name: r.pid for r in self.rows() if r.kind == "server"}
+        try:
+            summary = self.bridge.wait(self.control.restart(*names, zero_downtime=zero_downtime))
+        except WorkerBootError as exc:
+            kept = self._kept_serving(before, names)
+            if not kept:
+                raise
+            # a start-first restart (asked for, or because the last reload failed) that did
+            # not start: the workers it would have replaced serve on, say so
+            if len(kept) == 1:
+                who = f"worker {kept[0]} keeps serving the code it"
+            else:
+                who = f"workers {', '.join(kept)} keep serving the code they"
+            raise WorkerBootError(
+                f"{exc}. The running {who} started with; fix the code (its error is above) and "
+                "save, or restart() again"
+            ) from exc
         return Summary(summary if summary is not None else "restarted")
+
+    def _kept_serving(self, before: dict[str, int | None], names: tuple[str, ...]) -> list[str]:
+        """The server workers asked to restart that still serve with the same pid."""
+        try:
+            now = self.rows()
+        except Exception:
+            return []
+        return [
+            r.name
+            for r in now
+            if r.kind == "server"
+            and (not names or r.name in names)
+            and r.pid is not None
+            and before.get(r.name) == r.pid
+            and (r.state.upper() in READY_STATES or bool(r.serving))
+        ]
 
     def reload(self) -> Summary:
         summary = self.bridge.wait(self.control.reload())

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAIN_NAME",
     "RELOADER_NAME",
+    "Killing",
     "ManagerEvent",
     "Progress",
     "RestartOrder",
@@ -98,7 +99,16 @@ class TableChanged(NamedTuple):
     """The state table changed."""
 
 
-ManagerEvent = Progress | TableChanged
+class Killing(NamedTuple):
+    """The shutdown is forced (a second Ctrl+C or SIGTERM, or the graceful stop timed out):
+    every child is killed and nothing in the main process waits for a graceful end any more
+    (the console's lifespan shut-down included). Sent from the signal handler: a listener only
+    records it."""
+
+    forced: bool = True
+
+
+ManagerEvent = Progress | TableChanged | Killing
 
 
 class WorkerManager:
@@ -175,6 +185,7 @@ class WorkerManager:
         self._replacements: Replacements | None = None
         self._given_up: set[str] = set()  # server workers left FAILED (crash loop, failed restart)
         self._console: asyncio.Task[Any] | None = None
+        self.killed = False  # kill_all() ran: the shutdown is forced
         self.spawner = Spawner(
             ctx,
             loop,
@@ -631,7 +642,30 @@ class WorkerManager:
                 return []
         changed = tuple(changed)
         zero = restart_order is RestartOrder.STARTUP_FIRST
-        return [self._restart_one(name, zero, changed) for name in names]
+        first = set(names) if zero else self._start_first_while_broken(names)
+        return [self._restart_one(name, name in first, changed) for name in names]
+
+    def _start_first_while_broken(self, names: list[str]) -> set[str]:
+        """The server workers a shutdown-first restart replaces start-first, because the last
+        reload failed: the code on disk does not start, and stopping the workers that serve the
+        previous code first would leave none (development.md: a save that breaks the code never
+        takes the server down). A replacement that fails leaves its old worker serving."""
+        broken = self._replacements.broken if self._replacements is not None else None
+        if broken is None:
+            return set()
+        serving = {
+            name
+            for name in names
+            if (old := self.procs.get(name)) is not None and old.alive and old.kind == "server"
+        }
+        if serving:
+            logger.warning(
+                "The last reload failed (%s): restarting %s start-first, so that the running "
+                "workers keep serving if the code on disk still does not start",
+                broken,
+                ", ".join(sorted(serving)),
+            )
+        return serving
 
     def handle_restart(self, request: RestartRequest, sender: ProcessKind = "server") -> None:
         """A restart request from a child. The reloader's (or any global request carrying changed
@@ -837,9 +871,14 @@ class WorkerManager:
     shutdown_server = terminate
 
     def kill_all(self) -> None:
+        """SIGKILL every child and tell the listeners once (:class:`Killing`). Called from the
+        main process's signal handler (a second Ctrl+C): nothing here waits or takes a lock."""
         for proc in list(self._live):
             proc.expected_stop = True
             proc.signal(signal.SIGKILL)
+        if not self.killed:
+            self.killed = True
+            self._emit(Killing())
 
     def alive(self) -> list[ChildProcess]:
         return [p for p in self._live if p.alive]

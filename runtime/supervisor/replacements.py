@@ -19,6 +19,10 @@ Rules:
 6. Callers of ``reload()`` wait on futures, resolved together when the attempt ends: with the
    processes that took over or restarted, or with ``WorkerBootError``; then the console's progress
    line ends (:class:`Done`).
+7. A reload whose new code fails marks the code on disk broken (``broken`` says why) until new
+   code serves: a reload commits, or a restart's candidate takes over. Meanwhile the manager
+   restarts server workers start-first even when asked for shutdown-first (a restart must not
+   stop the workers that serve the previous code for replacements that cannot start).
 
 Events come in as method calls and go out as typed effects (the coordinator's actions translated
 into what the manager does), produced lazily: the manager performs each effect before the next one
@@ -145,6 +149,9 @@ class Replacements:
         self._waiters: list[asyncio.Future[list[ChildProcess]]] = []
         self._committed: list[ChildProcess] = []
         self._failed: ChildProcess | None = None  # the replacement whose failure is reported
+        # why the code on disk does not start (the last reload failed), until new code serves:
+        # a shutdown-first restart then goes start-first (manager.py)
+        self.broken: str | None = None
 
     # --- what the manager did ------------------------------------------------------------------
 
@@ -192,6 +199,7 @@ class Replacements:
             return
         if candidate.generation is None:
             del self._candidates[proc.name]
+            self.broken = None  # the code on disk starts again
             yield Commit(proc.name, candidate)
         elif self._coordinator is not None:
             acked = self._coordinator.acked(proc.name, candidate.generation)
@@ -279,6 +287,7 @@ class Replacements:
                     if name in self._registry.custom_names and not stopping:
                         yield Restart(name, reloaded)
                 case ReportFailure(name, traceback, changed):
+                    self.broken = f"{name} could not start the new code: {short_reason(traceback)}"
                     yield Report(
                         f"Reload failed: {name} could not start the new code "
                         f"({short_reason(traceback)}; its output is above). The previous "
@@ -290,6 +299,7 @@ class Replacements:
                 case _:
                     assert_never(action)
         if committed and self._coordinator is not None and not self._coordinator.in_progress:
+            self.broken = None  # the reload's new code serves
             done, self._committed = self._committed, []
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:

@@ -139,9 +139,66 @@ def test_routes_of_fastapi_include_routers_websockets_and_the_docs() -> None:
 def test_routes_of_starlette_flatten_mounts() -> None:
     assert _rows(starlette_app()) == {
         ("GET", "/", "home"),
-        ("GET,PUT", "/api/items/{id}", "item"),
+        ("GET,PUT", "/api/items/{id}", "api:item"),  # app.url_path_for("api:item", id=1)
         ("WS", "/feed", "feed"),
     }
+
+
+def test_routes_of_starlette_and_fastapi_name_mounts_and_hosts_as_url_path_for_does() -> None:
+    """Names under a named ``Mount``/``Host`` are namespaced (``m:deep:b``, what
+    ``app.url_path_for`` takes); a ``Host``'s routes show their host, never ``None``."""
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Host, Mount, Route, Router, WebSocketRoute
+
+    async def h(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("h")
+
+    async def w(websocket: Any) -> None:
+        await websocket.close()
+
+    def routes() -> list[Any]:
+        return [
+            Mount(
+                "/m",
+                routes=[
+                    Route("/a", h, name="a", methods=["GET", "PUT"]),
+                    Mount(
+                        "/deep",
+                        routes=[Route("/b", h, name="b"), WebSocketRoute("/w", w, name="w")],
+                        name="deep",
+                    ),
+                ],
+                name="m",
+            ),
+            Host("api.example.com", Router(routes=[Route("/h", h, name="hh")]), name="api"),
+            Mount("/raw", routes=[Route("/r", h, name="r")]),  # unnamed: names unchanged
+        ]
+
+    expected = {
+        ("GET,PUT", "/m/a", "m:a"),
+        ("GET", "/m/deep/b", "m:deep:b"),
+        ("WS", "/m/deep/w", "m:deep:w"),
+        ("GET", "//api.example.com/h", "api:hh"),
+        ("GET", "/raw/r", "r"),
+    }
+    star = Starlette(routes=routes())
+    assert _rows(star) == expected
+    fast = FastAPI(openapi_url=None)
+    fast.router.routes.extend(routes())
+    sub = FastAPI(openapi_url=None)
+
+    @sub.get("/ping", name="ping")
+    async def ping() -> str:
+        return "pong"
+
+    fast.mount("/v2", sub, name="v2")
+    assert _rows(fast) == expected | {("GET", "/v2/ping", "v2:ping")}
+    for target in (star, fast):
+        for row in routes_of(target) or []:
+            assert target.url_path_for(row.name).host in ("", "api.example.com")
+            assert target.url_path_for(row.name) == row.path.removeprefix("//api.example.com")
 
 
 def test_routes_look_through_middleware_wrapping_the_app() -> None:
@@ -205,7 +262,7 @@ async def test_routes_renders_as_a_table_and_plain_asgi_is_not_known() -> None:
     lines = out.splitlines()
     assert lines[0].split() == ["method", "path", "name", "endpoint"]
     assert lines[1].startswith("------")
-    assert any(line.split()[:3] == ["GET,PUT", "/api/items/{id}", "item"] for line in lines)
+    assert any(line.split()[:3] == ["GET,PUT", "/api/items/{id}", "api:item"] for line in lines)
     assert lines[-1] == "3 routes (Starlette)"
     code, out, err = await _scripted(hosted(raw, "asgi3"), None, "routes", "list(routes)")
     assert code == 0, err

@@ -226,3 +226,35 @@ def test_the_shutdown_drops_held_output_and_fails_the_waiters(
         waiter.result()
     assert list(r.shutdown()) == []
     assert list(r.serving(m.procs["Vivace-Server-0-0"], stopping=False)) == []
+
+
+def test_a_failed_reload_marks_the_code_broken_until_new_code_serves(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Rule 7: the manager restarts start-first while ``broken`` says why the code fails."""
+    r = Replacements(_registry())
+    m = Manager(r, loop)
+    assert r.broken is None
+    waiter: asyncio.Future[list[ChildProcess]] = loop.create_future()
+    m.perform(r.reload({"/app.py"}, waiter))
+    bad = m.procs["Vivace-Server-1-0"]
+    candidate = r.exited(bad)
+    assert candidate is not None
+    m.perform(r.failed(bad.name, candidate, "SyntaxError: x", 4000, stopping=False))
+    assert r.broken == "Vivace-Server-1-0 could not start the new code: SyntaxError"
+    # a restart's candidate that serves: the code on disk starts again
+    m.perform([Launch("Vivace-Server-0-0", (), None)])
+    m.serving("Vivace-Server-0-0")
+    assert r.broken is None
+    # and a reload that commits clears it too
+    m.perform(r.reload({"/app.py"}, loop.create_future()))
+    bad = m.procs["Vivace-Server-0-0"]
+    candidate = r.exited(bad)
+    assert candidate is not None
+    m.perform(r.failed(bad.name, candidate, "ImportError: y", 4000, stopping=False))
+    assert r.broken is not None and "ImportError" in r.broken
+    m.perform(r.reload({"/app.py"}, loop.create_future()))
+    m.serving("Vivace-Server-0-0")
+    assert r.broken is not None  # not every new worker serves yet
+    m.serving("Vivace-Server-1-0")
+    assert r.broken is None
