@@ -535,7 +535,9 @@ class WorkerManager:
                 return
             case HealAfter(delay):
                 await asyncio.sleep(delay)
-        if self.stopping or self.procs.get(name) is not proc or name not in self.server_names:
+        if self.stopping or self.procs.get(name) is not proc:
+            return
+        if name not in self.server_names and proc.kind != "reloader":
             return
         logger.info("Replacing worker %s", name)
         self.table.move(name, Event.RESTART)

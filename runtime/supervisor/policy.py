@@ -8,15 +8,16 @@ The manager describes an exit as an :class:`Exit` and performs the decision that
 Rules:
 
 1. During the shutdown every exit is expected: :class:`Ignore`. So is the exit of a process that is
-   no longer the current one of its name (an old process that was replaced), of the reloader, and
-   of a server worker the manager stopped itself.
+   no longer the current one of its name (an old process that was replaced) and of a server
+   worker (or the reloader) the manager stopped itself.
 2. A server worker that exits unasked before its ack while the server starts up:
    :class:`BootFailed`; the whole server stops with exit code 1 (workers.md 4). A worker that acked
    has started, even when the manager has not yet resumed from waiting for the acks: its death is a
    crash (rule 4).
 3. A server worker started by a restart that exits before its ack: :class:`GiveUp` (``"restart"``).
    The same code would fail again: no respawn loop, one clear line.
-4. Any other exit of a server worker is a crash: :class:`Heal`. The manager reports it, then
+4. Any other exit of a server worker, or of the reloader (killed by the OOM killer, say: saves
+   would no longer reload, silently), is a crash: :class:`Heal`. The manager reports it, then
    :meth:`ExitPolicy.crashed` counts it: the ``crash_limit``-th crash of a name within
    ``crash_window`` seconds is :class:`GiveUp` (``"crashes"``, the worker is left FAILED); before
    that :class:`HealAfter` a back-off of 0.1 s doubling per crash in the window, at most 10 s.
@@ -117,8 +118,10 @@ class ExitPolicy:
             return Ignore()
         if exit.kind == "custom":
             return Forget()
-        if exit.kind != "server" or exit.expected:
+        if exit.kind not in ("server", "reloader") or exit.expected:
             return Ignore()
+        if exit.kind == "reloader":
+            return Heal()
         if exit.booting and not exit.acked:
             return BootFailed(f"{exit.name} failed to start: {exit.reason}")
         if exit.restarted and not exit.acked:

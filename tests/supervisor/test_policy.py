@@ -28,11 +28,19 @@ def test_exits_during_the_shutdown_or_of_replaced_processes_are_ignored() -> Non
     assert policy.exited(Exit("Vivace-JOB-0", "custom", "", current=False)) == Ignore()
 
 
-def test_a_server_worker_the_manager_stopped_and_the_reloader_are_ignored() -> None:
+def test_a_server_worker_or_the_reloader_the_manager_stopped_is_ignored() -> None:
     policy = ExitPolicy()
     assert policy.exited(_server(expected=True)) == Ignore()
     assert policy.exited(_server(expected=True, booting=True)) == Ignore()
-    assert policy.exited(Exit("Vivace-Reloader-0", "reloader", "exit code 1")) == Ignore()
+    reloader = Exit("Vivace-Reloader-0", "reloader", "exit code 0", expected=True)
+    assert policy.exited(reloader) == Ignore()
+    assert policy.exited(reloader._replace(expected=False, stopping=True)) == Ignore()
+
+
+def test_a_reloader_that_dies_unasked_is_healed() -> None:
+    # killed (the OOM killer) or crashed: saves would no longer reload, and nothing would say so
+    policy = ExitPolicy()
+    assert policy.exited(Exit("Vivace-Reloader-0", "reloader", "exit code -9")) == Heal()
 
 
 def test_a_worker_dying_before_its_ack_during_the_start_up_fails_the_boot() -> None:
