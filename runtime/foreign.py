@@ -30,14 +30,23 @@ from typing import TYPE_CHECKING, Any, cast
 
 from runtime.config import Config
 from runtime.exceptions import LoadError
-from runtime.hosting import ASGIApp, Interface, MainStage, Message, Receive, Scope, Send, ServeStage
+from runtime.hosting import (
+    DJANGO_SETUP_ENV,
+    ASGIApp,
+    Interface,
+    MainStage,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    ServeStage,
+)
 from runtime.shared import SharedContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
-    "DJANGO_SETUP_ENV",
     "ForeignApp",
     "Lifespan",
     "LifespanFailed",
@@ -52,10 +61,6 @@ logger = logging.getLogger("vivace.asgi")
 WSGI_THREADS = 10
 #: seconds a lifespan start-up cut short by a stop still gets to answer (then to shut down)
 ABANDON_WAIT = 5.0
-#: set by the main process when loading the app set Django up (``django.setup()``), to the
-#: settings module: a custom process, started from the fork server or spawned where nothing ran
-#: it, sets Django up before its function runs (``runtime.supervisor.worker``)
-DJANGO_SETUP_ENV = "VIVACE_DJANGO_SETUP"
 
 EXPECTED = (
     "  expected a vivace App, an ASGI application or a WSGI application, for example:\n"
@@ -346,6 +351,11 @@ class ForeignApp:
 
     async def cancel_tasks(self) -> None:
         pass
+
+    def template_dirs(self) -> list[str]:
+        """The template directories of the app's framework (:func:`template_dirs`): the
+        reloader watches them."""
+        return template_dirs(self._target)
 
     def main_stage(self, stage: MainStage, loop: asyncio.AbstractEventLoop) -> None:
         # foreign apps have no main-process listeners; START runs before any child is started

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from runtime.config import Config
 
 __all__ = [
+    "DJANGO_SETUP_ENV",
     "INTERFACES",
     "ASGIApp",
     "ASGIHosted",
@@ -41,6 +42,11 @@ __all__ = [
     "on_forked_worker",
     "run_fork_hooks",
 ]
+
+#: set by the main process when loading a Django app set Django up (``django.setup()``), to its
+#: settings module: a custom process, started from the fork server or spawned where nothing ran
+#: it, sets Django up before its function runs (``runtime.supervisor.worker``)
+DJANGO_SETUP_ENV = "VIVACE_DJANGO_SETUP"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

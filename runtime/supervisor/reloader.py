@@ -107,11 +107,11 @@ def _roots_for(ref: AppRef, app: Hosted) -> list[str]:
 
 
 def _template_dirs(app: Hosted) -> list[str]:
-    """A Django or Flask app's template directories (:func:`runtime.foreign.template_dirs`): its
-    framework caches templates, so an edit is served once the workers restart."""
-    from runtime.foreign import ForeignApp, template_dirs
-
-    return template_dirs(app.target) if isinstance(app, ForeignApp) else []
+    """A Django or Flask app's template directories (``ForeignApp.template_dirs``): its framework
+    caches templates, so an edit is served once the workers restart. (Asked of the hosted object:
+    the supervisor knows what it serves only through ``runtime.hosting``; a vivace app has none.)"""
+    dirs = getattr(app, "template_dirs", None)
+    return [str(d) for d in dirs()] if callable(dirs) else []
 
 
 def _app_reload_dirs(app: Hosted) -> list[str]:

@@ -429,12 +429,12 @@ def _run_reloader(spec: WorkerSpec) -> int:
 
 def _set_up_django() -> None:
     """Run ``django.setup()`` in a custom process of an app the main process set Django up for
-    (it says so in ``runtime.foreign.DJANGO_SETUP_ENV``). Server workers load the app, whose
+    (it says so in ``runtime.hosting.DJANGO_SETUP_ENV``). Server workers load the app, whose
     ``asgi.py``/``wsgi.py`` sets Django up; a custom process only unpickles its function, in a
     process started from the fork server (or spawned), so without this the ORM raises
     ``AppRegistryNotReady``. Done before the unpickling, which imports the function's module
     (often ``from .models import ...`` at its top). Other apps never import Django here."""
-    from runtime.foreign import DJANGO_SETUP_ENV
+    from runtime.hosting import DJANGO_SETUP_ENV
 
     settings_module = os.environ.get(DJANGO_SETUP_ENV)
     if not settings_module:
