@@ -471,6 +471,11 @@ def _django_template_dirs() -> list[str]:
     for backend in engines.all():
         if isinstance(backend, django_templates):
             dirs += backend.engine.dirs
+            if backend.engine.app_dirs:
+                # every installed app's templates/, also one not created yet (the tutorial makes
+                # polls/templates/ while the server runs): watched once it exists
+                apps = _django_apps()
+                dirs += [os.path.join(c.path, "templates") for c in apps.get_app_configs()]
             for loader in backend.engine.template_loaders:
                 get_dirs = getattr(loader, "get_dirs", None)
                 if get_dirs is not None:

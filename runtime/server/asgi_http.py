@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
@@ -82,6 +83,7 @@ class _Exchange:
         "complete",
         "disconnected",
         "high_water",
+        "reading",
         "started",
         "waiter",
     )
@@ -94,6 +96,7 @@ class _Exchange:
         self.started = False  # http.response.start received
         self.complete = False  # the last http.response.body message was written
         self.disconnected = False
+        self.reading = False  # a receive() is reading the body now
         self.waiter: asyncio.Future[None] | None = None
 
     @property
@@ -135,6 +138,7 @@ class ASGIHttpProtocol(HttpProtocol):
         "_asgi",
         "_buffer",
         "_client",
+        "_context",
         "_host",
         "_proxies",
         "_root_path",
@@ -156,6 +160,7 @@ class ASGIHttpProtocol(HttpProtocol):
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int | None] | None = None
         self._trailing: asyncio.Task[None] | None = None  # an answered request's app, running on
+        self._context = contextvars.copy_context()  # what a request's task starts from
         # --proxy-headers (issue 15): client and scheme from a trusted proxy's headers
         self._proxies = _proxies(host) if host.config.get("PROXY_HEADERS") else None
 
@@ -173,10 +178,21 @@ class ASGIHttpProtocol(HttpProtocol):
             self._scheme = "https"
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._keep_trailing()
+        super().connection_lost(exc)
+
+    def abort(self) -> asyncio.Task[None] | None:
+        # the drain's deadline passed with the connection still open: its answered request's app
+        # is waited for (then cancelled) with the other orphans, now, not when the loop gets to
+        # connection_lost (after the drain's wait)
+        self._keep_trailing()
+        return super().abort()
+
+    def _keep_trailing(self) -> None:
         trailing = self._trailing
         if trailing is not None and not trailing.done():
             self.state.outlives_connection(trailing)  # the drain waits for it (rule 6)
-        super().connection_lost(exc)
+        self._trailing = None
 
     def _answer_lost(self, cycle: _Cycle) -> None:
         # the app is told (rule 4: http.disconnect, a raising send), never cancelled
@@ -263,7 +279,12 @@ class ASGIHttpProtocol(HttpProtocol):
                     BadRequest("the response was sent before the body was read")
                 )
             self.flow.resume_reading("body")
-        self._next()
+        if app_running and self._pipeline:
+            # this runs in the app's send(): the next request's task starts in the connection's
+            # context, not in a copy of the context variables the app set (a request id, a span)
+            self._context.run(self._next)
+        else:
+            self._next()
 
     async def _exchange(self, cycle: _Cycle) -> None:
         """Run the app for one request (rules 1-5 of the module docstring)."""
@@ -284,12 +305,23 @@ class ASGIHttpProtocol(HttpProtocol):
 
         async def receive() -> Message:
             nonlocal asked
-            if exchange.disconnected or exchange.complete:
-                return {"type": "http.disconnect"}
-            if not exchange.body_sent:
+            waited = False
+            while not exchange.body_sent:
+                if exchange.disconnected or exchange.complete:
+                    return {"type": "http.disconnect"}
                 if not head.has_body:
                     exchange.body_sent = True
                     return {"type": "http.request", "body": b"", "more_body": False}
+                if exchange.reading:
+                    # another receive() is reading the body (Starlette's disconnect listener
+                    # beside a stream that reads the request): they take turns, each chunk goes
+                    # to one of them, as under uvicorn
+                    waiter = exchange.waiter
+                    if waiter is None or waiter.done():
+                        waiter = exchange.waiter = asyncio.get_running_loop().create_future()
+                    await asyncio.shield(waiter)
+                    waited = True
+                    continue
                 if not asked:
                     asked = True
                     if (
@@ -301,13 +333,17 @@ class ASGIHttpProtocol(HttpProtocol):
                     ):
                         transport.write(h1.CONTINUE)
                 channel = exchange.body_channel
+                exchange.reading = True
                 try:
                     chunk = await channel.read()
                 except Exception:
                     # the client went away, the body broke a limit or timed out
                     exchange.disconnected = True
-                    exchange.wake()
                     return {"type": "http.disconnect"}
+                finally:
+                    exchange.reading = False
+                    if exchange.waiter is not None:
+                        exchange.wake()  # the next reader's turn, or the disconnect
                 if chunk is None:
                     exchange.body_sent = True
                     return {"type": "http.request", "body": b"", "more_body": False}
@@ -315,6 +351,10 @@ class ASGIHttpProtocol(HttpProtocol):
                 if not more:
                     exchange.body_sent = True
                 return {"type": "http.request", "body": chunk, "more_body": more}
+            if waited and not exchange.over():
+                # the other reader took the body's end while this one waited for its turn: this
+                # one is told the body has ended too (as uvicorn tells every waiting receive())
+                return {"type": "http.request", "body": b"", "more_body": False}
             while not exchange.over():
                 # one future for every receive() waiting (each shielded: one caller cancelled,
                 # as Starlette's is_disconnected() does, leaves the others waiting)
@@ -445,13 +485,19 @@ class ASGIHttpProtocol(HttpProtocol):
                     self._stream_done(stream)
         except ClientDisconnected:
             server_logger.debug("The client went away during %s %r", head.method, head.target)
+            self._cut_short(cycle, exchange)
+            return
         except Exception:
             if exchange.disconnected and cycle.response_started:
+                self._cut_short(cycle, exchange)
                 return
             error_logger.exception("Exception in ASGI application %s", self._host.name)
             self._fail(cycle, exchange)
             return
-        if exchange.complete or exchange.disconnected:
+        if exchange.complete:
+            return
+        if exchange.disconnected:
+            self._cut_short(cycle, exchange)
             return
         if not exchange.started or not cycle.response_started:
             error_logger.error(
@@ -468,6 +514,13 @@ class ASGIHttpProtocol(HttpProtocol):
                 head.target.decode("latin-1"),
             )
         self._fail(cycle, exchange)
+
+    def _cut_short(self, cycle: _Cycle, exchange: _Exchange) -> None:
+        """The app ended after a disconnect (rule 4). A response it began and did not complete
+        cannot be finished, so its connection can carry no other request: when the connection
+        is still open (the "disconnect" was the request body breaking a limit), it is dropped."""
+        if cycle.response_started and not exchange.complete and not self.transport.is_closing():
+            self.transport.abort()
 
     def _stop_producer(self, cycle: _Cycle) -> None:
         """The stream was ended at shutdown: the app is told the client has gone (rule 7)."""

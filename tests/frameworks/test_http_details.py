@@ -319,3 +319,59 @@ def test_a_wsgi_apps_last_message_after_a_closing_client_is_no_disconnect(
         assert "went away" not in server.output(), server.output()
     finally:
         server.stop_cleanly()
+
+
+def test_a_stream_that_reads_the_request_body_completes(fastapi: Server) -> None:
+    """Starlette runs a disconnect listener beside a ``StreamingResponse`` (spec_version 2.3):
+    two ``receive()`` calls read the body at once. The response must still end, and the
+    connection stay usable (uvicorn gives each chunk to one of them, as vivace does)."""
+    head = b"POST /echo-stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", fastapi.port), timeout=10) as sock:
+        sock.sendall(head)
+        for i in range(5):
+            sock.sendall(b"6\r\npart%d;\r\n" % i)
+            time.sleep(0.1)
+        sock.sendall(b"0\r\n\r\n")
+        data = _read_until(sock, b"0\r\n\r\n", timeout=10)
+        assert data.startswith(b"HTTP/1.1 200") and b"[end]" in data, data
+        assert data.endswith(b"0\r\n\r\n"), data
+        again = _exchange(sock, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert again.startswith(b"HTTP/1.1 200") and b"fastapi" in again, again
+
+
+@pytest.mark.parametrize("mode", ["single", "workers"])
+def test_background_work_still_running_at_the_deadline_is_cancelled(
+    mode: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The stop's deadline passes while the connection is still open (a next request half
+    sent): the background work of its answered request is cancelled (its clean-up runs), not
+    dropped with the loop."""
+    trace = tmp_path_factory.mktemp(f"deadline-{mode}")
+    env = {"VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT": "1"}
+    server = start("vivace", "fastapi_app:app", trace, args=MODES[mode], env=env)
+    key = uuid.uuid4().hex
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            signup = f"POST /signup?key={key} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            assert _exchange(sock, signup.encode()).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost")  # not idle: the drain waits for it
+            server.stop_cleanly()
+    finally:
+        server.stop()
+    mail = trace / f"background-{key}"
+    assert mail.exists(), f"the background work was dropped:\n{server.output()}"
+    assert mail.read_text() == "cancelled"
+
+
+def test_the_next_pipelined_request_does_not_inherit_the_apps_context(raw: Server) -> None:
+    if raw.kind != "vivace":
+        pytest.skip("uvicorn starts the next request in the app's context (it leaks)")
+    requests = b"".join(
+        f"GET /context?n={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(3)
+    )
+    with socket.create_connection(("127.0.0.1", raw.port), timeout=10) as sock:
+        sock.sendall(requests)
+        data = _read_until(sock, b"HTTP/1.1 200", count=3)
+        data += _read_until(sock, None, timeout=1)
+    assert data.count(b"HTTP/1.1 200") == 3, data
+    assert data.count(b"unset") == 3, data

@@ -191,3 +191,28 @@ def test_flask_template_edits_of_the_app_and_a_blueprint_are_served(tmp_path: Pa
         serves(server, port, "/shop/", "items v2")
     finally:
         assert server.stop() == 0
+
+
+def test_a_django_app_templates_directory_made_during_the_session_is_watched(
+    tmp_path: Path,
+) -> None:
+    """The tutorial's flow: the app has no ``templates/`` when the server starts; it is made,
+    a view starts rendering from it, then the template is edited: the edit is served."""
+    pytest.importorskip("django")
+    root = tmp_path.resolve()
+    for name, text in DJANGO.items():
+        if name != "pages/templates/pages/app.html":
+            write(root / name, text)
+    views = root / "pages" / "views.py"
+    views.write_text(views.read_text().replace('"pages/app.html"', '"site.html"'))
+    server, port = start(root, "mysite.asgi:application")
+    try:
+        serves(server, port, "/app/", "site v1")
+        server.wait_output("Watching ", 20)
+        write(root / "pages" / "templates" / "pages" / "app.html", "app v1\n")
+        save_until_seen(server, views, views.read_text().replace('"site.html"', '"pages/app.html"'))
+        serves(server, port, "/app/", "app v1")
+        save_until_seen(server, root / "pages" / "templates" / "pages" / "app.html", "app v2\n")
+        serves(server, port, "/app/", "app v2")
+    finally:
+        assert server.stop() == 0

@@ -67,11 +67,28 @@ async def disconnect_probe(request: Request, key: str) -> PlainTextResponse:
 @app.post("/signup")
 async def signup(key: str, background: BackgroundTasks) -> dict[str, str]:
     async def welcome_mail() -> None:  # Starlette runs it after the response is complete
-        await asyncio.sleep(3)
+        try:
+            await asyncio.sleep(3)
+        except asyncio.CancelledError:  # the stop's deadline passed
+            common.record(f"background-{key}", "cancelled")
+            raise
         common.record(f"background-{key}", "sent")
 
     background.add_task(welcome_mail)
     return {"signed up": key}
+
+
+@app.post("/echo-stream")
+async def echo_stream(request: Request) -> StreamingResponse:
+    """A stream that reads the request body as it answers: Starlette's disconnect listener
+    (spec_version 2.3) calls receive() beside it."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            yield chunk
+        yield b"[end]"
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
 @app.get("/feed")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 from typing import Any
@@ -150,6 +151,16 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
         body = b"x" * BIG
         await respond(send, body)
         raise RuntimeError("raw app: the background work failed after the response")
+    elif path == "/context":
+        # a context variable set while answering (a request id, a tracing span) and reset only
+        # after the response: the next pipelined request must not see it
+        seen = REQUEST_ID.get()
+        token = REQUEST_ID.set(path + "?" + scope["query_string"].decode())
+        try:
+            await respond(send, seen.encode())
+            await asyncio.sleep(0.05)
+        finally:
+            REQUEST_ID.reset(token)
     elif path == "/two-receivers":
         await two_receivers(scope["query_string"].decode().partition("key=")[2], receive, send)
     elif path == "/not-modified":  # a 304 may carry the Content-Length a 200 would have
@@ -163,6 +174,8 @@ async def http(scope: Scope, receive: Any, send: Any) -> None:
     else:
         await respond(send, b"not found", status=404)
 
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 
 #: bytes of ``GET /big-then-raise``: more than a socket buffer takes at once
 BIG = 8 * 1024 * 1024
