@@ -27,7 +27,9 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-B
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    runtime_dir = tmp_path / "run"
+    # hidden: the reloader of a --dev server whose project is tmp_path never walks into it (a
+    # directory vivace makes there at start would be reported while the test types)
+    runtime_dir = tmp_path / ".run"
     runtime_dir.mkdir(mode=0o700, exist_ok=True)
     env = dict(os.environ)
     env.update(

@@ -87,9 +87,9 @@ def test_another_uid_is_refused_before_any_byte_is_read(servers: list[Server]) -
     top = Path(tempfile.mkdtemp(prefix="vivace-sec-"))
     try:
         os.chmod(top, 0o755)
-        (top / "run").mkdir(mode=0o755)
+        (top / ".run").mkdir(mode=0o755)
         env = env_for(top)
-        os.chmod(top / "run", 0o755)
+        os.chmod(top / ".run", 0o755)
         srv = Server(top, "--dev", env=env)
         servers.append(srv)
         srv.wait_ready()
