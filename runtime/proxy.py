@@ -128,7 +128,8 @@ def forwarded(
                     protos.append(_unquote(value).lower())
         proto = protos[-1] if protos and protos[-1] in _SCHEMES else None
         return trusted.client(hops), proto
-    hops = [h.strip() for v in get_all("x-forwarded-for") for h in v.split(",") if h.strip()]
+    # an entry may carry a port (1.2.3.4:5555, [2001:db8::1]:4711): the client is the address
+    hops = [_node(h) for v in get_all("x-forwarded-for") for h in v.split(",") if h.strip()]
     protos = [p.strip().lower() for v in get_all("x-forwarded-proto") for p in v.split(",")]
     proto = protos[-1] if protos and protos[-1] in _SCHEMES else None
     return trusted.client(hops), proto

@@ -418,12 +418,17 @@ class ASGIHttpProtocol(HttpProtocol):
                         )
                     cycle.status = status
                     cycle.response_started = True
-                    size = len(body) if length is None else length
+                    size: int | None = len(body) if length is None else length
+                    if length is None and not send_body and not body:
+                        # HEAD, and no body to measure (Werkzeug answers HEAD with none): the
+                        # length a GET would have is unknown, so none is announced (as uvicorn)
+                        size = None
                     data = h1.fields_head(
                         status,
                         fields,
                         content_length=size,
                         keep_alive=keep,
+                        chunked=False,
                         announce_keep_alive=http10,
                     )
                     if not bodyless:

@@ -615,7 +615,11 @@ class HttpProtocol(asyncio.Protocol):
         cycle = self._cycle
         if cycle is not None:
             if not cycle.response_started:
-                cycle.ticks += interval
+                # counted once the request has arrived: while its body still comes and is read,
+                # the request timeout is the one that counts (an upload slower than the response
+                # timeout is no slow handler); a body the handler does not read counts here
+                if self._receiving is not cycle or self.flow.read_paused:
+                    cycle.ticks += interval
                 if cycle.ticks > state.response_timeout:
                     self._response_timeout(cycle)
             elif self.flow.write_paused:

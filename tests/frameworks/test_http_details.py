@@ -377,3 +377,45 @@ def test_the_next_pipelined_request_does_not_inherit_the_apps_context(raw: Serve
         data += _read_until(sock, None, timeout=1)
     assert data.count(b"HTTP/1.1 200") == 3, data
     assert data.count(b"unset") == 3, data
+
+
+def test_head_of_a_streamed_wsgi_response_announces_no_wrong_length(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Werkzeug answers HEAD of a generator response with no body at all: the length a GET
+    would have is unknown, so none is announced (before: ``content-length: 0``)."""
+    trace = tmp_path_factory.mktemp("flask-head")
+    server = start("vivace", "flask_app:app", trace, args=MODES["single"])
+    try:
+        full = httpx.get(server.url + "/stream", timeout=10)
+        assert full.status_code == 200 and len(full.content) > 0
+        head = httpx.head(server.url + "/stream", timeout=10)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers.get("content-length") in (None, str(len(full.content))), head.headers
+        _still = httpx.get(server.url + "/stream", timeout=10)
+        assert _still.content == full.content
+    finally:
+        server.stop_cleanly()
+
+
+def test_an_upload_slower_than_the_response_timeout_is_answered(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The response timeout counts once the request has arrived: while the body still comes
+    (and the app reads it) only the request timeout does (before: a 503 at RESPONSE_TIMEOUT)."""
+    trace = tmp_path_factory.mktemp("slow-upload")
+    env = {"VIVACE_RESPONSE_TIMEOUT": "1", "VIVACE_REQUEST_TIMEOUT": "20"}
+    server = start("vivace", "fastapi_app:app", trace, args=MODES["single"], env=env)
+    try:
+        head = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head)
+            for i in range(10):  # 2.5 s of upload
+                sock.sendall(b"4\r\n%04d\r\n" % i)
+                time.sleep(0.25)
+            sock.sendall(b"0\r\n\r\n")
+            data = _read_until(sock, b"0009", timeout=10)
+        assert data.startswith(b"HTTP/1.1 200"), data
+        assert data.endswith(b"".join(b"%04d" % i for i in range(10))), data
+    finally:
+        server.stop_cleanly()

@@ -41,6 +41,21 @@ def headers(**values: str) -> Callable[[str], list[str]]:
         ),
         ("10.0.0.2", ["*"], {"x_forwarded_for": "6.6.6.6, 1.2.3.4"}, ("6.6.6.6", None)),
         ("127.0.0.1", ["127.0.0.1"], {"x_forwarded_proto": "gopher"}, (None, None)),
+        # an X-Forwarded-For entry may carry a port: the client is the address, and a trusted
+        # proxy written with its port is still recognised
+        ("127.0.0.1", ["127.0.0.1"], {"x_forwarded_for": "1.2.3.4:5555"}, ("1.2.3.4", None)),
+        (
+            "127.0.0.1",
+            ["127.0.0.1"],
+            {"x_forwarded_for": "[2001:db8::1]:4711"},
+            ("2001:db8::1", None),
+        ),
+        (
+            "127.0.0.1",
+            ["127.0.0.1"],
+            {"x_forwarded_for": "1.2.3.4, 127.0.0.1:8080"},
+            ("1.2.3.4", None),
+        ),
         (
             "127.0.0.1",
             ["127.0.0.1"],
