@@ -765,6 +765,8 @@ class ChangeStream:
             )
             thread.start()
             started.wait(5)
+            # (the threads of watchers stopped at earlier change-overs are gone: not kept)
+            self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         if previous is not None:
             # stopped once its successor is live (it ends within one step): a save made while
