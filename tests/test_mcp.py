@@ -102,4 +102,4 @@ def test_vivace_mcp_without_a_server_exits_with_one_line(tmp_path: Path) -> None
         "vivace mcp: no running vivace server of this user to attach to (start one with "
         "--dev, or with --attach)"
     )
-    assert os.path.isdir(tmp_path / "run")
+    assert os.path.isdir(tmp_path / ".run")  # env_for's runtime directory
