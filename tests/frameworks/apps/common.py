@@ -51,10 +51,14 @@ def trace_dir() -> Path | None:
 
 
 def record(name: str, text: str = "") -> None:
-    """Leave ``name`` in the trace directory (the tests wait for it)."""
+    """Leave ``name`` in the trace directory (the tests wait for it). Written whole, then
+    renamed into place: a test that sees the file exist reads all of it, never an empty file
+    caught between its creation and its write."""
     folder = trace_dir()
     if folder is not None:
-        (folder / name).write_text(text)
+        partial = folder / f".{name}.{os.getpid()}.partial"
+        partial.write_text(text)
+        os.replace(partial, folder / name)
 
 
 def probe_started(key: str) -> None:
