@@ -27,6 +27,8 @@ leaves; ``send()`` still raises as version 2.4 asks):
    chunk waits for the transport to drain (backpressure).
 4. The client going away does not cancel the app: ``receive()`` returns ``http.disconnect`` and
    ``send()`` of a body raises :class:`ClientDisconnected` (an ``OSError``, as the spec asks).
+   A ``receive()`` already waiting returns first: the app's disconnect listener hears it before
+   its stream's next ``send()`` raises, whichever of its tasks the loop runs first.
 5. ``Expect: 100-continue`` is answered when the app first asks for the body.
 6. The connection moves on when the response is complete, not when the app returns: the next
    request on it is served while the app still runs its background work (Starlette's
@@ -82,7 +84,9 @@ class _Exchange:
         "body_sent",
         "complete",
         "disconnected",
+        "heard",
         "high_water",
+        "listeners",
         "reading",
         "started",
         "waiter",
@@ -98,6 +102,8 @@ class _Exchange:
         self.disconnected = False
         self.reading = False  # a receive() is reading the body now
         self.waiter: asyncio.Future[None] | None = None
+        self.listeners = 0  # receive() calls waiting on ``waiter``
+        self.heard: asyncio.Future[None] | None = None  # resolved when the last one returns
 
     @property
     def body_channel(self) -> BodyChannel:
@@ -121,6 +127,30 @@ class _Exchange:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Wait for ``wake()`` as one of the receive() calls listening (each shielded: one
+        caller cancelled, as Starlette's is_disconnected() does, leaves the others waiting)."""
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+        self.listeners += 1
+        try:
+            await asyncio.shield(waiter)
+        finally:
+            self.listeners -= 1
+            heard = self.heard
+            if not self.listeners and heard is not None and not heard.done():
+                heard.set_result(None)
+
+    async def told(self) -> None:
+        """Return once every receive() listening has returned (``http.disconnect``, after
+        ``wake()``): a send() that raises for the disconnect lets them hear it first."""
+        if self.listeners:
+            heard = self.heard
+            if heard is None or heard.done():
+                heard = self.heard = asyncio.get_running_loop().create_future()
+            await heard
 
 
 def _proxies(host: ASGIHosted) -> TrustedProxies:
@@ -316,10 +346,7 @@ class ASGIHttpProtocol(HttpProtocol):
                     # another receive() is reading the body (Starlette's disconnect listener
                     # beside a stream that reads the request): they take turns, each chunk goes
                     # to one of them, as under uvicorn
-                    waiter = exchange.waiter
-                    if waiter is None or waiter.done():
-                        waiter = exchange.waiter = asyncio.get_running_loop().create_future()
-                    await asyncio.shield(waiter)
+                    await exchange.wait()
                     waited = True
                     continue
                 if not asked:
@@ -356,12 +383,7 @@ class ASGIHttpProtocol(HttpProtocol):
                 # one is told the body has ended too (as uvicorn tells every waiting receive())
                 return {"type": "http.request", "body": b"", "more_body": False}
             while not exchange.over():
-                # one future for every receive() waiting (each shielded: one caller cancelled,
-                # as Starlette's is_disconnected() does, leaves the others waiting)
-                waiter = exchange.waiter
-                if waiter is None or waiter.done():
-                    waiter = exchange.waiter = asyncio.get_running_loop().create_future()
-                await asyncio.shield(waiter)
+                await exchange.wait()
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
@@ -405,6 +427,10 @@ class ASGIHttpProtocol(HttpProtocol):
                     self._finish(exchange)
                     self._answered(cycle, True)
                     return
+                if exchange.disconnected:
+                    # a receive() waiting (the app's disconnect listener), woken, hears it
+                    # before this send raises, whichever of the app's tasks runs first (rule 4)
+                    await exchange.told()
                 raise ClientDisconnected("the client closed the connection")
             if not cycle.response_started:
                 keep = keep_alive and not self._close_after and not self.state.shutting_down

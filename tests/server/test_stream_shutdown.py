@@ -361,6 +361,46 @@ def test_an_asgi_stream_gets_its_grace_then_its_last_chunk_and_the_app_sees_disc
     assert finished - stopped <= LIMIT
 
 
+def test_a_listening_receive_hears_the_disconnect_before_a_send_raises() -> None:
+    """The app's disconnect listener is told before its stream's next send() raises, even when
+    the sending task is the one the loop runs first (it never waits for anything but the loop)."""
+    told: list[str] = []
+
+    async def busy(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                kind = (await receive())["type"].removeprefix("lifespan.")
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            told.append("http.disconnect")
+
+        watcher = asyncio.ensure_future(watch())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"data\n", "more_body": True})
+                await asyncio.sleep(0)  # ready again at once: first in line after the end
+        except OSError:
+            told.append("send raised")
+        finally:
+            watcher.cancel()
+
+    config = Config(env_prefix=None)
+    config.STREAM_SHUTDOWN_GRACE = GRACE
+    host = ForeignApp(busy, "asgi3", name="busy", config=config)
+    with running(host) as server, StreamClient(server.port, get("/")) as c:
+        c.wait_for(b"data\n")
+        server.stop()
+        c.read_to_eof()
+        server.wait_finished()
+    assert told == ["http.disconnect", "send raised"]
+
+
 def test_an_asgi_app_that_ignores_the_disconnect_is_cancelled() -> None:
     seen: queue.Queue[str] = queue.Queue()
 
