@@ -21,7 +21,8 @@ from runtime.loader import load_app, parse_target
 from runtime.options import ReplMode, RunOptions
 
 DESCRIPTION = """\
-Serve a vivace app.
+Serve a Python web app: a vivace App, or any ASGI 3, ASGI 2 or WSGI app (FastAPI, Starlette,
+Django, Litestar, Quart, Flask ...), with workers, auto-reload and the developer console.
 
 TARGET is where your app lives:
   pkg.module:app             the variable 'app' of module pkg.module (pkg.module.app works too)
@@ -32,12 +33,14 @@ TARGET is where your app lives:
 
 EPILOG = """\
 examples:
-  vivace app:app                    multi-process (1 worker) on http://127.0.0.1:8000
-  vivace app:app -w 4               four workers
-  vivace app:app --single-process   one process, no manager
-  vivace app:app --dev              debug + auto-reload + ENTER opens the console
-  vivace ./public                   serve the files of ./public
-  vivace --dev                      the app named by [tool.vivace] app = "..." in pyproject.toml
+  vivace app:app                         multi-process (1 worker) on http://127.0.0.1:8000
+  vivace app:app -w 4                    four workers
+  vivace app:app --single-process        one process, no manager
+  vivace app:app --dev                   debug + auto-reload + ENTER opens the console
+  vivace main:app --dev                  the same for a FastAPI (or any ASGI/WSGI) app in main.py
+  vivace mysite.asgi:application -w 2    a Django project on two workers
+  vivace ./public                        serve the files of ./public
+  vivace --dev                           the app named by [tool.vivace] app = "..." (pyproject.toml)
 
 Every long option can also be set by a VIVACE_<OPTION> environment variable
 (--reload-include: VIVACE_RELOAD_INCLUDE, comma-separated) and in the [tool.vivace] table of
@@ -188,10 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="development: a local CA and a certificate for localhost (kept and reused)",
     )
-    tls.add_argument("--tls-strict-host", dest="tlshost", action="store_true")
-    tls.add_argument("--http", dest="http", type=int, choices=(1, 3), action="append")
+    tls.add_argument(
+        "--tls-strict-host",
+        dest="tlshost",
+        action="store_true",
+        help="Sanic's option: refused (vivace serves one certificate)",
+    )
+    tls.add_argument(
+        "--http",
+        dest="http",
+        type=int,
+        choices=(1, 3),
+        action="append",
+        help="HTTP version: 1 (3 is refused: not supported yet)",
+    )
     tls.add_argument("-1", dest="http", action="append_const", const=1, help="serve HTTP/1.1")
-    tls.add_argument("-3", dest="http", action="append_const", const=3, help="serve HTTP/3")
+    tls.add_argument(
+        "-3",
+        dest="http",
+        action="append_const",
+        const=3,
+        help="HTTP/3: refused (not supported yet)",
+    )
 
     proxy = parser.add_argument_group("behind a proxy")
     _pair(
