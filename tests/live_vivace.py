@@ -3,6 +3,10 @@
 ``Vivace(cwd, *args)`` runs ``python -m runtime *args`` in ``cwd`` with its output in a file;
 ``wait_output`` / ``wait_until`` poll with deadlines; ``stop()`` sends SIGINT, waits, and kills
 the process group and every child it saw if anything is left.
+
+For the tests that write a project and serve it (``tests/frameworks``, ``tests/reload``):
+``write`` a project file, ``start`` vivace on a free port of 127.0.0.1, ``get`` a page, wait
+until it ``serves`` a text, and ``save_until_seen`` a file the reloader watches.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import psutil
+
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +119,59 @@ class Vivace:
                 except psutil.NoSuchProcess:
                     pass
             self.out.close()
+
+
+def start(
+    cwd: Path,
+    target: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    drop_env: tuple[str, ...] = (),
+) -> tuple[Vivace, int]:
+    """``vivace target --host 127.0.0.1 -p <a free port> *args`` in ``cwd``, and that port."""
+    port = free_port()
+    server = Vivace(
+        cwd, target, "--host", "127.0.0.1", "-p", str(port), *args, env=env, drop_env=drop_env
+    )
+    return server, port
+
+
+def write(path: Path, text: str) -> None:
+    """Write ``text`` (dedented) to ``path``, making its directories."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+
+
+def get(port: int, path: str = "/") -> str:
+    """The body of ``path``; an HTTP error status raises ``OSError`` (e.g. a 404 before a router
+    is wired: not yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
+            return str(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise OSError(f"HTTP {exc.code}") from None
+
+
+def serves(server: Vivace, port: int, text: str, path: str = "/", timeout: float = 20.0) -> str:
+    """Poll ``path`` (bounded) until its body contains ``text``; return that body."""
+
+    def probe() -> str | None:
+        body = get(port, path)
+        return body if text in body else None
+
+    return server.wait_until(probe, f"{text!r} at {path}", timeout)
+
+
+def save_until_seen(path: Path, text: str, output: Callable[[], str]) -> None:
+    """Save ``text`` and wait for the reloader to log the change in ``output()``; save again if the
+    watcher, just started, missed it (watchfiles sees changes from when its watch is in place)."""
+    seen = output().count("Change detected")
+    for _ in range(10):
+        path.write_text(text)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            if output().count("Change detected") > seen:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"the reloader never saw {path} change:\n{output()}")

@@ -25,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.repl.test_repl_terminal import Term
+from tests.repl.test_repl_terminal import Term, assert_gone, terminals
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,23 +36,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
-    started: list[Term] = []
-
-    def start(*args: str, target: str) -> Term:
-        t = Term(tmp_path, *args, target=target)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        t.close()
-
-
-def _tree(t: Term) -> list[psutil.Process]:
-    try:
-        return psutil.Process(t.child.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+    """As tests/repl/conftest.py's: vivace in a pty, closed after the test."""
+    with terminals(tmp_path) as start:
+        yield start
 
 
 def _worker_pids(t: Term) -> dict[str, int]:
@@ -65,11 +51,6 @@ def _worker_pids(t: Term) -> dict[str, int]:
         for row in rows
         if len(row) > 2 and row[0].startswith("Vivace-Server-") and row[1] == "server"
     }
-
-
-def _assert_gone(processes: list[psutil.Process]) -> None:
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    assert not alive, f"processes left behind: {alive}"
 
 
 # --- FastAPI under --dev, in a real terminal -----------------------------------------------------
@@ -143,12 +124,12 @@ def test_fastapi_console_under_dev(term: Callable[..., Term], tmp_path: Path) ->
     t.send("exit()\r")
     t.wait("Press ENTER to open the console again")
     assert httpx.get(t.url("/"), timeout=5).status_code == 200
-    processes = _tree(t)
+    processes = t.processes()
     assert len(processes) >= 4  # vivace, 2 workers, the reloader (under bash)
     t.send("\x03")  # console closed: Ctrl+C stops the server
     assert t.exit_code() == 0
     assert "Server Stopped" in t.text
-    _assert_gone(processes)
+    assert_gone(processes)
     assert t.stty_unchanged()
     with pytest.raises(httpx.ConnectError):
         httpx.get(t.url(), timeout=5)
@@ -167,10 +148,10 @@ def test_fastapi_console_ctrl_c_while_open_stops_nothing_then_ctrl_d_in_repl_sto
     t.send("\x03")
     t.wait_prompt()
     t.run('client.get("/notes").status_code', "200")
-    processes = _tree(t)
+    processes = t.processes()
     t.send("\x04")
     assert t.exit_code() == 0
-    _assert_gone(processes)
+    assert_gone(processes)
     assert t.stty_unchanged()
 
 
@@ -412,10 +393,10 @@ def _stop(t: Term) -> None:
     """Close the console (the server keeps serving), then Ctrl+C: exit 0, no process left."""
     t.send("exit()\r")
     t.wait("Press ENTER to open the console again")
-    processes = _tree(t)
+    processes = t.processes()
     t.send("\x03")
     assert t.exit_code() == 0
-    _assert_gone(processes)
+    assert_gone(processes)
     assert t.stty_unchanged()
 
 

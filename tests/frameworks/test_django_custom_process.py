@@ -6,26 +6,13 @@ processes on 127.0.0.1."""
 
 from __future__ import annotations
 
-import textwrap
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.live_vivace import Vivace
-from tests.support import free_port
+from tests.live_vivace import get, start, write
 
 pytestmark = pytest.mark.slow
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-
-
-def get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
-        return str(response.read().decode())
 
 
 DJANGO = {
@@ -103,16 +90,8 @@ def test_a_custom_process_of_a_django_app_can_use_the_orm(tmp_path: Path) -> Non
     root = tmp_path.resolve()
     for name, text in DJANGO.items():
         write(root / name, text)
-    port = free_port()
-    server = Vivace(
-        root,
-        "mysite.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--no-motd",
-        drop_env=("DJANGO_SETTINGS_MODULE",),
+    server, port = start(
+        root, "mysite.asgi:application", "--no-motd", drop_env=("DJANGO_SETTINGS_MODULE",)
     )
     try:
         assert server.wait_until(lambda: get(port, "/start/"), "the start view") == "started"
@@ -162,16 +141,8 @@ def test_a_custom_process_of_another_app_does_not_import_django(tmp_path: Path) 
     root = tmp_path.resolve()
     for name, text in PLAIN.items():
         write(root / name, text)
-    port = free_port()
-    server = Vivace(
-        root,
-        "app:app",
-        "--host",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--no-motd",
-        env={"DJANGO_SETTINGS_MODULE": "nowhere.settings"},
+    server, port = start(
+        root, "app:app", "--no-motd", env={"DJANGO_SETTINGS_MODULE": "nowhere.settings"}
     )
     try:
         assert server.wait_until(lambda: get(port, "/start"), "the start view") == "started"

@@ -7,15 +7,13 @@ a real Django project."""
 
 from __future__ import annotations
 
-import textwrap
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.live_vivace import Vivace
-from tests.support import free_port
+from tests.live_vivace import start, write
 
 pytestmark = pytest.mark.slow
 
@@ -77,17 +75,10 @@ def test_a_view_error_is_printed_once(tmp_path: Path, debug: bool) -> None:
     pytest.importorskip("django")
     root = tmp_path.resolve()
     for name, text in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    port = free_port()
-    server = Vivace(
+        write(root / name, text)
+    server, port = start(
         root,
         "mysite.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "-p",
-        str(port),
         "--no-motd",
         "-w",
         "1",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from tests.frameworks.servers import wait_until
+from tests.live_vivace import save_until_seen, write
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,24 +67,9 @@ def _body(url: str) -> str:
         return f"error: {exc!r}"
 
 
-def _save_until_seen(path: Path, text: str, log: Path) -> None:
-    """Save ``text`` and wait for the reloader to log the change; save again if the watcher,
-    just started, missed it (watchfiles sees changes from when its watch is in place)."""
-    seen = log.read_text().count("Change detected")
-    for _ in range(10):
-        path.write_text(text)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            if log.read_text().count("Change detected") > seen:
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"the reloader never saw {path} change:\n{log.read_text()}")
-
-
 def test_a_save_that_breaks_a_view_keeps_the_old_workers_serving(tmp_path: Path) -> None:
     for name, text in FILES.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(textwrap.dedent(text))
+        write(tmp_path / name, text)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
@@ -101,12 +86,13 @@ def test_a_save_that_breaks_a_view_keeps_the_old_workers_serving(tmp_path: Path)
         view = tmp_path / "pages/views.py"
         good = view.read_text()
         wait_until(lambda: "Watching" in log.read_text(), 20, "the reloader to watch")
-        _save_until_seen(view, good.replace('"version 1")', '"version 2",,)'), log)  # broken
+        broken = good.replace('"version 1")', '"version 2",,)')
+        save_until_seen(view, broken, log.read_text)
         wait_until(lambda: "Reload failed" in log.read_text(), 20, "the reload to fail")
         for _ in range(5):
             assert _body(url) == "version 1", log.read_text()
         time.sleep(0.3)
-        _save_until_seen(view, good.replace("version 1", "version 3"), log)
+        save_until_seen(view, good.replace("version 1", "version 3"), log.read_text)
         wait_until(lambda: _body(url) == "version 3", 20, "the fixed view to be served")
     finally:
         family += psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []

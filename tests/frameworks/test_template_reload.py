@@ -6,67 +6,18 @@ Django and Flask apps."""
 
 from __future__ import annotations
 
-import textwrap
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.live_vivace import Vivace
-from tests.support import free_port
+from tests.live_vivace import Vivace, save_until_seen, serves, start, write
 
 pytestmark = pytest.mark.slow
 
 
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-
-
-def get(port: int, path: str) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
-            return str(response.read().decode())
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise OSError(f"HTTP {exc.code}") from None
-
-
-def serves(server: Vivace, port: int, path: str, text: str, timeout: float = 20.0) -> None:
-    server.wait_until(lambda: text in get(port, path) or None, f"{text!r} at {path}", timeout)
-
-
-def save_until_seen(server: Vivace, path: Path, text: str) -> None:
-    """Save ``text`` and wait for the reloader to log the change; save again if the watcher, just
-    started, missed it (watchfiles sees changes from when its watch is in place)."""
-    seen = server.output().count("Change detected")
-    for _ in range(10):
-        path.write_text(text)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            if server.output().count("Change detected") > seen:
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"the reloader never saw {path} change:\n{server.output()}")
-
-
-def start(root: Path, target: str) -> tuple[Vivace, int]:
-    port = free_port()
-    server = Vivace(
-        root,
-        target,
-        "--host",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--reload",
-        "-v",
-        "--no-motd",
-        drop_env=("DJANGO_SETTINGS_MODULE",),
-    )
-    return server, port
+def reloading(root: Path, target: str) -> tuple[Vivace, int]:
+    """``vivace target --reload -v``, with no ``DJANGO_SETTINGS_MODULE`` but the project's."""
+    return start(root, target, "--reload", "-v", "--no-motd", drop_env=("DJANGO_SETTINGS_MODULE",))
 
 
 DJANGO = {
@@ -127,19 +78,21 @@ def test_django_template_edits_in_dirs_and_app_templates_are_served(tmp_path: Pa
     root = tmp_path.resolve()
     for name, text in DJANGO.items():
         write(root / name, text)
-    server, port = start(root, "mysite.asgi:application")
+    server, port = reloading(root, "mysite.asgi:application")
     try:
-        serves(server, port, "/site/", "site v1")
-        serves(server, port, "/app/", "app v1")
+        serves(server, port, "site v1", "/site/")
+        serves(server, port, "app v1", "/app/")
         line = server.wait_output("Watching ", 20)
         watching = next(x for x in line.splitlines() if "Watching " in x)
         assert f"template dirs: {root / 'templates'}, {root / 'pages' / 'templates'}" in watching
         assert "site-packages" not in watching  # no installed app's templates
-        save_until_seen(server, root / "templates" / "site.html", "site v2\n")
-        serves(server, port, "/site/", "site v2")
-        save_until_seen(server, root / "pages" / "templates" / "pages" / "app.html", "app v2\n")
-        serves(server, port, "/app/", "app v2")
-        serves(server, port, "/site/", "site v2")
+        save_until_seen(root / "templates" / "site.html", "site v2\n", server.output)
+        serves(server, port, "site v2", "/site/")
+        save_until_seen(
+            root / "pages" / "templates" / "pages" / "app.html", "app v2\n", server.output
+        )
+        serves(server, port, "app v2", "/app/")
+        serves(server, port, "site v2", "/site/")
     finally:
         assert server.stop() == 0
 
@@ -178,17 +131,17 @@ def test_flask_template_edits_of_the_app_and_a_blueprint_are_served(tmp_path: Pa
     root = tmp_path.resolve()
     for name, text in FLASK.items():
         write(root / name, text)
-    server, port = start(root, "app:app")
+    server, port = reloading(root, "app:app")
     try:
-        serves(server, port, "/", "index v1")
-        serves(server, port, "/shop/", "items v1")
+        serves(server, port, "index v1", "/")
+        serves(server, port, "items v1", "/shop/")
         line = server.wait_output("Watching ", 20)
         watching = next(x for x in line.splitlines() if "Watching " in x)
         assert f"template dirs: {root / 'templates'}, {root / 'shop' / 'views'}" in watching
-        save_until_seen(server, root / "templates" / "index.html", "index v2\n")
-        serves(server, port, "/", "index v2")
-        save_until_seen(server, root / "shop" / "views" / "items.html", "items v2\n")
-        serves(server, port, "/shop/", "items v2")
+        save_until_seen(root / "templates" / "index.html", "index v2\n", server.output)
+        serves(server, port, "index v2", "/")
+        save_until_seen(root / "shop" / "views" / "items.html", "items v2\n", server.output)
+        serves(server, port, "items v2", "/shop/")
     finally:
         assert server.stop() == 0
 
@@ -205,14 +158,18 @@ def test_a_django_app_templates_directory_made_during_the_session_is_watched(
             write(root / name, text)
     views = root / "pages" / "views.py"
     views.write_text(views.read_text().replace('"pages/app.html"', '"site.html"'))
-    server, port = start(root, "mysite.asgi:application")
+    server, port = reloading(root, "mysite.asgi:application")
     try:
-        serves(server, port, "/app/", "site v1")
+        serves(server, port, "site v1", "/app/")
         server.wait_output("Watching ", 20)
         write(root / "pages" / "templates" / "pages" / "app.html", "app v1\n")
-        save_until_seen(server, views, views.read_text().replace('"site.html"', '"pages/app.html"'))
-        serves(server, port, "/app/", "app v1")
-        save_until_seen(server, root / "pages" / "templates" / "pages" / "app.html", "app v2\n")
-        serves(server, port, "/app/", "app v2")
+        save_until_seen(
+            views, views.read_text().replace('"site.html"', '"pages/app.html"'), server.output
+        )
+        serves(server, port, "app v1", "/app/")
+        save_until_seen(
+            root / "pages" / "templates" / "pages" / "app.html", "app v2\n", server.output
+        )
+        serves(server, port, "app v2", "/app/")
     finally:
         assert server.stop() == 0

@@ -10,49 +10,18 @@ are not Python stay quiet. Real ``vivace --reload`` processes on 127.0.0.1.
 from __future__ import annotations
 
 import ast
-import textwrap
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.live_vivace import Vivace
-from tests.support import free_port
+from tests.live_vivace import Vivace, serves, start, write
 
 pytestmark = pytest.mark.slow
 
 
-def get(port: int, path: str = "/") -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
-            return str(response.read().decode())
-    except urllib.error.HTTPError as exc:  # a 404 before the router is wired: not yet
-        exc.close()
-        raise OSError(f"HTTP {exc.code}") from None
-
-
-def serves(server: Vivace, port: int, text: str, path: str = "/", timeout: float = 20.0) -> str:
-    """Poll ``path`` (bounded) until its body contains ``text``."""
-
-    def probe() -> str | None:
-        body = get(port, path)
-        return body if text in body else None
-
-    return server.wait_until(probe, f"{text!r} at {path}", timeout)
-
-
-def start(cwd: Path, target: str, *args: str) -> tuple[Vivace, int]:
-    port = free_port()
-    server = Vivace(
-        cwd, target, "--host", "127.0.0.1", "-p", str(port), "--reload", "--debug", *args
-    )
-    return server, port
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
+def reloading(cwd: Path, target: str, *args: str) -> tuple[Vivace, int]:
+    """``vivace target --reload --debug *args`` on a free port."""
+    return start(cwd, target, "--reload", "--debug", *args)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -78,7 +47,7 @@ def test_a_fastapi_router_added_during_the_session_reloads_on_every_edit(tmp_pat
             return "main v1"
         """,
     )
-    server, port = start(root, "main:app")
+    server, port = reloading(root, "main:app")
     try:
         serves(server, port, "main v1")
         server.wait_output("Watching ")  # the reloader's watchers are live
@@ -149,7 +118,7 @@ def test_a_django_views_package_imported_lazily_by_the_urlconf_reloads(tmp_path:
     root = tmp_path.resolve()
     for name, text in DJANGO.items():
         write(root / name, text)
-    server, port = start(root, "mysite.asgi:application")
+    server, port = reloading(root, "mysite.asgi:application")
     try:
         serves(server, port, "dj v1")  # the worker imported the URLconf and the views just now
         server.wait_output("Watching ")
@@ -182,7 +151,7 @@ def test_a_module_imported_inside_a_handler_reloads(tmp_path: Path) -> None:
     write(root / "app.py", HANDLER_IMPORT)
     write(root / "services" / "__init__.py", "")
     write(root / "services" / "pricing.py", 'VALUE = "price v1"\n')
-    server, port = start(root, "app:app")
+    server, port = reloading(root, "app:app")
     try:
         serves(server, port, "price v1")
         server.wait_output("Watching ")
@@ -223,7 +192,7 @@ def test_virtualenvs_hidden_dirs_excluded_and_non_python_files_do_not_reload(
     write(root / "env" / "pyvenv.cfg", "home = /usr/bin\n")
     for path in quiet:
         write(path, "X = 1\n")
-    server, port = start(root, "app:app", "--reload-exclude", "build")
+    server, port = reloading(root, "app:app", "--reload-exclude", "build")
     try:
         serves(server, port, "price v1")
         server.wait_output("Watching ")

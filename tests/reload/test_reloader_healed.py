@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reload.test_reload_project_modules import edit, serves, start, write
+from tests.live_vivace import serves, write
+from tests.reload.test_reload_project_modules import edit, reloading
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_a_killed_reloader_is_started_again_and_saves_reload(tmp_path: Path) -> 
             return text("version 1")
         """,
     )
-    server, port = start(tmp_path, "main:app")
+    server, port = reloading(tmp_path, "main:app")
     try:
         serves(server, port, "version 1")
         first = _reloader_pid(server.wait_output("Watching "))

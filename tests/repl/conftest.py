@@ -1,4 +1,5 @@
-"""Shared helpers for the console tests: a real loopback HTTP server and a fake Control."""
+"""Shared helpers for the console tests: a real loopback HTTP server, a fake Control, and vivace
+in a real terminal (``term``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.repl.test_repl_terminal import Term, terminals
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +78,14 @@ def http_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+    """``term(*args, target=...)``: ``python -m runtime target *args`` in a pty (the ``Term`` of
+    test_repl_terminal.py), in ``tmp_path``; every one started is closed after the test."""
+    with terminals(tmp_path) as start:
+        yield start
 
 
 class FakeLogs:

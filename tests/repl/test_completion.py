@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,20 +85,6 @@ def test_paths_with_their_parameters_filtered_by_method(app: App) -> None:
     ]
     # elsewhere, ptpython's completer
     assert _complete(app, "app.na") == [("python-completion", "python-completion", "")]
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
-    started: list[Term] = []
-
-    def start(*args: str, target: str) -> Term:
-        t = Term(tmp_path, *args, target=target)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        t.close()
 
 
 @pytest.mark.slow

@@ -9,42 +9,15 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from tests.repl.test_repl_terminal import Term
+from tests.repl.test_repl_terminal import Term, assert_gone
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
-    started: list[Term] = []
-
-    def start(*args: str, target: str) -> Term:
-        t = Term(tmp_path, *args, target=target)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        t.close()
-
-
-def _tree(t: Term) -> list[psutil.Process]:
-    try:
-        return psutil.Process(t.child.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _assert_gone(processes: list[psutil.Process]) -> None:
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    assert not alive, f"processes left behind: {alive}"
 
 
 VERSIONED = textwrap.dedent(
@@ -102,12 +75,12 @@ def test_restart_after_a_failed_reload_keeps_the_old_workers_serving(
     t.run("restart()", "ready in", timeout=60)
     assert httpx.get(t.url("/v"), timeout=5).json() == {"v": 3}
 
-    processes = _tree(t)
+    processes = t.processes()
     t.send("\x04")  # close the console: the server keeps running
     t.wait("Press ENTER", 20)
     t.send("\x03")
     assert t.exit_code(40) == 0
-    _assert_gone(processes)
+    assert_gone(processes)
 
 
 SLOW_SHUTDOWN = textwrap.dedent(
@@ -152,7 +125,7 @@ def test_a_second_ctrl_c_does_not_wait_for_the_consoles_lifespan_shutdown(
     t.send("\r")
     t.wait_prompt(30)
     t.run('(await do("/")).response.text', "'home'")  # the lifespan runs in the console's process
-    processes = _tree(t)
+    processes = t.processes()
     t.send("\x04")
     t.wait("Press ENTER", 20)
     t.send("\x03")
@@ -167,4 +140,4 @@ def test_a_second_ctrl_c_does_not_wait_for_the_consoles_lifespan_shutdown(
     took = time.monotonic() - forced
     assert took < 4, f"Server Stopped {took:.1f} s after the second Ctrl+C"
     t.exit_code(20)  # killed children: whatever the code, the process ended
-    _assert_gone(processes)
+    assert_gone(processes)

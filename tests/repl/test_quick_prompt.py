@@ -7,7 +7,7 @@ import asyncio
 import os
 import select
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,20 +60,6 @@ async def test_keys_are_echoed_kept_and_the_terminal_restored() -> None:
         assert shown == ">>> ab\b \bc\r\x1b[Ka worker's line\r\n>>> ac\r\x1b[K"
     os.close(main)
     os.close(secondary)
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
-    started: list[Term] = []
-
-    def start(*args: str, target: str) -> Term:
-        t = Term(tmp_path, *args, target=target)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        t.close()
 
 
 @pytest.mark.slow

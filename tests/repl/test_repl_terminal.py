@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -153,11 +154,15 @@ class Term:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def close(self) -> None:
+    def processes(self) -> list[psutil.Process]:
+        """Every process under the pty's bash: vivace and its workers (none once it ended)."""
         try:
-            procs = psutil.Process(self.child.pid).children(recursive=True)
+            return psutil.Process(self.child.pid).children(recursive=True)
         except psutil.NoSuchProcess:
-            procs = []
+            return []
+
+    def close(self) -> None:
+        procs = self.processes()
         for proc in procs:
             try:
                 proc.kill()
@@ -167,8 +172,10 @@ class Term:
         self.child.close(force=True)
 
 
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+@contextmanager
+def terminals(tmp_path: Path) -> Iterator[Callable[..., Term]]:
+    """``start(*args, target=..., shell=...)`` opens a ``Term`` in ``tmp_path``; every one opened
+    is closed when the block ends. The ``term`` fixture (tests/repl/conftest.py) is this."""
     started: list[Term] = []
 
     def start(*args: str, target: str = "console_app:app", shell: str = "{command}") -> Term:
@@ -176,9 +183,17 @@ def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
         started.append(t)
         return t
 
-    yield start
-    for t in started:
-        t.close()
+    try:
+        yield start
+    finally:
+        for t in started:
+            t.close()
+
+
+def assert_gone(processes: list[psutil.Process]) -> None:
+    """``processes`` (``Term.processes()`` taken before the end) all end within 10 s."""
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive, f"processes left behind: {alive}"
 
 
 def _pids(t: Term) -> list[int]:

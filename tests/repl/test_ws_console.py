@@ -5,7 +5,7 @@ The same for an app served through ASGI (Starlette)."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -86,20 +86,6 @@ async def echo(ws):
 
 app = Starlette(routes=[Route("/events", events), WebSocketRoute("/ws", echo)])
 """
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Callable[..., Term]]:
-    started: list[Term] = []
-
-    def start(*args: str, target: str) -> Term:
-        t = Term(tmp_path, *args, target=target)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        t.close()
 
 
 @pytest.mark.slow
