@@ -403,6 +403,40 @@ def _answer_health(app: Hosted, path: str, state: ServerState) -> None:
     setattr(host, "asgi", asgi_or_health)  # noqa: B010 - the host's callable, in this worker
 
 
+@contextlib.contextmanager
+def _start_up_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM honoured before the server's own handlers are in place (while the
+    start-up listeners or the app's lifespan start-up run; lifecycle.md section 10): SIGINT is
+    :func:`_run_on`'s (``asyncio.Runner``'s) cancellation of the start-up, also when the parent
+    left SIGINT ignored (a shell does for a background job: ``vivace ... &`` then ``kill -INT``),
+    and SIGTERM does the same instead of killing the process mid-start. The previous dispositions
+    are put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigint = signal.getsignal(signal.SIGINT)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    if sigint is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sigterm in (signal.SIG_DFL, signal.SIG_IGN):
+        signal.signal(signal.SIGTERM, _as_sigint)
+    try:
+        yield
+    finally:
+        if sigint is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, sigint)
+        if sigterm in (signal.SIG_DFL, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+def _as_sigint(signum: int, frame: Any) -> None:
+    """SIGTERM handled as SIGINT is at that moment (the runner's handler: cancel the start-up; a
+    second one forces)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+
+
 def _run_on(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
     """``asyncio.Runner(loop_factory=...).run(main)``: Ctrl+C cancels ``main`` and raises
     ``KeyboardInterrupt`` once it ended; the loop is closed after."""
@@ -518,7 +552,8 @@ def serve_single(
     if debug:
         loop.set_debug(True)
     try:
-        _run_on(loop, server.run())
+        with _start_up_signals():
+            _run_on(loop, server.run())
     except KeyboardInterrupt:
         # Ctrl+C during before_server_start, before the server's own handlers are installed:
         # the runner cancelled the start-up (each stage cleans up after itself); a normal stop

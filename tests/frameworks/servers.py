@@ -108,11 +108,12 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self) -> int:
-        """SIGINT, wait, SIGKILL what is left; returns the exit code (orphans in ``orphans``)."""
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """SIGINT (or ``signum``), wait, SIGKILL what is left; returns the exit code (orphans in
+        ``orphans``)."""
         family = self.tree()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signum)
         try:
             self.proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -127,9 +128,9 @@ class Server:
                 pass
         return self.proc.returncode
 
-    def stop_cleanly(self) -> None:
+    def stop_cleanly(self, signum: int = signal.SIGINT) -> None:
         """Stop and assert a clean end: exit 0 and no process of the tree left behind."""
-        code = self.stop()
+        code = self.stop(signum)
         assert not self.orphans, f"{self.kind} left processes {self.orphans}:\n{self.output()}"
         assert code == 0, f"{self.kind} exited with {code}:\n{self.output()}"
 

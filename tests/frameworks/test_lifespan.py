@@ -4,7 +4,9 @@ without it, as uvicorn's ``--lifespan auto`` does (issue 12, point 2)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -95,26 +97,43 @@ def test_an_app_without_lifespan_is_served_without_it(mode: str, tmp_path: Path)
     assert "Traceback" not in server.output()
 
 
+#: a shell starts a background job (``vivace ... &``) with SIGINT ignored; the server still
+#: honours ``kill -INT`` at every moment of its start-up (workers.md, lifecycle.md section 10)
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+STOPS = {
+    "SIGINT": (signal.SIGINT, False),
+    "SIGTERM": (signal.SIGTERM, False),
+    "SIGINT-ignored-by-the-parent": (signal.SIGINT, True),
+}
+
+
+@pytest.mark.parametrize("stop", list(STOPS))
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a_stop_during_the_lifespan_startup_still_shuts_the_app_down(
-    mode: str, tmp_path: Path
+    mode: str, stop: str, tmp_path: Path
 ) -> None:
-    """SIGINT while a worker's lifespan start-up is under way (before the worker serves): the app
-    completes its start-up, then gets its shutdown, and the server exits 0 (the start-up was
-    abandoned without a shutdown, leaving what the app opened, one run in a few)."""
+    """SIGINT or SIGTERM while a worker's lifespan start-up is under way (before the worker
+    serves): the app completes its start-up, then gets its shutdown, and the server exits 0 (the
+    start-up was abandoned without a shutdown, leaving what the app opened, one run in a few; in
+    a single process SIGTERM killed it mid-start, and a SIGINT its parent had left ignored was
+    lost, the server serving on)."""
+    signum, ignored = STOPS[stop]
     port = free_port()
     log = tmp_path / "vivace.log"
+    command = vivace_command("raw_asgi:slow_startup", port, MODES[mode])
+    if ignored:
+        command = [sys.executable, "-c", IGNORING_SIGINT, *command[1:]]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            vivace_command("raw_asgi:slow_startup", port, MODES[mode]),
-            cwd=APPS,
-            env=environment(tmp_path),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            command, cwd=APPS, env=environment(tmp_path), stdout=out, stderr=subprocess.STDOUT
         )
     server = Server("vivace", "raw_asgi:slow_startup", port, proc, log, tmp_path)
     try:
         wait_until(lambda: bool(_pids(tmp_path, "slow-startup-")), 20, "the lifespan start-up")
     finally:
-        server.stop_cleanly()  # SIGINT while the start-up sleeps
+        server.stop_cleanly(signum)  # while the start-up sleeps
     assert _pids(tmp_path, "slow-shutdown-") == _pids(tmp_path, "slow-startup-"), server.output()
