@@ -308,6 +308,40 @@ class ConsoleStdout(StdoutProxy):
             if app_loop is not None:
                 time.sleep(self.sleep_between_writes)  # batch bursts while the prompt is shown
 
+    def _write_and_flush(self, loop: asyncio.AbstractEventLoop | None, text: str) -> None:
+        if loop is None:
+            super()._write_and_flush(None, text)  # no prompt shown: straight to the terminal
+        else:
+            loop.call_soon_threadsafe(self._above_prompt, text)
+
+    def _above_prompt(self, text: str) -> None:
+        """On the editor's loop: erase the prompt, write ``text``, draw the prompt again below it.
+
+        prompt_toolkit's ``run_in_terminal`` (``StdoutProxy``'s way) also puts the terminal back
+        in cooked mode for the write, so that the function it runs could read a line. Text needs
+        no such thing, and a key typed in that moment was echoed by the terminal itself where the
+        cursor stood (a Tab as eight columns), the prompt then drawn shifted around it. Here the
+        terminal stays in raw mode: every key reaches the editor, none is echoed.
+        """
+        app = self.app_session.app
+        if (
+            app is None
+            or not app.is_running
+            or app.is_done
+            or getattr(app, "_running_in_terminal", True)  # something else has the terminal
+            or not hasattr(app, "_redraw")
+        ):
+            super()._write_and_flush(app.loop if app is not None else None, text)
+            return
+        output = self._output
+        app.renderer.erase()  # back to where the prompt began; erased down to the screen's end
+        output.enable_autowrap()
+        output.write_raw(text)
+        output.flush()
+        app.renderer.reset()
+        app._request_absolute_cursor_position()
+        app._redraw()  # at once, as run_in_terminal does: no moment without a prompt
+
 
 @contextlib.contextmanager
 def routed_output() -> Iterator[ConsoleStdout]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output.vt100 import Vt100_Output
 
 from repl.evaluate import Outcome
 from repl.ui import ConsoleUI, history_path, routed_output
@@ -116,3 +120,46 @@ def test_routed_output_moves_terminal_logging_handlers_and_restores_them() -> No
         assert handler.stream is sys.stdout and sys.stdout is before
     finally:
         logger.removeHandler(handler)
+
+
+async def test_lines_printed_above_the_prompt_leave_the_terminal_in_raw_mode(
+    pipe: PipeInput, tmp_path: Path
+) -> None:
+    """A worker's line written while the prompt is shown: erased prompt, the line, the prompt
+    again, and no switch to cooked mode (in which the terminal echoed a key typed that moment
+    where the cursor stood: a Tab shifted the prompt eight columns)."""
+    cooked: list[bool] = []
+    real_cooked_mode = pipe.cooked_mode
+
+    def cooked_mode() -> Any:
+        cooked.append(True)
+        return real_cooked_mode()
+
+    pipe.cooked_mode = cooked_mode  # type: ignore[method-assign]
+    screen = io.StringIO()
+    output = Vt100_Output(screen, lambda: Size(rows=24, columns=80), term="xterm")
+    ui = ConsoleUI(
+        lambda: {},
+        toolbar=lambda: "toolbar",
+        history_file=tmp_path / "history",
+        input=pipe,
+        output=output,
+    )
+    with routed_output() as proxy:
+        proxy._output = output  # the terminal's, which the proxy takes from the session
+        reading = asyncio.ensure_future(ui.read())
+        deadline = asyncio.get_running_loop().time() + 10
+        while proxy._get_app_loop() is None:  # the prompt is up
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        pipe.send_text("1 +")
+        await asyncio.sleep(0.1)
+        print("a worker's line")
+        assert await asyncio.to_thread(proxy.drain, 5)
+        await asyncio.sleep(0.1)  # the loop writes it
+        pipe.send_text(" 2\r")
+        assert await asyncio.wait_for(reading, 10) == "1 + 2"
+    written = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", screen.getvalue())
+    assert "a worker's line" in written
+    assert ">>> 1 +" in written.split("a worker's line", 1)[1]  # the prompt drawn again below
+    assert cooked == []
