@@ -19,6 +19,7 @@ __all__ = [
     "TrustedProxies",
     "apply_to_scope",
     "forwarded",
+    "forwarded_address",
     "trusted_proxies",
 ]
 
@@ -79,14 +80,18 @@ class TrustedProxies:
 
     def client(self, hops: list[str]) -> str | None:
         """The right-most hop that is not a trusted proxy (the left-most when all are)."""
+        index = self.pick(hops)
+        return None if index is None else hops[index]
+
+    def pick(self, hops: list[str]) -> int | None:
+        """The index in ``hops`` of :meth:`client`'s choice."""
         if not hops:
             return None
-        if self.everyone:
-            return hops[0]
-        for hop in reversed(hops):
-            if not self.trusts(hop):
-                return hop
-        return hops[0]
+        if not self.everyone:
+            for index in range(len(hops) - 1, -1, -1):
+                if not self.trusts(hops[index]):
+                    return index
+        return 0
 
 
 def _unquote(value: str) -> str:
@@ -96,14 +101,22 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _node(value: str) -> str:
-    """A ``for=`` node without its port: ``"[2001:db8::1]:4711"`` -> ``2001:db8::1``."""
+def _node(value: str) -> tuple[str, int]:
+    """A ``for=`` node or ``X-Forwarded-For`` entry as address and port (0 when it has none):
+    ``"[2001:db8::1]:4711"`` -> ``("2001:db8::1", 4711)``, ``1.2.3.4`` -> ``("1.2.3.4", 0)``."""
     value = _unquote(value)
     if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value[1:]
-    if value.count(":") == 1:
-        return value.partition(":")[0]
-    return value
+        end = value.find("]")
+        if end < 0:
+            return value[1:], 0
+        host, rest = value[1:end], value[end + 1 :]
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+        rest = ":" + port
+    else:
+        return value, 0
+    port = rest[1:] if rest.startswith(":") else ""
+    return host, int(port) if port.isdigit() and len(port) <= 5 and int(port) < 65536 else 0
 
 
 def forwarded(
@@ -112,27 +125,36 @@ def forwarded(
     """``(client, scheme)`` the proxy headers report for a connection from ``peer``, each
     ``None`` when not reported or not trusted. ``get_all(name)`` returns every value of a header
     (lower-case name)."""
+    address, proto = forwarded_address(peer, get_all, trusted)
+    return (None if address is None else address[0]), proto
+
+
+def forwarded_address(
+    peer: str, get_all: Callable[[str], list[str]], trusted: TrustedProxies
+) -> tuple[tuple[str, int] | None, str | None]:
+    """:func:`forwarded` with the client's port too, as the proxy gave it (0 when it gave
+    none): the ASGI scope's ``client``."""
     if not trusted.trusts(peer):
         return None, None
     elements = [e for value in get_all("forwarded") for e in value.split(",") if e.strip()]
+    nodes: list[tuple[str, int]] = []
     if elements:
-        hops: list[str] = []
         protos: list[str] = []
         for element in elements:
             for pair in element.split(";"):
                 name, _, value = pair.partition("=")
                 name = name.strip().lower()
                 if name == "for" and value:
-                    hops.append(_node(value))
+                    nodes.append(_node(value))
                 elif name == "proto" and value:
                     protos.append(_unquote(value).lower())
-        proto = protos[-1] if protos and protos[-1] in _SCHEMES else None
-        return trusted.client(hops), proto
-    # an entry may carry a port (1.2.3.4:5555, [2001:db8::1]:4711): the client is the address
-    hops = [_node(h) for v in get_all("x-forwarded-for") for h in v.split(",") if h.strip()]
-    protos = [p.strip().lower() for v in get_all("x-forwarded-proto") for p in v.split(",")]
+    else:
+        # an entry may carry a port (1.2.3.4:5555, [2001:db8::1]:4711), kept as uvicorn does
+        nodes = [_node(h) for v in get_all("x-forwarded-for") for h in v.split(",") if h.strip()]
+        protos = [p.strip().lower() for v in get_all("x-forwarded-proto") for p in v.split(",")]
     proto = protos[-1] if protos and protos[-1] in _SCHEMES else None
-    return trusted.client(hops), proto
+    index = trusted.pick([host for host, _ in nodes])
+    return (None if index is None else nodes[index]), proto
 
 
 _CACHE: dict[object, TrustedProxies] = {}
@@ -152,7 +174,8 @@ def trusted_proxies(allow: str | Iterable[str]) -> TrustedProxies:
 
 def apply_to_scope(scope: dict[str, Any], trusted: TrustedProxies) -> None:
     """An ASGI scope's ``client`` and ``scheme`` as the trusted proxy reports them (uvicorn's
-    ``ProxyHeadersMiddleware``): ``client`` becomes ``(host, 0)``."""
+    ``ProxyHeadersMiddleware``): ``client`` becomes ``(host, port)``, the port the proxy gave
+    with the address, else 0."""
     client = scope.get("client")
     peer = client[0] if client else ""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -161,8 +184,8 @@ def apply_to_scope(scope: dict[str, Any], trusted: TrustedProxies) -> None:
         key = name.encode("latin-1")
         return [value.decode("latin-1") for header, value in headers if header == key]
 
-    host, proto = forwarded(peer, get_all, trusted)
-    if host:
-        scope["client"] = (host, 0)
+    address, proto = forwarded_address(peer, get_all, trusted)
+    if address is not None and address[0]:
+        scope["client"] = address
     if proto:
         scope["scheme"] = "https" if proto in ("https", "wss") else "http"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from runtime.proxy import TrustedProxies, forwarded
+from runtime.proxy import TrustedProxies, forwarded, forwarded_address
 from tests.live_vivace import Vivace
 from tests.support import free_port
 
@@ -74,6 +74,30 @@ def test_forwarded(
     peer: str, allow: list[str], sent: dict[str, str], expected: tuple[str | None, str | None]
 ) -> None:
     assert forwarded(peer, headers(**sent), TrustedProxies(allow)) == expected
+
+
+@pytest.mark.parametrize(
+    ("allow", "sent", "expected"),
+    [
+        (["127.0.0.1"], {"x_forwarded_for": "1.2.3.4:5555"}, ("1.2.3.4", 5555)),
+        (["127.0.0.1"], {"x_forwarded_for": "1.2.3.4"}, ("1.2.3.4", 0)),
+        (
+            ["127.0.0.1", "10.0.0.2"],
+            {"x_forwarded_for": "1.2.3.4:1, 5.6.7.8:2, 10.0.0.2:3"},
+            ("5.6.7.8", 2),
+        ),
+        (["127.0.0.1"], {"x_forwarded_for": "[2001:db8::1]:4711"}, ("2001:db8::1", 4711)),
+        (["127.0.0.1"], {"x_forwarded_for": "2001:db8::1"}, ("2001:db8::1", 0)),
+        (["127.0.0.1"], {"x_forwarded_for": "1.2.3.4:99999"}, ("1.2.3.4", 0)),  # not a port
+        (["127.0.0.1"], {"x_forwarded_for": "1.2.3.4:http"}, ("1.2.3.4", 0)),
+        (["127.0.0.1"], {"forwarded": 'for="[2001:db8::1]:4711"'}, ("2001:db8::1", 4711)),
+        (["10.9.9.9"], {"x_forwarded_for": "1.2.3.4:5555"}, None),  # the peer is not trusted
+    ],
+)
+def test_forwarded_address_keeps_the_port_the_proxy_gave(
+    allow: list[str], sent: dict[str, str], expected: tuple[str, int] | None
+) -> None:
+    assert forwarded_address("127.0.0.1", headers(**sent), TrustedProxies(allow))[0] == expected
 
 
 def test_bad_allow_entries_are_refused() -> None:
@@ -196,6 +220,11 @@ def test_an_asgi_app_gets_the_client_and_scheme_of_a_trusted_proxy(tmp_path: Pat
         assert json.loads(ws_text(port, SENT)) == {"client": ["203.0.113.7", 0], "scheme": "wss"}
         plain = get(port, {})
         assert plain == {"client": ["127.0.0.1", plain["client"][1]], "scheme": "http"}
+        # the port a proxy gives with the address is kept, as uvicorn keeps it
+        with_port = get(port, {"X-Forwarded-For": "203.0.113.7:5555, 10.0.0.2"})
+        assert with_port["client"] == ["203.0.113.7", 5555]  # "*": the left-most entry
+        v6 = get(port, {"Forwarded": 'for="[2001:db8::1]:4711";proto=https'})
+        assert v6 == {"client": ["2001:db8::1", 4711], "scheme": "https"}
     finally:
         assert server.stop() == 0
 
