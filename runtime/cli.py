@@ -385,8 +385,53 @@ def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace
                 known.add(name)
         args = parser.parse_args(argv)
     elif unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{_peer_hints(unknown)}")
     return parser, args, unknown
+
+
+#: options of uvicorn, gunicorn and granian that people bring along, and vivace's way to the same
+PEER_OPTIONS = {
+    "--uds": "-u PATH (--unix PATH)",
+    "--bind": "-H HOST -p PORT, or -u PATH for a unix socket",
+    "-b": "-H HOST -p PORT, or -u PATH for a unix socket",
+    "--ssl-keyfile": "--tls-key FILE",
+    "--ssl-certfile": "--tls-cert FILE",
+    "--ssl-ca-certs": "--tls-ca FILE",
+    "--keyfile": "--tls-key FILE",
+    "--certfile": "--tls-cert FILE",
+    "--log-level": "-v (-vv for more), --debug, --no-access-logs",
+    "--access-log": "--access-logs",
+    "--no-access-log": "--no-access-logs",
+    "--timeout-keep-alive": "the KEEP_ALIVE_TIMEOUT setting: VIVACE_KEEP_ALIVE_TIMEOUT=5",
+    "--keep-alive": "the KEEP_ALIVE_TIMEOUT setting: VIVACE_KEEP_ALIVE_TIMEOUT=5",
+    "--timeout-graceful-shutdown": (
+        "the GRACEFUL_SHUTDOWN_TIMEOUT setting: VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT=15"
+    ),
+    "--graceful-timeout": (
+        "the GRACEFUL_SHUTDOWN_TIMEOUT setting: VIVACE_GRACEFUL_SHUTDOWN_TIMEOUT=15"
+    ),
+    "--backlog": "the BACKLOG setting: VIVACE_BACKLOG=2048",
+    "--ws-max-size": "the WEBSOCKET_MAX_SIZE setting: VIVACE_WEBSOCKET_MAX_SIZE=16777216",
+    "--ws-ping-interval": "the WEBSOCKET_PING_INTERVAL setting: VIVACE_WEBSOCKET_PING_INTERVAL=20",
+    "--ws-ping-timeout": "the WEBSOCKET_PING_TIMEOUT setting: VIVACE_WEBSOCKET_PING_TIMEOUT=20",
+    "--threads": "for a WSGI app, VIVACE_WSGI_THREADS=32 (10 by default)",
+    "--loop": "nothing: vivace runs on uvloop when it is installed",
+    "--lifespan": "nothing: the lifespan runs when the app speaks it (uvicorn's 'auto')",
+    "--preload": "nothing: the main process imports the app's libraries once for every worker",
+    "--app-dir": "run vivace from that directory: it imports the app from the current one",
+    "--reload-delay": "nothing: a save is seen within ~10 ms and the change-over starts at once",
+}
+
+
+def _peer_hints(unknown: list[str]) -> str:
+    """A line per option of another server found in ``unknown``: vivace's way to the same."""
+    lines = []
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        hint = PEER_OPTIONS.get(name)
+        if hint is not None:
+            lines.append(f"\n  {name} is another server's option; with vivace: {hint}")
+    return "".join(lines)
 
 
 def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,8 +17,8 @@ import pytest
 from websockets.sync.client import connect
 
 from runtime import __version__
-from runtime.cli import TLS_ERROR, main, parse_command
-from runtime.config import Config
+from runtime.cli import PEER_OPTIONS, TLS_ERROR, build_parser, main, parse_command
+from runtime.config import DEFAULTS, Config
 from runtime.launch import (
     FAST_WORKERS_ERROR,
     SINGLE_PROCESS_ERROR,
@@ -867,3 +868,23 @@ def test_app_run_in_a_function_of_a_script_fails_clearly_in_the_worker(tmp_path:
     assert result.returncode != 0, output
     assert "already in use" not in output
     assert f"{RUN_DURING_IMPORT} noguard.py: put it under" in output, output
+
+
+def test_another_servers_options_are_refused_with_vivaces_way(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn's and gunicorn's options that people bring along: a usage error (exit 2) naming
+    vivace's way to the same, one line each; an option nobody knows gets no such line."""
+    err = usage_error(
+        ["m:app", "--ssl-keyfile", "k.pem", "--timeout-keep-alive=5", "--frobnicate"], capsys
+    )
+    assert "unrecognized arguments: --ssl-keyfile k.pem --timeout-keep-alive=5 --frobnicate" in err
+    assert "--ssl-keyfile is another server's option; with vivace: --tls-key FILE" in err
+    assert "--timeout-keep-alive is another server's option; with vivace: the KEEP_ALIVE" in err
+    assert "--frobnicate is" not in err
+    options = {o for action in build_parser()._actions for o in action.option_strings}
+    for name, hint in PEER_OPTIONS.items():  # every hint names something vivace has
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])\b", hint):
+            assert option in options, (name, option)
+        for setting in re.findall(r"the ([A-Z_]+) setting", hint):
+            assert setting in DEFAULTS, (name, setting)
