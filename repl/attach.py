@@ -1027,7 +1027,7 @@ async def _prompts(
     remote: RemoteConsole, ui: Any, asking: list[bool], routed_output: Callable[[], Any]
 ) -> int:
     """Read, run remotely and show, until the user detaches or the server goes."""
-    with routed_output():
+    with routed_output(), ui.held_raw():
         while True:
             await ui.drain()
             try:

@@ -227,7 +227,7 @@ async def _session(console: Console, ui: Any, *, first: bool) -> int:
     """One opening of the editor; returns the exit code when the user leaves."""
     from repl.ui import routed_output
 
-    with routed_output():
+    with routed_output(), ui.held_raw():
         console.on_change = ui.invalidate
         try:
             console.start_app()  # an app served through ASGI: its lifespan, for do()

@@ -178,6 +178,19 @@ class ConsoleUI:
                 return text
 
     @contextlib.contextmanager
+    def held_raw(self) -> Iterator[None]:
+        """Raw mode for a whole console session, not only while a prompt or a statement runs.
+
+        The editor leaves raw mode when a statement is entered and :meth:`interruptible` enters
+        it again: a key typed in that moment (typing ahead) was echoed by the terminal itself
+        where the cursor stood, and the prompt drawn after it was shifted or overwritten. Held
+        here, each of those puts back raw mode when it ends, so no key is ever echoed; it is
+        read by whichever comes next (kept for the next prompt while a statement runs).
+        """
+        with self.input.raw_mode():
+            yield
+
+    @contextlib.contextmanager
     def interruptible(self, on_interrupt: Callable[[], None]) -> Iterator[None]:
         """While a statement runs: Ctrl+C calls ``on_interrupt``; other keys wait for the prompt.
 

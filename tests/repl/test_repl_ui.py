@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prompt_toolkit.data_structures import Size
-from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.input import PipeInput, create_input, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
 
@@ -163,3 +165,31 @@ async def test_lines_printed_above_the_prompt_leave_the_terminal_in_raw_mode(
     assert "a worker's line" in written
     assert ">>> 1 +" in written.split("a worker's line", 1)[1]  # the prompt drawn again below
     assert cooked == []
+
+
+async def test_the_terminal_stays_raw_between_prompts_of_a_session(tmp_path: Path) -> None:
+    """Held for the session, raw mode outlives each prompt: right after a statement is entered
+    (before anything else reads the keys) a key typed is not echoed by the terminal. Before, the
+    editor put the terminal back in cooked mode there, and a key typed ahead was echoed where the
+    cursor stood, shifting the prompt drawn next."""
+    master, slave = os.openpty()
+    stdin = os.fdopen(slave, "r", closefd=False)
+    try:
+        terminal = create_input(stdin)
+        ui = ConsoleUI(
+            lambda: {},
+            toolbar=lambda: "toolbar",
+            history_file=tmp_path / "history",
+            input=terminal,
+            output=DummyOutput(),
+        )
+        assert termios.tcgetattr(slave)[3] & termios.ECHO  # a terminal as a shell leaves it
+        with ui.held_raw():
+            os.write(master, b"1 + 1\r")
+            assert await asyncio.wait_for(ui.read(), 10) == "1 + 1"
+            assert not termios.tcgetattr(slave)[3] & (termios.ECHO | termios.ICANON)
+        assert termios.tcgetattr(slave)[3] & termios.ECHO  # given back as it was
+    finally:
+        stdin.close()
+        os.close(slave)
+        os.close(master)
