@@ -116,7 +116,10 @@ def _node(value: str) -> tuple[str, int]:
     else:
         return value, 0
     port = rest[1:] if rest.startswith(":") else ""
-    return host, int(port) if port.isdigit() and len(port) <= 5 and int(port) < 65536 else 0
+    # ASCII digits only: str.isdigit() also takes "²" (a Latin-1 header byte), which int() refuses
+    if port.isascii() and port.isdigit() and len(port) <= 5 and int(port) < 65536:
+        return host, int(port)
+    return host, 0
 
 
 def forwarded(
