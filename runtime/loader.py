@@ -131,9 +131,24 @@ def _app_class() -> type[App]:
 
 
 def _user_error(what: str, exc: BaseException) -> LoadError:
-    """A LoadError for an exception raised by the user's own code, with its traceback."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return LoadError(f"{what}:\n{tb.rstrip()}")
+    """A LoadError for an exception raised by the user's own code, with its traceback from the
+    user's first frame: the frames of this loader and of importlib above it are left out, as
+    Python leaves them out of an ``import`` statement's error (a syntax error then shows only its
+    file, line and caret)."""
+    tb = exc.__traceback__
+    while tb is not None and _machinery(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return LoadError(f"{what}:\n{text.rstrip()}")
+
+
+def _machinery(filename: str) -> bool:
+    """A frame of the import machinery between vivace and the user's code."""
+    return (
+        filename == __file__
+        or filename.startswith("<frozen importlib")
+        or filename == importlib.__file__
+    )
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import pickle
 import sys
 import textwrap
@@ -204,6 +205,34 @@ def test_syntax_error_and_import_time_exception(project: Callable[[str, str], st
     project("PKG_boom.py", "raise RuntimeError('config missing')\n")
     message = load_error(ref(f"{pkg}_boom:app"))
     assert "RuntimeError: config missing" in message
+
+
+def test_a_load_error_shows_the_traceback_from_the_users_own_code(
+    project: Callable[[str, str], str],
+) -> None:
+    """vivace's loader and importlib are left out, as Python leaves them out of an import
+    statement's error: a syntax error is its file, line and caret; an error raised deeper shows
+    the user's frames from the target module down."""
+    pkg = project("PKG_syntax.py", "x = 1\ndef broken(:\n")
+    message = load_error(ref(f"{pkg}_syntax:app"))
+    head, _, trace = message.partition(":\n")
+    assert head == f"'{pkg}_syntax' has a syntax error"
+    assert trace.startswith(f'  File "{os.getcwd()}{os.sep}{pkg}_syntax.py", line 2'), trace
+    assert trace.rstrip().endswith("SyntaxError: invalid syntax")
+    project("PKG_main.py", "import os\nimport PKG_helper\n")
+    project("PKG_helper.py", "\n\nraise RuntimeError('config missing')\n")
+    trace = load_error(ref(f"{pkg}_main:app")).partition(":\n")[2]
+    frames = [line for line in trace.splitlines() if line.startswith("  File ")]
+    assert trace.startswith("Traceback (most recent call last):\n"), trace
+    assert [f.split('"')[1] for f in frames] == [
+        os.path.join(os.getcwd(), f"{pkg}_main.py"),
+        os.path.join(os.getcwd(), f"{pkg}_helper.py"),
+    ], trace
+    assert "importlib" not in trace and "loader.py" not in trace
+    project("PKG_factory.py", "def create():\n    raise ValueError('no config')\n")
+    trace = load_error(ref(f"{pkg}_factory:create()")).partition(":\n")[2]
+    assert trace.splitlines()[1].startswith(f'  File "{os.path.join(os.getcwd(), pkg)}_factory.py"')
+    assert trace.rstrip().endswith("ValueError: no config")
 
 
 def test_only_a_module_name(project: Callable[[str, str], str]) -> None:
