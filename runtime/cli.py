@@ -28,6 +28,7 @@ TARGET is where your app lives:
   pkg.module:app             the variable 'app' of module pkg.module (pkg.module.app works too)
   pkg.module                 the module's variable named 'app'
   pkg.module:create_app()    call a factory (or: pkg.module:create_app --factory)
+  app/main.py[:app]          a file's module, as fastapi dev app/main.py finds it
   ./some/dir                 serve a directory's files (or: --simple DIR)
 """
 

@@ -63,6 +63,7 @@ def parse_target(
 
     ``pkg.module:app``, ``pkg.module.app`` (split at the last dot unless ``pkg.module.app`` is
     itself a module), ``pkg.module`` (its ``app``), ``pkg.module:create_app()`` (a factory), a
+    file (``main.py``, ``app/main.py:api``: its module, see :func:`_module_of_file`), a
     directory path (``./static``) or any directory with ``simple=True``.
     """
     cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
@@ -79,15 +80,20 @@ def parse_target(
         if factory:
             raise LoadError("--factory cannot be used with a directory target (--simple).")
         return AppRef(simple_dir=str(directory), cwd=cwd, text=text)
-    if _looks_like_path(text) or text.endswith(".py"):
+    module: str
+    attr: str | None
+    file, colon, after = text.rpartition(":") if ":" in text else (text, "", "")
+    if file.endswith(".py"):
+        # a file, as `fastapi dev main.py` and `python app/main.py` take it
+        module, cwd = _module_of_file(Path(cwd, file), text)
+        attr = after if colon else None
+    elif _looks_like_path(text) or text.endswith(".py"):
         hint = text.removesuffix(".py").replace("\\", "/").strip("./").replace("/", ".")
         raise LoadError(
             f"{text!r} is neither a directory nor a module name. Give the module with dots and the "
             f"app after a colon, for example: vivace {hint or 'project.server'}:app\n" + HINTS
         )
-    module: str
-    attr: str | None
-    if ":" in text:
+    elif ":" in text:
         module, attr = text.rsplit(":", 1)
     elif "." in text:
         _add_to_path(cwd)
@@ -113,6 +119,36 @@ def parse_target(
         namespace=namespace,
         text=text,
     )
+
+
+def _module_of_file(path: Path, text: str) -> tuple[str, str]:
+    """The module a ``.py`` file is and the directory to import it from, as ``fastapi dev``
+    finds them: the file's parent directories that are packages (an ``__init__.py``) are its
+    package, and the directory above the topmost one goes on ``sys.path`` (so ``app/main.py`` of
+    a package ``app`` is ``app.main`` from the project's directory; without ``app/__init__.py``
+    it is ``main`` from ``app/``, where its sibling imports work as under ``python app/main.py``).
+    """
+    if not path.is_file():
+        hint = text.partition(":")[0].removesuffix(".py").replace("\\", "/").strip("./")
+        raise LoadError(
+            f"{text!r}: there is no file {str(path)!r}. Run vivace from your project's "
+            f"directory, or give the module: vivace {hint.replace('/', '.') or 'main'}:app\n"
+            + HINTS
+        )
+    path = path.resolve()
+    parts = [] if path.stem == "__init__" else [path.stem]
+    root = path.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    bad = [part for part in parts if not part.isidentifier()]
+    if not parts or bad:
+        name = bad[0] if bad else path.parent.name
+        raise LoadError(
+            f"{text!r} cannot be imported: {name!r} is not a Python name (rename it with "
+            "letters, digits and underscores, e.g. my_app.py)."
+        )
+    return ".".join(parts), str(root)
 
 
 def _add_to_path(cwd: str | None) -> None:

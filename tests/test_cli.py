@@ -334,6 +334,7 @@ def test_bad_targets_say_what_to_type(
     assert "No module named definitely_not_a_module_xyz found." in err
     assert "is not one" in failure(["--simple", "missing"], capsys)
     err = failure(["server.py"], capsys)
+    assert f"'server.py': there is no file {str(tmp_path / 'server.py')!r}" in err
     assert "vivace server:app" in err
     assert "not a valid target" in failure(["a b:app"], capsys)
     assert "not a Python name" in failure(["mod:1app"], capsys)

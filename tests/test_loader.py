@@ -99,6 +99,34 @@ def test_parse_forms(project: Callable[[str, str], str]) -> None:
     assert ref("mod:make", factory=True).factory
 
 
+def test_a_file_target_is_its_module_as_fastapi_dev_takes_it(
+    project: Callable[[str, str], str], tmp_path: Path
+) -> None:
+    """``main.py``, ``app/main.py:api``: the packages above the file (``__init__.py``) are its
+    package; the directory above them is where it is imported from."""
+    pkg = project("PKG_flat/main.py", "import models\napp = models.APP\n")
+    project("PKG_flat/models.py", "from runtime import App\nAPP = App('PKG_flat')\n")
+    flat = ref(f"{pkg}_flat/main.py")
+    assert (flat.module, flat.attr, flat.cwd) == ("main", None, str(tmp_path / f"{pkg}_flat"))
+    assert load_app(flat).name == f"{pkg}_flat"  # its sibling import works, as python main.py
+    project("PKG/__init__.py", "")
+    project("PKG/api/__init__.py", "")
+    project("PKG/api/main.py", APP_MODULE)
+    nested = ref(f"./{pkg}/api/main.py:create_app()")
+    assert (nested.module, nested.attr, nested.factory) == (f"{pkg}.api.main", "create_app", True)
+    assert nested.cwd == str(tmp_path)
+    assert ref(f"{pkg}/api/__init__.py").module == f"{pkg}.api"
+    assert ref(str(tmp_path / pkg / "api" / "main.py")).module == f"{pkg}.api.main"
+    assert load_app(ref(f"{pkg}/api/main.py:other")).name == f"{pkg}_other"
+    with pytest.raises(LoadError, match="there is no file"):
+        ref("missing.py")
+    with pytest.raises(LoadError, match=r"'x-y' in .* is not a Python name"):
+        ref(f"{pkg}/api/main.py:x-y")
+    project("my-app.py", "")
+    with pytest.raises(LoadError, match="'my-app' is not a Python name"):
+        ref("my-app.py")
+
+
 def test_parse_puts_the_cwd_first_on_sys_path(project: Callable[[str, str], str]) -> None:
     project("PKG/__init__.py", "")
     target = ref("x.y")

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import live_vivace as live
 from tests.frameworks.servers import MODES, run_to_exit, start
 
 pytestmark = pytest.mark.slow
@@ -62,3 +63,54 @@ def test_bad_target_exits_1_with_one_clear_message(
     for word in words:
         assert word in result.output, f"{word!r} is not in the message:\n{result.output}"
     assert len(result.output.strip().splitlines()) <= 20, result.output
+
+
+LAYOUTS = [
+    # app/ is no package: main.py imports its sibling as under `fastapi dev app/main.py`
+    pytest.param(
+        "app/main.py",
+        {"app/main.py": "import models\n", "app/models.py": ""},
+        "app/models.py",
+        (),
+        id="directory",
+    ),
+    # app/ is a package: main.py is app.main, imported from the project's directory
+    pytest.param(
+        "app/main.py:api",
+        {"app/__init__.py": "", "app/main.py": "from . import models\n", "app/models.py": ""},
+        "app/models.py",
+        ("-w", "2"),
+        id="package",
+    ),
+]
+
+FASTAPI_MAIN = """
+from fastapi import FastAPI
+
+{name} = FastAPI()
+
+
+@{name}.get("/")
+async def index() -> str:
+    return models.GREETING
+"""
+
+
+@pytest.mark.parametrize(("target", "files", "edited", "args"), LAYOUTS)
+def test_a_file_target_is_served_and_reloaded_as_fastapi_dev_serves_it(
+    target: str, files: dict[str, str], edited: str, args: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``vivace app/main.py --reload``, as ``fastapi dev app/main.py``: the FastAPI app is found
+    in the file's module, its sibling module imports, and a save of that module is served."""
+    name = target.partition(":")[2] or "app"
+    for path, text in files.items():
+        extra = FASTAPI_MAIN.format(name=name) if path.endswith("main.py") else ""
+        live.write(tmp_path / path, text + extra)
+    live.write(tmp_path / edited, 'GREETING = "hello v1"\n')
+    server, port = live.start(tmp_path, target, "--reload", "-v", "--no-motd", *args)
+    try:
+        live.serves(server, port, "hello v1")
+        live.save_until_seen(tmp_path / edited, 'GREETING = "hello v2"\n', server.output)
+        live.serves(server, port, "hello v2")
+    finally:
+        assert server.stop() == 0, server.output()
