@@ -307,6 +307,14 @@ def _candidates(module: ModuleType, app_cls: type) -> list[str]:
     return sorted(names)
 
 
+def _typed_file(ref: AppRef) -> str | None:
+    """The file the user typed as the target (``app/main.py`` of ``app/main.py:api``), if any:
+    messages name it as typed rather than as the module it is."""
+    typed = ref.text or ""
+    file = typed.rpartition(":")[0] if ":" in typed else typed
+    return file if ref.module is not None and file.endswith(".py") else None
+
+
 def _perhaps(label: str, names: list[str]) -> str:
     """The line ``Perhaps you meant m:a or m:b?`` after a newline (empty without names)."""
     if not names:
@@ -514,7 +522,7 @@ def load_app(ref: AppRef) -> Hosted:
         label = ref.path
     elif ref.module is not None:
         module = _import_module(ref, ref.module)
-        label = ref.module
+        label = _typed_file(ref) or ref.module  # app/main.py:app as typed, else pkg.main:app
     else:
         raise LoadError("The app reference names neither a module nor a script.")
     app_cls = _app_class()
@@ -524,6 +532,16 @@ def load_app(ref: AppRef) -> Hosted:
     value = getattr(module, attr, missing)
     if value is missing:
         also = _perhaps(label, _candidates(module, app_cls))
+        file = _typed_file(ref)
+        if ref.attr is None and file is not None:
+            from runtime.foreign import EXPECTED
+
+            raise LoadError(
+                f"{file} has no application instance named 'app'. Name the one to serve after a "
+                f"colon ({file}:name), or a callable that returns one.{also}\n{EXPECTED}"
+            )
+        if file is not None:
+            raise LoadError(f"{file} has no attribute {attr!r}.{also}\n{HINTS}")
         if ref.attr is None:
             from runtime.foreign import EXPECTED
 

@@ -125,6 +125,14 @@ def test_a_file_target_is_its_module_as_fastapi_dev_takes_it(
     project("my-app.py", "")
     with pytest.raises(LoadError, match="'my-app' is not a Python name"):
         ref("my-app.py")
+    # messages name the file as typed, and so do their suggestions
+    project("PKG_flat/other.py", "from runtime import App\napi = App('PKG_api')\nx = 1\n")
+    message = load_error(ref(f"{pkg}_flat/other.py"))
+    assert message.startswith(f"{pkg}_flat/other.py has no application instance named 'app'.")
+    assert f"Perhaps you meant {pkg}_flat/other.py:api?" in message
+    message = load_error(ref(f"{pkg}_flat/other.py:apx"))
+    assert message.startswith(f"{pkg}_flat/other.py has no attribute 'apx'.")
+    assert f"{pkg}_flat/other.py:x is a int" in load_error(ref(f"{pkg}_flat/other.py:x"))
 
 
 def test_parse_puts_the_cwd_first_on_sys_path(project: Callable[[str, str], str]) -> None:
