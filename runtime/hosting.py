@@ -133,6 +133,16 @@ class Hosted(Protocol):
     def attach_process(self, *, manager: object = None, multiplexer: object = None) -> None: ...
 
 
+def docs_path(host: Hosted) -> str | None:
+    """Where a FastAPI app serves its interactive API docs (its ``docs_url``, ``/docs`` unless
+    changed or turned off), for the start-up banner's line after the address, as ``fastapi dev``
+    prints it; None for any other app."""
+    if host.framework != "FastAPI":
+        return None
+    path = getattr(host.target, "docs_url", None)
+    return path if isinstance(path, str) and path.startswith("/") else None
+
+
 _fork_hooks: list[Callable[[], object]] = []
 
 

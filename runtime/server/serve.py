@@ -25,7 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, cast
 
-from runtime.hosting import ASGIHosted, Hosted, ServeStage
+from runtime.hosting import ASGIHosted, Hosted, ServeStage, docs_path
 from runtime.log import access_logger, configure, error_logger, logger, server_logger
 from runtime.server.http import STREAM_END_LINGER, ServerState, _seconds
 from runtime.server.sockets import BindError, bind, display_url, remove_unix_socket, unix_path
@@ -534,9 +534,11 @@ def serve_single(
     socket_file = unix_path(sock)
     if motd and app.config.get("MOTD", True):
         url = display_url(sock)
-        logger.info(
-            "Goin' Fast @ %s", "https" + url[4:] if ssl and url.startswith("http:") else url
-        )
+        url = "https" + url[4:] if ssl and url.startswith("http:") else url
+        logger.info("Goin' Fast @ %s", url)
+        docs = docs_path(app)
+        if docs is not None and socket_file is None:
+            logger.info("API docs @ %s%s", url, docs)
     server = Server(
         app,
         [sock],

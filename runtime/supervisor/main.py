@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
-from runtime.hosting import Hosted, MainStage
+from runtime.hosting import Hosted, MainStage, docs_path
 from runtime.options import RunOptions
 from runtime.settings import Settings
 from runtime.supervisor import preload
@@ -120,6 +120,9 @@ def serve_multiprocess(
                 url = "https" + url[4:]
             if motd:  # after the bind: a port in use never prints a banner first
                 logger.info("Goin' Fast @ %s", url)
+                docs = docs_path(app)
+                if docs is not None and options.unix is None:
+                    logger.info("API docs @ %s%s", url, docs)
             output = OutputHub()
             manager = WorkerManager(
                 app,

@@ -114,3 +114,33 @@ def test_a_file_target_is_served_and_reloaded_as_fastapi_dev_serves_it(
         live.serves(server, port, "hello v2")
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_the_start_up_banner_gives_a_fastapi_apps_docs_as_fastapi_dev_does(
+    tmp_path: Path,
+) -> None:
+    """``API docs @ <url>/docs`` after ``Goin' Fast @ <url>``: the app's own ``docs_url``, none
+    when it is turned off, and none for another framework."""
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+
+    from runtime.foreign import host_foreign
+    from runtime.hosting import docs_path
+
+    def docs(app: object) -> str | None:
+        return docs_path(host_foreign(app, None, name="t"))
+
+    assert docs(FastAPI()) == "/docs"
+    assert docs(FastAPI(docs_url="/api/docs")) == "/api/docs"
+    assert docs(FastAPI(docs_url=None)) is None
+    assert docs(Starlette()) is None
+    live.write(tmp_path / "main.py", "import fastapi\n\napp = fastapi.FastAPI()\n")
+    for mode in ("--single-process", "-w1"):
+        server, port = live.start(tmp_path, "main.py", mode)
+        try:
+            banner = f"Goin' Fast @ http://127.0.0.1:{port}\n"
+            out = server.wait_output(f"API docs @ http://127.0.0.1:{port}/docs\n")
+            assert out.index(banner) < out.index("API docs @ ")
+            assert "swagger-ui" in live.get(port, "/docs")  # the page the line links to
+        finally:
+            assert server.stop() == 0, server.output()
