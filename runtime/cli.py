@@ -568,8 +568,11 @@ def parse_command(argv: Sequence[str], *, cwd: str | None = None) -> RunOptions:
         raise CliError(str(exc)) from None
     target_text = layers.get("app")
     if target_text is None:
+        # the files `fastapi dev` looks for: the example names the one this project has
+        usual = ("main.py", "app.py", "api.py", "app/main.py", "app/app.py", "app/api.py")
+        example = next((f for f in usual if os.path.isfile(os.path.join(here, f))), "app:app")
         parser.error(
-            "the following arguments are required: TARGET (for example: vivace app:app), "
+            f"the following arguments are required: TARGET (for example: vivace {example}), "
             'or app = "module:app" in [tool.vivace] of pyproject.toml'
         )
     for mode in ("workers", "fast", "reload", "dev", "reload-dir", "reload-include"):

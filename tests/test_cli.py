@@ -323,6 +323,24 @@ def test_directory_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert parse_command(["-s", str(tmp_path)]).target.simple_dir == str(tmp_path)
 
 
+def test_no_target_names_the_projects_app_file_in_its_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No TARGET is a usage error (exit 2); its example is the file `fastapi dev` would find."""
+    monkeypatch.chdir(tmp_path)
+
+    def usage() -> str:
+        assert main([]) == 2
+        return capsys.readouterr().err.splitlines()[-1]
+
+    assert "required: TARGET (for example: vivace app:app)" in usage()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("")
+    assert "required: TARGET (for example: vivace app/main.py)" in usage()
+    (tmp_path / "main.py").write_text("")
+    assert "required: TARGET (for example: vivace main.py)" in usage()
+
+
 def test_bad_targets_say_what_to_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
