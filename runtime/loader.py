@@ -315,6 +315,32 @@ def _typed_file(ref: AppRef) -> str | None:
     return file if ref.module is not None and file.endswith(".py") else None
 
 
+_DJANGO_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)\.settings['"]""")
+
+
+def _django_handler(module: ModuleType) -> str:
+    """For Django's ``manage.py`` (``vivace manage.py``, as ``python manage.py runserver``): the
+    line naming the project's ASGI or WSGI handler to serve instead (empty for anything else)."""
+    try:
+        source = Path(module.__file__ or "").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    found = _DJANGO_SETTINGS.search(source)
+    if found is None or "execute_from_command_line" not in source:
+        return ""
+    handlers = [
+        f"vivace {found[1]}.{kind}:application"
+        for kind in ("asgi", "wsgi")
+        if _is_module(f"{found[1]}.{kind}")
+    ]
+    if not handlers:
+        return ""
+    return (
+        "\n  This is Django's command-line script; serve the project's handler instead: "
+        + " or ".join(handlers)
+    )
+
+
 def _perhaps(label: str, names: list[str]) -> str:
     """The line ``Perhaps you meant m:a or m:b?`` after a newline (empty without names)."""
     if not names:
@@ -531,7 +557,7 @@ def load_app(ref: AppRef) -> Hosted:
     missing = object()
     value = getattr(module, attr, missing)
     if value is missing:
-        also = _perhaps(label, _candidates(module, app_cls))
+        also = _perhaps(label, _candidates(module, app_cls)) or _django_handler(module)
         file = _typed_file(ref)
         if ref.attr is None and file is not None:
             from runtime.foreign import EXPECTED

@@ -271,6 +271,41 @@ def test_a_load_error_shows_the_traceback_from_the_users_own_code(
     assert trace.rstrip().endswith("ValueError: no config")
 
 
+def test_djangos_manage_py_as_the_target_names_the_projects_handlers(
+    project: Callable[[str, str], str],
+) -> None:
+    """``vivace manage.py`` (as ``python manage.py runserver``): the message names the project's
+    ASGI and WSGI handlers, found from the settings module manage.py sets (django-admin's
+    template, whose main() only runs as a script)."""
+    pkg = project(
+        "PKG_manage.py",
+        """
+        import os
+        import sys
+
+
+        def main():
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "PKG_site.settings")
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(sys.argv)
+
+
+        if __name__ == "__main__":
+            main()
+        """,
+    )
+    for name in ("__init__", "settings", "asgi", "wsgi"):
+        project(f"PKG_site/{name}.py", "")
+    handlers = (
+        "This is Django's command-line script; serve the project's handler instead: "
+        f"vivace {pkg}_site.asgi:application or vivace {pkg}_site.wsgi:application"
+    )
+    assert handlers in load_error(ref(f"{pkg}_manage.py"))
+    assert handlers in load_error(ref(f"{pkg}_manage"))
+    assert "command-line script" not in load_error(ref(f"{pkg}_site.settings"))
+
+
 def test_only_a_module_name(project: Callable[[str, str], str]) -> None:
     pkg = project("PKG_noapp.py", "from runtime import App\nweb = App('PKG_web')\n")
     message = load_error(ref(f"{pkg}_noapp"))
