@@ -85,13 +85,13 @@ def parse_target(
     file, colon, after = text.rpartition(":") if ":" in text else (text, "", "")
     if file.endswith(".py"):
         # a file, as `fastapi dev main.py` and `python app/main.py` take it
-        module, cwd = _module_of_file(Path(cwd, file), text)
+        module, cwd = _module_of_file(Path(cwd, file), file, text)
         attr = after if colon else None
     elif _looks_like_path(text) or text.endswith(".py"):
-        hint = text.removesuffix(".py").replace("\\", "/").strip("./").replace("/", ".")
         raise LoadError(
             f"{text!r} is neither a directory nor a module name. Give the module with dots and the "
-            f"app after a colon, for example: vivace {hint or 'project.server'}:app\n" + HINTS
+            f"app after a colon, for example: vivace {_dotted(text) or 'project.server'}:app\n"
+            + HINTS
         )
     elif ":" in text:
         module, attr = text.rsplit(":", 1)
@@ -121,7 +121,12 @@ def parse_target(
     )
 
 
-def _module_of_file(path: Path, text: str) -> tuple[str, str]:
+def _dotted(path: str) -> str:
+    """``app/main.py`` as the module name it suggests, ``app.main``."""
+    return path.removesuffix(".py").replace("\\", "/").strip("./").replace("/", ".")
+
+
+def _module_of_file(path: Path, file: str, text: str) -> tuple[str, str]:
     """The module a ``.py`` file is and the directory to import it from, as ``fastapi dev``
     finds them: the file's parent directories that are packages (an ``__init__.py``) are its
     package, and the directory above the topmost one goes on ``sys.path`` (so ``app/main.py`` of
@@ -129,11 +134,9 @@ def _module_of_file(path: Path, text: str) -> tuple[str, str]:
     it is ``main`` from ``app/``, where its sibling imports work as under ``python app/main.py``).
     """
     if not path.is_file():
-        hint = text.partition(":")[0].removesuffix(".py").replace("\\", "/").strip("./")
         raise LoadError(
             f"{text!r}: there is no file {str(path)!r}. Run vivace from your project's "
-            f"directory, or give the module: vivace {hint.replace('/', '.') or 'main'}:app\n"
-            + HINTS
+            f"directory, or give the module: vivace {_dotted(file) or 'main'}:app\n" + HINTS
         )
     path = path.resolve()
     parts = [] if path.stem == "__init__" else [path.stem]
@@ -543,12 +546,14 @@ def load_app(ref: AppRef) -> Hosted:
         from runtime.simple import create_simple_app
 
         return create_simple_app(Path(ref.simple_dir))
+    file: str | None = None  # a target typed as a file (app/main.py), named so in messages
     if ref.path is not None:
         module = _import_path(os.path.abspath(ref.path))
         label = ref.path
     elif ref.module is not None:
         module = _import_module(ref, ref.module)
-        label = _typed_file(ref) or ref.module  # app/main.py:app as typed, else pkg.main:app
+        file = _typed_file(ref)
+        label = file or ref.module
     else:
         raise LoadError("The app reference names neither a module nor a script.")
     app_cls = _app_class()
@@ -558,7 +563,6 @@ def load_app(ref: AppRef) -> Hosted:
     value = getattr(module, attr, missing)
     if value is missing:
         also = _perhaps(label, _candidates(module, app_cls)) or _django_handler(module)
-        file = _typed_file(ref)
         if ref.attr is None and file is not None:
             from runtime.foreign import EXPECTED
 

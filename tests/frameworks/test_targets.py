@@ -67,18 +67,11 @@ def test_bad_target_exits_1_with_one_clear_message(
 
 LAYOUTS = [
     # app/ is no package: main.py imports its sibling as under `fastapi dev app/main.py`
-    pytest.param(
-        "app/main.py",
-        {"app/main.py": "import models\n", "app/models.py": ""},
-        "app/models.py",
-        (),
-        id="directory",
-    ),
+    pytest.param("app/main.py", {"app/main.py": "import models\n"}, (), id="directory"),
     # app/ is a package: main.py is app.main, imported from the project's directory
     pytest.param(
         "app/main.py:api",
-        {"app/__init__.py": "", "app/main.py": "from . import models\n", "app/models.py": ""},
-        "app/models.py",
+        {"app/__init__.py": "", "app/main.py": "from . import models\n"},
         ("-w", "2"),
         id="package",
     ),
@@ -96,9 +89,9 @@ async def index() -> str:
 """
 
 
-@pytest.mark.parametrize(("target", "files", "edited", "args"), LAYOUTS)
+@pytest.mark.parametrize(("target", "files", "args"), LAYOUTS)
 def test_a_file_target_is_served_and_reloaded_as_fastapi_dev_serves_it(
-    target: str, files: dict[str, str], edited: str, args: tuple[str, ...], tmp_path: Path
+    target: str, files: dict[str, str], args: tuple[str, ...], tmp_path: Path
 ) -> None:
     """``vivace app/main.py --reload``, as ``fastapi dev app/main.py``: the FastAPI app is found
     in the file's module, its sibling module imports, and a save of that module is served."""
@@ -106,11 +99,12 @@ def test_a_file_target_is_served_and_reloaded_as_fastapi_dev_serves_it(
     for path, text in files.items():
         extra = FASTAPI_MAIN.format(name=name) if path.endswith("main.py") else ""
         live.write(tmp_path / path, text + extra)
-    live.write(tmp_path / edited, 'GREETING = "hello v1"\n')
+    edited = tmp_path / "app" / "models.py"  # the sibling module
+    live.write(edited, 'GREETING = "hello v1"\n')
     server, port = live.start(tmp_path, target, "--reload", "-v", "--no-motd", *args)
     try:
         live.serves(server, port, "hello v1")
-        live.save_until_seen(tmp_path / edited, 'GREETING = "hello v2"\n', server.output)
+        live.save_until_seen(edited, 'GREETING = "hello v2"\n', server.output)
         live.serves(server, port, "hello v2")
     finally:
         assert server.stop() == 0, server.output()
